@@ -1,0 +1,77 @@
+//! Errors of the domain layer.
+//!
+//! Error policy: every outcome a client can act on (sold out, not found, expired, invalid input)
+//! is its own variant, so the HTTP layer can map it to one status code and body in one place.
+//! Everything the client cannot act on (the database is down, a query failed) is a
+//! [`DomainError::Store`], which carries only whether retrying may help and a message for the
+//! logs; adapters never leak their own error types through the ports.
+
+use thiserror::Error;
+
+/// What can go wrong in a use case.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// No ticket is left for the event.
+    #[error("event is sold out")]
+    SoldOut,
+    /// No event has the given id.
+    #[error("event not found")]
+    EventNotFound,
+    /// No reservation has the given id.
+    #[error("reservation not found")]
+    ReservationNotFound,
+    /// The reservation was purchased already; a reservation is purchased at most once.
+    #[error("reservation already purchased")]
+    AlreadyPurchased,
+    /// The hold has expired or was canceled, so it can no longer be purchased or canceled.
+    #[error("reservation is invalid or expired")]
+    InvalidOrExpired,
+    /// An input value breaks a rule; `field` names the input as clients send it.
+    #[error("invalid {field}: {message}")]
+    Validation {
+        /// The input field, as named in the HTTP API (`payment_reference`, `capacity`, ...).
+        field: &'static str,
+        /// A sentence a client can show to a person.
+        message: String,
+    },
+    /// The store failed; nothing was changed by the failed call.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether a store failure is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The store could not be reached or dropped the connection: retrying later may succeed.
+    Unavailable,
+    /// The store refused or failed the operation for another reason (a bug or a broken schema).
+    Internal,
+}
+
+/// A failure of the store behind a port, already stripped of adapter types.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("store {}: {message}", match .kind { StoreErrorKind::Unavailable => "unavailable", StoreErrorKind::Internal => "error" })]
+pub struct StoreError {
+    /// Whether retrying may help.
+    pub kind: StoreErrorKind,
+    /// What happened, for the logs.
+    pub message: String,
+}
+
+impl StoreError {
+    /// A failure that retrying later may fix (connection lost, pool exhausted).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            kind: StoreErrorKind::Unavailable,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that retrying will not fix.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            kind: StoreErrorKind::Internal,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Events, and what the API reports about them.
+
+use chrono::{DateTime, Utc};
+
+use crate::availability::available;
+use crate::ids::EventId;
+use crate::validation::{Capacity, EventName};
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Its id.
+    pub id: EventId,
+    /// Its name.
+    pub name: String,
+    /// How many tickets it has.
+    pub capacity: i32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its own fields last changed (reservations do not change it).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A valid event to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Its name.
+    pub name: EventName,
+    /// How many tickets it has.
+    pub capacity: Capacity,
+}
+
+/// What a store reads about an event in one consistent snapshot, for [`EventSummary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSnapshot {
+    /// The event.
+    pub event: Event,
+    /// The `purchased` counter.
+    pub purchased: i32,
+    /// The `held` counter: holds with status `reserved`, past-due ones included.
+    pub held: i32,
+    /// Holds with status `reserved` whose `expires_at` has passed.
+    pub past_due: i32,
+}
+
+/// An event with its ticket counts at one instant: `purchased + reserved + available = capacity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSummary {
+    /// The event.
+    pub event: Event,
+    /// Tickets purchased.
+    pub purchased: i32,
+    /// Tickets held by active holds only.
+    pub reserved: i32,
+    /// Tickets that may still be reserved.
+    pub available: i32,
+}
+
+impl EventSummary {
+    /// Applies SPEC 3 to a snapshot: past-due holds count as neither reserved nor taken.
+    pub fn from_snapshot(snapshot: EventSnapshot) -> Self {
+        let reserved = (snapshot.held - snapshot.past_due).max(0);
+        let free = available(
+            snapshot.event.capacity,
+            i64::from(snapshot.purchased),
+            i64::from(reserved),
+        );
+        Self {
+            purchased: snapshot.purchased,
+            reserved,
+            // Bounded by capacity, which is an i32.
+            available: i32::try_from(free.max(0)).unwrap_or(i32::MAX),
+            event: snapshot.event,
+        }
+    }
+
+    /// A new event has nothing reserved or purchased.
+    pub fn of_new_event(event: Event) -> Self {
+        Self {
+            purchased: 0,
+            reserved: 0,
+            available: event.capacity,
+            event,
+        }
+    }
+}
+
+/// The counters of an event next to a recount of its reservation rows, for checking the stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventAudit {
+    /// The event's capacity.
+    pub capacity: i32,
+    /// The `purchased` counter.
+    pub purchased_counter: i32,
+    /// The `held` counter.
+    pub held_counter: i32,
+    /// Rows with status `purchased`.
+    pub purchased_rows: i64,
+    /// Rows with status `reserved`, past-due ones included.
+    pub reserved_rows: i64,
+    /// Rows with status `reserved` that are still active at the audit's instant.
+    pub active_rows: i64,
+}
+
+impl EventAudit {
+    /// Whether the counters equal the recount.
+    pub fn counters_match(&self) -> bool {
+        i64::from(self.purchased_counter) == self.purchased_rows
+            && i64::from(self.held_counter) == self.reserved_rows
+    }
+
+    /// Whether SPEC 3's invariant holds on the rows: `purchased + active_reserved <= capacity`.
+    pub fn within_capacity(&self) -> bool {
+        self.purchased_rows + self.active_rows <= i64::from(self.capacity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(capacity: i32) -> Event {
+        let t = DateTime::from_timestamp(0, 0).unwrap_or_default();
+        Event {
+            id: EventId::new(1),
+            name: "E".into(),
+            capacity,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn summary_does_not_count_past_due_holds_as_reserved() {
+        let s = EventSummary::from_snapshot(EventSnapshot {
+            event: event(10),
+            purchased: 3,
+            held: 5,
+            past_due: 2,
+        });
+        assert_eq!((s.purchased, s.reserved, s.available), (3, 3, 4));
+        assert_eq!(s.purchased + s.reserved + s.available, s.event.capacity);
+    }
+
+    #[test]
+    fn audit_checks_counters_and_capacity() {
+        let audit = EventAudit {
+            capacity: 2,
+            purchased_counter: 1,
+            held_counter: 1,
+            purchased_rows: 1,
+            reserved_rows: 1,
+            active_rows: 1,
+        };
+        assert!(audit.counters_match() && audit.within_capacity());
+        assert!(!EventAudit {
+            held_counter: 2,
+            ..audit
+        }
+        .counters_match());
+        assert!(!EventAudit {
+            active_rows: 2,
+            ..audit
+        }
+        .within_capacity());
+    }
+}

@@ -1,0 +1,184 @@
+//! Value types that can only hold valid values: once built, no later layer checks them again.
+//!
+//! Messages follow the wording existing clients of the seed API display.
+
+use crate::error::DomainError;
+
+/// The longest event name, in characters.
+pub const EVENT_NAME_MAX_CHARS: usize = 200;
+/// The longest payment reference, in characters.
+pub const PAYMENT_REFERENCE_MAX_CHARS: usize = 64;
+
+fn invalid(field: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+/// An event name: 1 to 200 characters after trimming surrounding white space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventName(String);
+
+impl EventName {
+    /// Validates and trims a name.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] on field `name` when the trimmed name is empty or longer than
+    /// 200 characters.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(invalid("name", "The name field is required."));
+        }
+        if trimmed.chars().count() > EVENT_NAME_MAX_CHARS {
+            return Err(invalid(
+                "name",
+                format!(
+                    "The name field must not be greater than {EVENT_NAME_MAX_CHARS} characters."
+                ),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The number of tickets of an event: at least 1, and small enough for the stores' 32-bit
+/// counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Capacity(i32);
+
+impl Capacity {
+    /// Validates a capacity.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] on field `capacity` when it is below 1 or above `i32::MAX`.
+    pub fn new(raw: i64) -> Result<Self, DomainError> {
+        if raw < 1 {
+            return Err(invalid(
+                "capacity",
+                "The capacity field must be at least 1.",
+            ));
+        }
+        i32::try_from(raw).map(Self).map_err(|_| {
+            invalid(
+                "capacity",
+                format!("The capacity field must not be greater than {}.", i32::MAX),
+            )
+        })
+    }
+
+    /// The capacity.
+    pub const fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// A payment reference recorded with a purchase: at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentReference(String);
+
+impl PaymentReference {
+    /// Validates a payment reference. An empty string means "none", as the seed API treated it.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] on field `payment_reference` when longer than 64 characters.
+    pub fn parse(raw: &str) -> Result<Option<Self>, DomainError> {
+        if raw.chars().count() > PAYMENT_REFERENCE_MAX_CHARS {
+            return Err(invalid(
+                "payment_reference",
+                format!(
+                    "The payment reference must not be greater than {PAYMENT_REFERENCE_MAX_CHARS} characters."
+                ),
+            ));
+        }
+        Ok((!raw.is_empty()).then(|| Self(raw.to_owned())))
+    }
+
+    /// The reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn field_of(err: DomainError) -> &'static str {
+        match err {
+            DomainError::Validation { field, .. } => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn event_name_is_trimmed() {
+        assert_eq!(
+            EventName::parse("  Concert ").map(|n| n.as_str().to_owned()),
+            Ok("Concert".into())
+        );
+    }
+
+    #[test]
+    fn event_name_fails_when_blank_or_longer_than_200_chars() {
+        assert_eq!(field_of(EventName::parse("   ").unwrap_err()), "name");
+        assert!(EventName::parse(&"é".repeat(200)).is_ok());
+        assert_eq!(
+            field_of(EventName::parse(&"é".repeat(201)).unwrap_err()),
+            "name"
+        );
+    }
+
+    #[test]
+    fn capacity_fails_below_one_or_above_i32_max() {
+        assert_eq!(Capacity::new(1).map(Capacity::get), Ok(1));
+        assert_eq!(field_of(Capacity::new(0).unwrap_err()), "capacity");
+        assert_eq!(field_of(Capacity::new(-5).unwrap_err()), "capacity");
+        assert_eq!(
+            Capacity::new(i64::from(i32::MAX)).map(Capacity::get),
+            Ok(i32::MAX)
+        );
+        assert_eq!(
+            field_of(Capacity::new(i64::from(i32::MAX) + 1).unwrap_err()),
+            "capacity"
+        );
+    }
+
+    #[test]
+    fn payment_reference_fails_with_the_seed_message_when_longer_than_64_chars() {
+        let err = PaymentReference::parse(&"x".repeat(65)).unwrap_err();
+        assert_eq!(
+            err,
+            DomainError::Validation {
+                field: "payment_reference",
+                message: "The payment reference must not be greater than 64 characters.".into(),
+            }
+        );
+        assert_eq!(PaymentReference::parse(""), Ok(None));
+    }
+
+    proptest! {
+        #[test]
+        fn payment_reference_is_accepted_exactly_up_to_64_chars(s in "\\PC{0,100}") {
+            let n = s.chars().count();
+            let parsed = PaymentReference::parse(&s);
+            prop_assert_eq!(parsed.is_ok(), n <= 64);
+            if let Ok(Some(r)) = parsed {
+                prop_assert_eq!(r.as_str(), s.as_str());
+            }
+        }
+
+        #[test]
+        fn capacity_is_accepted_exactly_from_1_to_i32_max(raw in any::<i64>()) {
+            prop_assert_eq!(Capacity::new(raw).is_ok(), (1..=i64::from(i32::MAX)).contains(&raw));
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Rows as Diesel reads and writes them, and their conversion to domain types.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use domain::{Event, EventId, Reservation, ReservationId, ReservationStatus};
+use uuid::Uuid;
+
+use crate::error::PgStoreError;
+use crate::schema::{events, reservations};
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct EventRow {
+    pub id: i64,
+    pub name: String,
+    pub capacity: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Self {
+        Self {
+            id: EventId::new(row.id),
+            name: row.name,
+            capacity: row.capacity,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub(crate) struct NewEventRow<'a> {
+    pub name: &'a str,
+    pub capacity: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = reservations, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct ReservationRow {
+    pub id: Uuid,
+    pub event_id: i64,
+    pub status: String,
+    pub purchased_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub payment_reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ReservationRow> for Reservation {
+    type Error = PgStoreError;
+
+    fn try_from(row: ReservationRow) -> Result<Self, Self::Error> {
+        let status = row
+            .status
+            .parse::<ReservationStatus>()
+            .map_err(|e| PgStoreError::CorruptRow(format!("reservation {}: {e}", row.id)))?;
+        Ok(Self {
+            id: ReservationId::from_uuid(row.id),
+            event_id: EventId::new(row.event_id),
+            status,
+            purchased_at: row.purchased_at,
+            expires_at: row.expires_at,
+            payment_reference: row.payment_reference,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = reservations)]
+pub(crate) struct NewHoldRow {
+    pub id: Uuid,
+    pub event_id: i64,
+    pub status: &'static str,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -1,0 +1,149 @@
+//! The connection pool behind [`PgStore`].
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+
+use crate::error::PgStoreError;
+
+/// How the pool is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The most connections the pool opens.
+    pub max_size: u32,
+    /// How long a call waits for a free connection (and how long start-up waits for the first
+    /// one) before failing as unavailable.
+    pub checkout_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// A pool size that suits this machine: one transaction per connection keeps each core
+    /// busy while others wait on the network or the disk flush.
+    pub fn default_size() -> u32 {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        u32::try_from(cores * 4).unwrap_or(u32::MAX).clamp(4, 32)
+    }
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: Self::default_size(),
+            checkout_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(crate) type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// The PostgreSQL store: implements every port of `domain::store`.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<ConnectionManager<PgConnection>>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.pool.state();
+        f.debug_struct("PgStore")
+            .field("connections", &state.connections)
+            .field("idle", &state.idle_connections)
+            .finish()
+    }
+}
+
+/// Reports the pool's connection failures through `tracing` instead of `log`.
+#[derive(Debug)]
+struct TracingErrorHandler;
+
+impl<E: fmt::Display> r2d2::HandleError<E> for TracingErrorHandler {
+    fn handle_error(&self, error: E) {
+        tracing::warn!(%error, "PostgreSQL connection failed");
+    }
+}
+
+impl PgStore {
+    /// Opens a pool on `url` and waits until one connection works, so a wrong URL or an
+    /// unreachable server fails here, at start, with the server's own message.
+    ///
+    /// # Errors
+    /// [`PgStoreError::InvalidUrl`] for a URL of another scheme, [`PgStoreError::Pool`] when no
+    /// connection could be made within the checkout timeout.
+    pub fn connect(url: &str, settings: PoolSettings) -> Result<Self, PgStoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(PgStoreError::InvalidUrl(redact(url)));
+        }
+        let pool = Pool::builder()
+            .max_size(settings.max_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(settings.checkout_timeout)
+            // A checkout test would add a round trip to every request; a broken connection
+            // shows up as an error on first use and r2d2 then discards it.
+            .test_on_check_out(false)
+            .error_handler(Box::new(TracingErrorHandler))
+            .build(ConnectionManager::<PgConnection>::new(url))?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) fn conn(&self) -> Result<PgPooled, PgStoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Applies the pending migrations (see [`crate::migrate_url`]) on a pooled connection.
+    ///
+    /// # Errors
+    /// [`PgStoreError::Migration`] or a connection error.
+    pub fn migrate(&self) -> Result<Vec<String>, PgStoreError> {
+        let mut conn = self.conn()?;
+        crate::migrations::run_pending(&mut conn)
+    }
+
+    /// The largest number of connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
+    }
+
+    #[test]
+    fn connect_refuses_other_schemes() {
+        assert!(matches!(
+            PgStore::connect("mysql://u:p@h/db", PoolSettings::default()),
+            Err(PgStoreError::InvalidUrl(u)) if u == "mysql://u:***@h/db"
+        ));
+    }
+}

@@ -1,0 +1,29 @@
+//! The tables, as Diesel sees them (see `migrations/postgres`).
+
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        name -> Text,
+        capacity -> Int4,
+        purchased_count -> Int4,
+        reserved_count -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reservations (id) {
+        id -> Uuid,
+        event_id -> Int8,
+        status -> Text,
+        purchased_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+        payment_reference -> Nullable<Varchar>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(reservations -> events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(events, reservations);

@@ -1,0 +1,83 @@
+//! One test suite for every store: the rules of SPEC 3 and 6, every error of every port, the
+//! concurrency guarantees and expiry, written once against the ports of `domain`.
+//!
+//! An adapter instantiates it in its own integration tests with a [`Harness`] that makes a
+//! fresh, empty store per test:
+//!
+//! ```ignore
+//! store_conformance::conformance_tests!(MyHarness);
+//! ```
+//!
+//! A behaviour difference between two stores is a bug in one of them.
+#![allow(clippy::missing_panics_doc, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use domain::{EventStore, ReservationStore};
+
+pub mod concurrency;
+mod fixtures;
+pub mod rules;
+
+pub use fixtures::*;
+
+/// Makes the stores a test runs against.
+pub trait Harness: Sized {
+    /// The store under test.
+    type Store: EventStore + ReservationStore + 'static;
+
+    /// A fresh, empty, migrated store, used by this test only.
+    fn new() -> Self;
+
+    /// The store.
+    fn store(&self) -> Arc<Self::Store>;
+
+    /// A second, independent handle on the same data (its own pool and connections), standing
+    /// in for a second server process.
+    fn another_store(&self) -> Arc<Self::Store>;
+}
+
+/// Every test of the suite, by name; [`conformance_tests!`] makes one `#[test]` of each.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:ty) => {
+        $crate::conformance_tests!(@each $harness;
+            rules::create_event_stores_name_and_capacity_with_nothing_taken,
+            rules::event_snapshot_fails_with_event_not_found_for_an_unknown_event,
+            rules::audit_event_fails_with_event_not_found_for_an_unknown_event,
+            rules::reserve_grants_a_hold_that_counts_as_reserved,
+            rules::reserve_fails_with_sold_out_when_no_ticket_is_left,
+            rules::reserve_fails_with_event_not_found_for_an_unknown_event,
+            rules::reserve_batch_grants_in_arrival_order_until_sold_out,
+            rules::a_past_due_hold_stops_counting_before_any_expire_run,
+            rules::reserve_releases_past_due_holds_only_when_the_counters_refuse,
+            rules::purchase_marks_an_active_hold_purchased_with_its_reference,
+            rules::purchase_without_reference_keeps_it_empty,
+            rules::purchase_fails_with_already_purchased_the_second_time,
+            rules::purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due,
+            rules::purchase_fails_with_invalid_or_expired_when_canceled_or_expired,
+            rules::purchase_fails_with_reservation_not_found_for_an_unknown_id,
+            rules::cancel_releases_the_ticket_at_once,
+            rules::cancel_fails_with_already_purchased_when_purchased,
+            rules::cancel_fails_with_reservation_not_found_for_an_unknown_id,
+            rules::find_reservation_reads_back_what_reserve_wrote,
+            rules::find_reservation_fails_with_reservation_not_found_for_an_unknown_id,
+            rules::expire_due_marks_only_past_due_holds_in_bounded_batches,
+            rules::expire_due_is_idempotent,
+            rules::a_purchased_hold_is_never_expired,
+            concurrency::fifty_simultaneous_reserves_on_capacity_ten_grant_exactly_ten,
+            concurrency::twenty_simultaneous_purchases_of_one_hold_let_exactly_one_win,
+            concurrency::a_storm_of_reserves_purchases_and_expiries_never_oversells_nor_deadlocks,
+            concurrency::two_stores_on_one_database_never_oversell_between_them,
+            concurrency::concurrent_expire_runs_mark_each_hold_once,
+        );
+    };
+    (@each $harness:ty; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::$module::$name::<$harness>();
+            }
+        )*
+    };
+}

@@ -1,0 +1,171 @@
+//! A throwaway PostgreSQL cluster from the local server binaries, for machines without
+//! `DATABASE_URL`. One cluster per user, made by the first test process that needs it (the
+//! others wait for it), kept running for later runs. Durability is off: it only holds tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+const PORT: u16 = 55_432;
+
+fn bin_dir() -> Option<PathBuf> {
+    let has_initdb = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_initdb(&dir) {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .into_iter()
+        .rev()
+        .find(|d| has_initdb(d))
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).find(|d| has_initdb(d)))
+        })
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a server binary; as root, as the `postgres` user, since PostgreSQL refuses root.
+fn run(bin: &Path, args: &[&str]) -> Result<(), String> {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = cmd
+        .args(args)
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub(crate) fn local_cluster_url() -> Result<String, String> {
+    let bin = bin_dir().ok_or(
+        "DATABASE_URL is not set and no PostgreSQL server binaries (initdb, pg_ctl) were found",
+    )?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let base = std::env::temp_dir().join(format!("ticketing-test-pg-{user}"));
+    let data = base.join("data");
+    let ready = base.join("READY");
+    let url = format!(
+        "postgresql://postgres@/postgres?host={}&port={PORT}",
+        base.display()
+    );
+    let lock = base.with_extension("lock");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if ready.exists() {
+            // Started by an earlier run that may have been stopped since (a reboot): start it
+            // again; pg_ctl answers at once when it is running.
+            if run(
+                &bin.join("pg_ctl"),
+                &["-D", &data.to_string_lossy(), "status"],
+            )
+            .is_err()
+            {
+                start(&bin, &base, &data)?;
+            }
+            return Ok(url);
+        }
+        if std::fs::create_dir(&lock).is_ok() {
+            let made = create(&bin, &base, &data).and_then(|()| start(&bin, &base, &data));
+            let result = made.and_then(|()| std::fs::write(&ready, b"").map_err(|e| e.to_string()));
+            let _ = std::fs::remove_dir(&lock);
+            return result.map(|()| url);
+        }
+        // Another process is making it; a lock left by a dead process goes stale.
+        let stale = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .map(|t| {
+                SystemTime::now().duration_since(t).unwrap_or_default() > Duration::from_secs(90)
+            })
+            .unwrap_or(false);
+        if stale {
+            let _ = std::fs::remove_dir(&lock);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "timed out waiting for the test cluster in {}",
+                base.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn create(bin: &Path, base: &Path, data: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(base);
+    std::fs::create_dir_all(base).map_err(|e| e.to_string())?;
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["postgres:postgres", &base.to_string_lossy()])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("cannot hand the test cluster's directory to the postgres user".into());
+        }
+    }
+    run(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            &data.to_string_lossy(),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+    )
+}
+
+fn start(bin: &Path, base: &Path, data: &Path) -> Result<(), String> {
+    let options = format!(
+        "-p {PORT} -k {} -c listen_addresses='' -c max_connections=400 -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off",
+        base.display()
+    );
+    let log = base.join("server.log");
+    run(
+        &bin.join("pg_ctl"),
+        &[
+            "-D",
+            &data.to_string_lossy(),
+            "-o",
+            &options,
+            "-l",
+            &log.to_string_lossy(),
+            "-w",
+            "start",
+        ],
+    )
+}
