@@ -18,4 +18,4 @@ mod transition;
 
 pub use error::PgStoreError;
 pub use migrations::{migrate_url, MIGRATIONS_DIR};
-pub use pool::{PgStore, PoolSettings};
+pub use pool::{redact as redact_url, PgStore, PoolSettings};

@@ -1,0 +1,155 @@
+//! The command line: every flag also reads an environment variable, shown in `--help`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use postgres_adapter::PoolSettings;
+
+/// Ticket reservation service: serve the HTTP API, migrate the database, expire holds, manage
+/// events.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ticketctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/tickets
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Log format on stderr
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event
+    Text,
+    /// One JSON object per line, for log collectors
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (migrates first, sweeps expired holds in the background)
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Reservation maintenance
+    #[command(subcommand)]
+    Reservations(ReservationsCommand),
+    /// Create and inspect events
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// Database connections to open at most
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = PoolSettings::default_size(),
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: u32,
+
+    /// Seconds to wait for a free database connection before answering 503 (and, at start,
+    /// for the database to answer at all)
+    #[arg(long, env = "DATABASE_POOL_TIMEOUT_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub pool_timeout_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// How long a hold lasts before it must be purchased
+    #[arg(long, env = "RESERVATION_TTL_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub reservation_ttl_seconds: u64,
+
+    /// Bearer token required by POST /api/events; without one, that route answers 401 to all
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Seconds between background sweeps of past-due holds (0 = no sweep)
+    #[arg(long, env = "EXPIRE_INTERVAL_SECONDS", default_value_t = 60)]
+    pub expire_interval_seconds: u64,
+
+    /// Holds marked expired per sweep transaction at most
+    #[arg(long, env = "EXPIRE_BATCH_SIZE", default_value_t = domain::DEFAULT_EXPIRE_BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub expire_batch_size: u32,
+
+    /// Do not apply pending migrations at start
+    #[arg(long, env = "NO_MIGRATE")]
+    pub no_migrate: bool,
+
+    /// HTTP worker threads (default: one per core)
+    #[arg(long, env = "HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReservationsCommand {
+    /// Mark past-due holds expired, print how many, exit 0. Safe from cron every minute,
+    /// alongside live servers and other runs
+    Expire(ExpireArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExpireArgs {
+    /// Holds marked expired per transaction at most
+    #[arg(long, env = "EXPIRE_BATCH_SIZE", default_value_t = domain::DEFAULT_EXPIRE_BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Create an event and print it as JSON
+    Create {
+        /// Event name (1 to 200 characters)
+        #[arg(long, env = "EVENT_NAME")]
+        name: String,
+        /// Number of tickets (at least 1)
+        #[arg(long, env = "EVENT_CAPACITY")]
+        capacity: i64,
+    },
+    /// Print an event with its ticket counts as JSON
+    Show {
+        /// Event id
+        #[arg(env = "EVENT_ID")]
+        id: String,
+    },
+    /// Check an event's counters against a recount of its reservations; exit 1 if they differ
+    /// or the event is oversold
+    Check {
+        /// Event id
+        #[arg(env = "EVENT_ID")]
+        id: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

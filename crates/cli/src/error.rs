@@ -1,0 +1,44 @@
+//! Errors of the command line.
+//!
+//! Error policy: every failure ends the process with exit code 1 and one line on stderr that
+//! names the cause (a wrong URL, an unreachable database, a taken port) — never a panic or a
+//! backtrace. Usage errors are clap's and exit with 2.
+
+use domain::DomainError;
+use postgres_adapter::PgStoreError;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] PgStoreError),
+    /// A use case failed.
+    #[error("{0}")]
+    Domain(#[from] DomainError),
+    /// A flag's value was refused after parsing.
+    #[error("{0}")]
+    Config(String),
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// The HTTP server failed while running.
+    #[error("server failed: {0}")]
+    Server(std::io::Error),
+    /// An event's check found a problem.
+    #[error("event {0} is inconsistent: see the printed audit")]
+    Inconsistent(i64),
+}
+
+impl CliError {
+    /// The message on one line: libpq's messages span several.
+    pub fn one_line(&self) -> String {
+        self.to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
