@@ -18,10 +18,10 @@ pub(crate) fn spawn(
             match rt::task::spawn_blocking(move || t.expire_due(batch)).await {
                 Ok(Ok(0)) => tracing::debug!("expiry sweep: nothing due"),
                 Ok(Ok(marked)) => {
-                    tracing::info!(marked, "expiry sweep marked past-due holds expired")
+                    tracing::info!(marked, "expiry sweep marked past-due holds expired");
                 }
                 Ok(Err(error)) => {
-                    tracing::warn!(%error, "expiry sweep failed; retrying at the next tick")
+                    tracing::warn!(%error, "expiry sweep failed; retrying at the next tick");
                 }
                 Err(error) => tracing::error!(%error, "expiry sweep panicked"),
             }

@@ -16,8 +16,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/tickets
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        help = "PostgreSQL URL, e.g. postgres://user:password@host:5432/tickets"
+    )]
     pub database_url: Option<String>,
 
     /// Log format on stderr

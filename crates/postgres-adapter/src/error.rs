@@ -34,14 +34,15 @@ pub enum PgStoreError {
 impl PgStoreError {
     fn is_transient(&self) -> bool {
         match self {
-            Self::Pool(_) | Self::Connect(_) => true,
+            Self::Pool(_)
+            | Self::Connect(_)
+            | Self::Query(DieselError::BrokenTransactionManager) => true,
             Self::Query(DieselError::DatabaseError(kind, info)) => {
                 matches!(
                     kind,
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure
                 ) || is_connection_loss(info.message())
             }
-            Self::Query(DieselError::BrokenTransactionManager) => true,
             _ => false,
         }
     }

@@ -13,7 +13,7 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postg
 pub const MIGRATIONS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/postgres");
 
 /// An arbitrary key shared by every `ticketctl` process: "migrations are being applied".
-const MIGRATION_LOCK_KEY: i64 = 0x7469_636b_6574_73;
+const MIGRATION_LOCK_KEY: i64 = 0x0074_6963_6b65_7473;
 
 pub(crate) fn run_pending(conn: &mut PgConnection) -> Result<Vec<String>, PgStoreError> {
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;

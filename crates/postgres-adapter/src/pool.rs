@@ -60,7 +60,7 @@ struct TracingErrorHandler;
 
 impl<E: fmt::Display> r2d2::HandleError<E> for TracingErrorHandler {
     fn handle_error(&self, error: E) {
-        tracing::warn!(%error, "PostgreSQL connection failed");
+        tracing::debug!(%error, "PostgreSQL connection attempt failed");
     }
 }
 
@@ -75,15 +75,20 @@ impl PgStore {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(PgStoreError::InvalidUrl(redact(url)));
         }
+        // No idle minimum: r2d2 would replenish it from a background thread, and a process
+        // exiting while that thread is mid-handshake crashes in libpq's TLS teardown.
+        // Connections are opened on demand and kept for reuse.
         let pool = Pool::builder()
             .max_size(settings.max_size.max(1))
-            .min_idle(Some(1))
+            .min_idle(Some(0))
             .connection_timeout(settings.checkout_timeout)
             // A checkout test would add a round trip to every request; a broken connection
             // shows up as an error on first use and r2d2 then discards it.
             .test_on_check_out(false)
             .error_handler(Box::new(TracingErrorHandler))
             .build(ConnectionManager::<PgConnection>::new(url))?;
+        // Fail now, with the server's own message, rather than on the first request.
+        drop(pool.get()?);
         Ok(Self { pool })
     }
 

@@ -71,7 +71,7 @@ impl ReservationStore for PgStore {
     ) -> Result<Reservation, DomainError> {
         flatten(
             self.conn().and_then(|mut c| {
-                transition(&mut c, id, Target::Purchased(payment_reference), now)
+                transition(&mut c, id, &Target::Purchased(payment_reference), now)
             }),
         )
     }
@@ -79,7 +79,7 @@ impl ReservationStore for PgStore {
     fn cancel(&self, id: ReservationId, now: DateTime<Utc>) -> Result<Reservation, DomainError> {
         flatten(
             self.conn()
-                .and_then(|mut c| transition(&mut c, id, Target::Canceled, now)),
+                .and_then(|mut c| transition(&mut c, id, &Target::Canceled, now)),
         )
     }
 

@@ -20,7 +20,7 @@ pub(crate) enum Target {
 pub(crate) fn transition(
     conn: &mut PgConnection,
     id: ReservationId,
-    target: Target,
+    target: &Target,
     now: DateTime<Utc>,
 ) -> Result<Result<Reservation, DomainError>, PgStoreError> {
     let uuid = *id.as_uuid();
@@ -71,7 +71,7 @@ pub(crate) fn transition(
                     .filter(reservations::id.eq(uuid))
                     .filter(reservations::status.eq(ReservationStatus::Reserved.as_str()))
                     .filter(reservations::purchased_at.is_null());
-                let updated = match &target {
+                let updated = match target {
                     Target::Purchased(reference) => diesel::update(guarded)
                         .set((
                             reservations::status.eq(ReservationStatus::Purchased.as_str()),

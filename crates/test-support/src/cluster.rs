@@ -34,12 +34,10 @@ fn bin_dir() -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    })
 }
 
 /// Runs a server binary; as root, as the `postgres` user, since PostgreSQL refuses root.
@@ -104,10 +102,9 @@ pub(crate) fn local_cluster_url() -> Result<String, String> {
         // Another process is making it; a lock left by a dead process goes stale.
         let stale = std::fs::metadata(&lock)
             .and_then(|m| m.modified())
-            .map(|t| {
+            .is_ok_and(|t| {
                 SystemTime::now().duration_since(t).unwrap_or_default() > Duration::from_secs(90)
-            })
-            .unwrap_or(false);
+            });
         if stale {
             let _ = std::fs::remove_dir(&lock);
         }

@@ -81,8 +81,7 @@ fn ensure_template(template: &str, migrate: &dyn Fn(&str) -> Result<(), String>)
     )
     .bind::<Text, _>(template)
     .get_result::<Exists>(&mut conn)
-    .map(|r| r.ready)
-    .unwrap_or(false);
+    .is_ok_and(|r| r.ready);
     if !ready {
         run(
             &mut conn,
@@ -116,6 +115,18 @@ impl TestDatabase {
         let name = format!("ticketing_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = admin();
         let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"");
+        diesel::sql_query(&sql)
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let url = with_database(server_url(), &name);
+        Self { name, url }
+    }
+
+    /// An empty database, not migrated: for testing the migrations themselves.
+    pub fn empty() -> Self {
+        let name = format!("ticketing_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin();
+        let sql = format!("CREATE DATABASE \"{name}\"");
         diesel::sql_query(&sql)
             .execute(&mut conn)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -6,7 +6,7 @@ use crate::helpers::{Body, TestApp};
 
 #[actix_web::test]
 async fn unknown_routes_answer_404_in_the_envelope() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     for path in [
         "/",
         "/api",
@@ -23,7 +23,7 @@ async fn unknown_routes_answer_404_in_the_envelope() {
 
 #[actix_web::test]
 async fn wrong_methods_answer_405_naming_the_allowed_ones() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let cases = [
         (
@@ -50,7 +50,7 @@ async fn wrong_methods_answer_405_naming_the_allowed_ones() {
 
 #[actix_web::test]
 async fn malformed_json_answers_400() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let answer = app
         .post(
@@ -68,7 +68,7 @@ async fn malformed_json_answers_400() {
 
 #[actix_web::test]
 async fn bodies_over_64_kib_answer_413() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let big = format!("{{\"payment_reference\":\"{}\"}}", "x".repeat(70 * 1024));
     let answer = app
@@ -82,7 +82,7 @@ async fn bodies_over_64_kib_answer_413() {
 
 #[actix_web::test]
 async fn bodies_of_another_content_type_answer_415() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     for content_type in [
         Some("text/plain"),
@@ -101,7 +101,7 @@ async fn bodies_of_another_content_type_answer_415() {
 
 #[actix_web::test]
 async fn a_lost_database_answers_503_in_the_envelope() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     // Take the database away under the running server.
     let admin_url = test_support::server_url().to_owned();
@@ -125,7 +125,7 @@ async fn a_lost_database_answers_503_in_the_envelope() {
 
 #[actix_web::test]
 async fn health_answers_200() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     assert_eq!(
         app.get("/health").await.expect(200),
         &json!({"status": "ok"})

@@ -6,7 +6,7 @@ use crate::helpers::{timestamp, Body, TestApp, ADMIN_TOKEN};
 
 #[actix_web::test]
 async fn create_event_answers_201_with_the_event_and_its_counts() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let answer = app
         .send(
             app.client
@@ -35,7 +35,7 @@ async fn create_event_answers_201_with_the_event_and_its_counts() {
 
 #[actix_web::test]
 async fn create_event_answers_401_without_or_with_a_wrong_token() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let good = json!({"name": "Gig", "capacity": 1});
     let none = app.post("/api/events", Body::Json(good.clone())).await;
     none.expect_error(401, "unauthorized");
@@ -64,7 +64,7 @@ async fn create_event_answers_401_without_or_with_a_wrong_token() {
 
 #[actix_web::test]
 async fn create_event_answers_401_to_everyone_when_no_token_is_configured() {
-    let app = TestApp::spawn_with(None).await;
+    let app = TestApp::spawn_with(None);
     let answer = app
         .send(
             app.client.post(app.url("/api/events")).bearer_auth(""),
@@ -76,7 +76,7 @@ async fn create_event_answers_401_to_everyone_when_no_token_is_configured() {
 
 #[actix_web::test]
 async fn create_event_answers_422_listing_every_invalid_field() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let post = |body| {
         app.send(
             app.client
@@ -117,7 +117,7 @@ async fn create_event_answers_422_listing_every_invalid_field() {
 
 #[actix_web::test]
 async fn show_event_counts_only_active_holds_and_adds_up_to_capacity() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(5).await;
     let bought = app.hold(event).await;
     app.purchase(&bought, Body::None).await.expect(200);
@@ -158,7 +158,7 @@ async fn show_event_counts_only_active_holds_and_adds_up_to_capacity() {
 
 #[actix_web::test]
 async fn show_event_answers_404_for_unknown_or_malformed_ids() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     for id in ["999999", "abc", "0", "-1", "1.5", "99999999999999999999"] {
         app.get(&format!("/api/events/{id}"))
             .await

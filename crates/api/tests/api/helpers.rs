@@ -42,12 +42,12 @@ pub fn start_time() -> DateTime<Utc> {
 }
 
 impl TestApp {
-    pub async fn spawn() -> Self {
-        Self::spawn_with(Some(ADMIN_TOKEN)).await
+    pub fn spawn() -> Self {
+        Self::spawn_with(Some(ADMIN_TOKEN))
     }
 
     /// Starts the app on port 0 with a clock the test moves by hand.
-    pub async fn spawn_with(admin_token: Option<&str>) -> Self {
+    pub fn spawn_with(admin_token: Option<&str>) -> Self {
         let db = fresh_database();
         let settings = PoolSettings {
             max_size: 8,

@@ -6,7 +6,7 @@ use crate::helpers::{timestamp, Body, TestApp, TTL_SECONDS};
 
 #[actix_web::test]
 async fn purchase_answers_200_with_the_purchased_reservation() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(2).await;
     let hold = app.reserve(event).await.expect(201).clone();
     let id = hold["id"].as_str().unwrap();
@@ -40,7 +40,7 @@ async fn purchase_answers_200_with_the_purchased_reservation() {
 
 #[actix_web::test]
 async fn purchase_answers_200_without_a_body() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let body = app.purchase(&id, Body::None).await.expect(200).clone();
@@ -49,7 +49,7 @@ async fn purchase_answers_200_without_a_body() {
 
 #[actix_web::test]
 async fn purchase_answers_409_already_purchased_the_second_time() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     app.purchase(&id, Body::None).await.expect(200);
@@ -60,7 +60,7 @@ async fn purchase_answers_409_already_purchased_the_second_time() {
 
 #[actix_web::test]
 async fn purchase_answers_409_invalid_or_expired_once_the_hold_ran_out() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     app.advance(i64::try_from(TTL_SECONDS).unwrap());
@@ -73,7 +73,7 @@ async fn purchase_answers_409_invalid_or_expired_once_the_hold_ran_out() {
 
 #[actix_web::test]
 async fn purchase_answers_409_invalid_or_expired_after_a_cancel() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     app.post(&format!("/api/reservations/{id}/cancel"), Body::None)
@@ -86,7 +86,7 @@ async fn purchase_answers_409_invalid_or_expired_after_a_cancel() {
 
 #[actix_web::test]
 async fn purchase_answers_404_for_unknown_or_malformed_ids() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     for id in [
         domain::ReservationId::generate().to_string().as_str(),
         "123",
@@ -100,7 +100,7 @@ async fn purchase_answers_404_for_unknown_or_malformed_ids() {
 
 #[actix_web::test]
 async fn purchase_answers_422_for_a_long_or_non_string_payment_reference() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let too_long = app

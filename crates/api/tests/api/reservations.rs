@@ -6,7 +6,7 @@ use crate::helpers::{Body, TestApp};
 
 #[actix_web::test]
 async fn show_reservation_answers_200_and_404() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let body = app
@@ -29,7 +29,7 @@ async fn show_reservation_answers_200_and_404() {
 
 #[actix_web::test]
 async fn cancel_releases_the_ticket_and_cannot_be_repeated() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let canceled = app

@@ -6,7 +6,7 @@ use crate::helpers::{timestamp, Body, TestApp, TTL_SECONDS};
 
 #[actix_web::test]
 async fn reserve_answers_201_with_a_hold_that_expires_after_the_ttl() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(3).await;
     for body in [
         Body::None,
@@ -34,7 +34,7 @@ fn uuid_like(s: &str) -> bool {
 
 #[actix_web::test]
 async fn reserve_answers_409_sold_out_when_no_ticket_is_left() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     app.hold(event).await;
     let answer = app.reserve(event).await;
@@ -46,7 +46,7 @@ async fn reserve_answers_409_sold_out_when_no_ticket_is_left() {
 
 #[actix_web::test]
 async fn reserve_answers_422_for_an_unknown_or_malformed_event() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let expected = json!({
         "message": "The given data was invalid.",
         "errors": {"event": ["The selected event is invalid."]}
@@ -59,7 +59,7 @@ async fn reserve_answers_422_for_an_unknown_or_malformed_event() {
 
 #[actix_web::test]
 async fn a_past_due_hold_frees_its_ticket_at_once_without_any_sweep() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn();
     let event = app.create_event(1).await;
     let first = app.hold(event).await;
     app.reserve(event).await.expect_error(409, "sold_out");

@@ -1,0 +1,508 @@
+//! `ticketctl` as operators run it: a separate process, its exit code, its output, and a server
+//! answering HTTP from outside the process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use domain::{
+    EventId, EventStore, HoldRequest, ReservationId, ReservationStatus, ReservationStore,
+};
+use postgres_adapter::{migrate_url, PgStore, PoolSettings, MIGRATIONS_DIR};
+use serde_json::Value;
+use test_support::TestDatabase;
+
+/// The environment variables ticketctl reads, cleared so the caller's shell cannot leak in.
+const VARS: [&str; 14] = [
+    "DATABASE_URL",
+    "BIND_ADDR",
+    "RESERVATION_TTL_SECONDS",
+    "ADMIN_TOKEN",
+    "EXPIRE_INTERVAL_SECONDS",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_POOL_TIMEOUT_SECONDS",
+    "LOG_FORMAT",
+    "NO_MIGRATE",
+    "HTTP_WORKERS",
+    "EXPIRE_BATCH_SIZE",
+    "EVENT_NAME",
+    "EVENT_CAPACITY",
+    "EVENT_ID",
+];
+
+fn ticketctl(database_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketctl"));
+    for var in VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("RUST_LOG");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+fn migrated() -> TestDatabase {
+    TestDatabase::create(MIGRATIONS_DIR, &|url| {
+        migrate_url(url).map(drop).map_err(|e| e.to_string())
+    })
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run ticketctl")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 1 with the cause as the last line of stderr, `error: ...`, and no panic. Commands
+/// other than `serve` log only warnings, so for them that line is all of stderr.
+#[track_caller]
+fn assert_one_line_failure(out: &Output, mentions: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(mentions),
+        "{err:?} does not end with an error about {mentions:?}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err:?}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[track_caller]
+fn assert_only_line(out: &Output) {
+    assert_eq!(
+        stderr(out).lines().count(),
+        1,
+        "more than the error on stderr: {:?}",
+        stderr(out)
+    );
+}
+
+fn store(url: &str) -> PgStore {
+    PgStore::connect(
+        url,
+        PoolSettings {
+            max_size: 4,
+            checkout_timeout: Duration::from_secs(30),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn help_shows_every_flag_with_its_environment_variable() {
+    let serve = stdout(&run(ticketctl(None).args(["serve", "--help"])));
+    for var in [
+        "DATABASE_URL",
+        "BIND_ADDR",
+        "RESERVATION_TTL_SECONDS",
+        "ADMIN_TOKEN",
+        "EXPIRE_INTERVAL_SECONDS",
+        "DATABASE_POOL_SIZE",
+        "LOG_FORMAT",
+        "NO_MIGRATE",
+    ] {
+        assert!(
+            serve.contains(&format!("[env: {var}")),
+            "serve --help lacks {var}:\n{serve}"
+        );
+    }
+    assert!(
+        serve.contains("[default: 127.0.0.1:8080]") && serve.contains("[default: 600]"),
+        "{serve}"
+    );
+    let expire = stdout(&run(ticketctl(None).args([
+        "reservations",
+        "expire",
+        "--help",
+    ])));
+    assert!(
+        expire.contains("[env: DATABASE_POOL_SIZE") && expire.contains("[env: DATABASE_URL"),
+        "{expire}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    for args in [
+        vec!["frobnicate"],
+        vec!["serve", "--reservation-ttl-seconds", "0"],
+        vec!["serve", "--log-format", "xml"],
+        vec!["events", "create", "--name", "x"],
+    ] {
+        let out = run(ticketctl(Some("postgres://unused")).args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_wrong_or_unreachable_database_fails_with_one_line_and_exit_1() {
+    let out = run(ticketctl(Some("mysql://root:secret@localhost/x")).arg("migrate"));
+    assert_one_line_failure(&out, "postgres://");
+    assert_only_line(&out);
+    assert!(
+        !stderr(&out).contains("secret"),
+        "password leaked: {}",
+        stderr(&out)
+    );
+
+    let out = run(ticketctl(Some("postgres://postgres@127.0.0.1:1/nowhere"))
+        .env("DATABASE_POOL_TIMEOUT_SECONDS", "1")
+        .args(["reservations", "expire"]));
+    assert_one_line_failure(&out, "cannot connect to PostgreSQL");
+    assert_only_line(&out);
+
+    let out = run(ticketctl(None).args(["events", "show", "1"]));
+    assert_one_line_failure(&out, "DATABASE_URL");
+}
+
+#[test]
+fn migrate_applies_pending_migrations_then_reports_up_to_date() {
+    let db = TestDatabase::empty();
+    let first = run(ticketctl(Some(db.url())).arg("migrate"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).starts_with("migrations: applied"),
+        "{}",
+        stdout(&first)
+    );
+    let second = run(ticketctl(Some(db.url())).arg("migrate"));
+    assert!(second.status.success());
+    assert_eq!(stdout(&second).trim(), "migrations: up to date");
+}
+
+#[test]
+fn events_create_and_show_print_the_event_as_json() {
+    let db = migrated();
+    let out = run(ticketctl(Some(db.url())).args([
+        "events",
+        "create",
+        "--name",
+        "Jazz night",
+        "--capacity",
+        "40",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (created["name"].as_str(), created["capacity"].as_i64()),
+        (Some("Jazz night"), Some(40))
+    );
+    assert_eq!(created["available"].as_i64(), Some(40));
+
+    let id = created["id"].to_string();
+    let out = run(ticketctl(Some(db.url())).args(["events", "show", &id]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap(),
+        created
+    );
+
+    let out = run(ticketctl(Some(db.url())).args(["events", "check", &id]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["counters_match"],
+        true
+    );
+
+    assert_one_line_failure(
+        &run(ticketctl(Some(db.url())).args(["events", "show", "987654"])),
+        "not found",
+    );
+    assert_one_line_failure(
+        &run(ticketctl(Some(db.url())).args([
+            "events",
+            "create",
+            "--name",
+            "x",
+            "--capacity",
+            "0",
+        ])),
+        "capacity",
+    );
+}
+
+#[test]
+fn reservations_expire_marks_past_due_holds_prints_the_count_and_is_idempotent() {
+    let db = migrated();
+    let store = store(db.url());
+    let long_ago = Utc::now() - TimeDelta::hours(1);
+    let event = store
+        .create_event(
+            &domain::NewEvent {
+                name: domain::EventName::parse("Past").unwrap(),
+                capacity: domain::Capacity::new(10).unwrap(),
+            },
+            long_ago,
+        )
+        .unwrap();
+    let due: Vec<HoldRequest> = (0..3)
+        .map(|_| HoldRequest {
+            id: ReservationId::generate(),
+            expires_at: long_ago + TimeDelta::seconds(1),
+        })
+        .collect();
+    let live = HoldRequest {
+        id: ReservationId::generate(),
+        expires_at: Utc::now() + TimeDelta::hours(1),
+    };
+    store.reserve(event.id, &due, long_ago).unwrap();
+    store.reserve(event.id, &[live], long_ago).unwrap();
+
+    let out = run(ticketctl(Some(db.url())).args(["reservations", "expire", "--batch-size", "2"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "expired 3");
+    for hold in &due {
+        assert_eq!(
+            store.find_reservation(hold.id).unwrap().status,
+            ReservationStatus::Expired
+        );
+    }
+    assert_eq!(
+        store.find_reservation(live.id).unwrap().status,
+        ReservationStatus::Reserved
+    );
+
+    let again = run(ticketctl(Some(db.url())).args(["reservations", "expire"]));
+    assert!(again.status.success());
+    assert_eq!(stdout(&again).trim(), "expired 0");
+    let audit = store.audit_event(event.id, Utc::now()).unwrap();
+    assert!(
+        audit.counters_match() && audit.within_capacity(),
+        "{audit:?}"
+    );
+}
+
+/// A `ticketctl serve` child process, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(url: &str, extra_env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut cmd = ticketctl(Some(url));
+        cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("ADMIN_TOKEN", "cli-test-token")
+            .env("HTTP_WORKERS", "2")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("spawn ticketctl serve");
+        let mut server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "ticketctl serve exited early"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "ticketctl serve did not listen in time"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// One HTTP/1.1 request on its own connection: status and JSON body.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let content_type = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/json\r\n".into()
+        };
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer cli-test-token\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        (
+            status,
+            serde_json::from_str(payload).unwrap_or_else(|_| panic!("not JSON: {payload}")),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_answers_every_endpoint_from_outside_the_process() {
+    let db = TestDatabase::empty();
+    // serve migrates the empty database itself.
+    let server = Server::start(db.url(), &[]);
+    let (status, event) = server.request("POST", "/api/events", r#"{"name":"Live","capacity":1}"#);
+    assert_eq!(status, 201, "{event}");
+    let id = event["id"].as_i64().unwrap();
+    let (status, hold) = server.request("POST", &format!("/api/events/{id}/reserve"), "");
+    assert_eq!(status, 201, "{hold}");
+    let (status, body) = server.request("POST", &format!("/api/events/{id}/reserve"), "{}");
+    assert_eq!((status, body["error"].as_str()), (409, Some("sold_out")));
+    let hold_id = hold["id"].as_str().unwrap();
+    let (status, bought) = server.request(
+        "POST",
+        &format!("/api/reservations/{hold_id}/purchase"),
+        r#"{"payment_reference":"p1"}"#,
+    );
+    assert_eq!(
+        (status, bought["status"].as_str()),
+        (200, Some("purchased"))
+    );
+    let (status, shown) = server.request("GET", &format!("/api/events/{id}"), "");
+    assert_eq!(
+        (
+            status,
+            shown["purchased"].as_i64(),
+            shown["available"].as_i64()
+        ),
+        (200, Some(1), Some(0))
+    );
+    let (status, body) = server.request("GET", "/nowhere", "");
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn serve_drains_and_exits_0_on_sigterm() {
+    let db = migrated();
+    let mut server = Server::start(db.url(), &[]);
+    let (status, _) = server.request("POST", "/api/events", r#"{"name":"Bye","capacity":1}"#);
+    assert_eq!(status, 201);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn serve_fails_with_one_line_when_the_port_is_taken() {
+    let db = migrated();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(ticketctl(Some(db.url())).args(["serve", "--bind", &addr]));
+    assert_one_line_failure(&out, "cannot listen on");
+}
+
+#[test]
+fn serve_sweeps_past_due_holds_in_the_background() {
+    let db = migrated();
+    let server = Server::start(
+        db.url(),
+        &[
+            ("EXPIRE_INTERVAL_SECONDS", "1"),
+            ("RESERVATION_TTL_SECONDS", "1"),
+        ],
+    );
+    let (_, event) = server.request("POST", "/api/events", r#"{"name":"Sweep","capacity":5}"#);
+    let (status, hold) =
+        server.request("POST", &format!("/api/events/{}/reserve", event["id"]), "");
+    assert_eq!(status, 201);
+    let id: ReservationId = hold["id"].as_str().unwrap().parse().unwrap();
+    let store = store(db.url());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.find_reservation(id).unwrap().status != ReservationStatus::Expired {
+        assert!(
+            Instant::now() < deadline,
+            "the background sweep never expired the hold"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_servers_on_one_database_never_oversell_between_them() {
+    let db = migrated();
+    let servers = Arc::new([Server::start(db.url(), &[]), Server::start(db.url(), &[])]);
+    let (_, event) = servers[0].request("POST", "/api/events", r#"{"name":"Rush","capacity":20}"#);
+    let id = event["id"].as_i64().unwrap();
+    let threads = 80;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (servers, barrier) = (Arc::clone(&servers), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                servers[i % 2]
+                    .request("POST", &format!("/api/events/{id}/reserve"), "")
+                    .0
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        60,
+        "{statuses:?}"
+    );
+    let out = run(ticketctl(Some(db.url())).args(["events", "check", &id.to_string()]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let audit = store(db.url())
+        .audit_event(EventId::new(id), Utc::now())
+        .unwrap();
+    assert_eq!((audit.reserved_rows, audit.held_counter), (20, 20));
+}
