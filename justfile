@@ -1,0 +1,35 @@
+# Tasks for developers and CI. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Where `just db-up` publishes its PostgreSQL.
+compose_db_url := "postgres://tickets:tickets@127.0.0.1:5433/tickets"
+
+default:
+    @just --list
+
+# Serve the API (release build). Pass flags after it: `just serve --bind 0.0.0.0:8080`.
+serve *args:
+    cargo run --release -p ticketctl -- serve {{args}}
+
+# Run every test. PostgreSQL comes from DATABASE_URL, else a throwaway local cluster.
+test *args:
+    if cargo nextest --version >/dev/null 2>&1; then \
+        cargo nextest run --workspace --no-fail-fast {{args}}; \
+    else \
+        cargo test --workspace --no-fail-fast {{args}}; \
+    fi
+
+# Formatting and clippy (pedantic, warnings are errors).
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Start a local PostgreSQL 16 with Docker Compose (needs a Docker engine).
+db-up:
+    docker compose -f docker/compose.yaml up -d --wait postgres
+    @echo "export DATABASE_URL={{compose_db_url}}"
+
+# Stop the Compose PostgreSQL (its data volume stays).
+db-down:
+    docker compose -f docker/compose.yaml down
