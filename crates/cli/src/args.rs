@@ -21,9 +21,11 @@ pub struct Cli {
         env = "DATABASE_URL",
         global = true,
         hide_env_values = true,
-        help = "PostgreSQL URL, e.g. postgres://user:password@host:5432/tickets"
+        default_value = crate::store::DEFAULT_DATABASE_URL,
+        help = "Where the data lives: postgres://user:password@host:5432/db, sqlite://PATH \
+                (an embedded file, created if missing) or sqlite::memory:"
     )]
-    pub database_url: Option<String>,
+    pub database_url: String,
 
     /// Log format on stderr
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]

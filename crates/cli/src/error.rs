@@ -6,13 +6,17 @@
 
 use domain::DomainError;
 use postgres_adapter::PgStoreError;
+use sqlite_adapter::SqliteStoreError;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The store could not be opened or migrated.
+    /// The PostgreSQL store could not be opened or migrated.
     #[error(transparent)]
-    Store(#[from] PgStoreError),
+    Postgres(#[from] PgStoreError),
+    /// The SQLite store could not be opened or migrated.
+    #[error(transparent)]
+    Sqlite(#[from] SqliteStoreError),
     /// A use case failed.
     #[error("{0}")]
     Domain(#[from] DomainError),

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
 
 /// The TTL does not matter to the maintenance commands, which create no holds.
 fn maintenance_ticketing(store: &Store) -> Result<Ticketing, CliError> {
+    store.prepare_embedded()?;
     let ttl = HoldTtl::from_seconds(600).ok_or_else(|| CliError::Config("invalid TTL".into()))?;
     Ok(store.ticketing(ttl))
 }
@@ -53,7 +54,7 @@ fn parse_event_id(raw: &str) -> Result<EventId, CliError> {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    let url = cli.database_url.as_deref();
+    let url = cli.database_url.as_str();
     match cli.command {
         Command::Serve(args) => serve::run(&args, url),
         Command::Migrate => {

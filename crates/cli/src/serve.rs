@@ -9,7 +9,7 @@ use crate::args::ServeArgs;
 use crate::error::CliError;
 use crate::store::Store;
 
-pub fn run(args: &ServeArgs, database_url: Option<&str>) -> Result<(), CliError> {
+pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
     let ttl = HoldTtl::from_seconds(args.reservation_ttl_seconds)
         .ok_or_else(|| CliError::Config("--reservation-ttl-seconds is out of range".into()))?;
     let store = Store::open(database_url, Some(&args.pool))?;

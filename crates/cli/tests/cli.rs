@@ -170,8 +170,21 @@ fn a_wrong_or_unreachable_database_fails_with_one_line_and_exit_1() {
     assert_one_line_failure(&out, "cannot connect to PostgreSQL");
     assert_only_line(&out);
 
-    let out = run(ticketctl(None).args(["events", "show", "1"]));
-    assert_one_line_failure(&out, "DATABASE_URL");
+    let out = run(ticketctl(Some("redis://localhost")).args(["events", "show", "1"]));
+    assert_one_line_failure(
+        &out,
+        "use postgres://, postgresql://, sqlite://PATH or sqlite::memory:",
+    );
+    assert_only_line(&out);
+
+    let out =
+        run(ticketctl(Some("sqlite:///nonexistent-dir/sub/tickets.db"))
+            .args(["events", "show", "1"]));
+    assert_one_line_failure(
+        &out,
+        "cannot open SQLite database /nonexistent-dir/sub/tickets.db",
+    );
+    assert_only_line(&out);
 }
 
 #[test]
@@ -299,14 +312,17 @@ struct Server {
 
 impl Server {
     fn start(url: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn(ticketctl(Some(url)), extra_env, Stdio::null())
+    }
+
+    fn spawn(mut cmd: Command, extra_env: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = free_port();
-        let mut cmd = ticketctl(Some(url));
         cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("ADMIN_TOKEN", "cli-test-token")
             .env("HTTP_WORKERS", "2")
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         let child = cmd.spawn().expect("spawn ticketctl serve");
         let mut server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -505,4 +521,142 @@ fn two_servers_on_one_database_never_oversell_between_them() {
         .audit_event(EventId::new(id), Utc::now())
         .unwrap();
     assert_eq!((audit.reserved_rows, audit.held_counter), (20, 20));
+}
+
+/// A directory of its own, removed at the end of the test.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("ticketctl-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn serve_without_any_setup_uses_an_embedded_sqlite_file_in_the_working_directory() {
+    let dir = TempDir::new();
+    let log = std::fs::File::create(dir.0.join("serve.log")).unwrap();
+    let mut cmd = ticketctl(None);
+    cmd.current_dir(&dir.0);
+    let server = Server::spawn(cmd, &[], Stdio::from(log));
+    let (status, event) = server.request(
+        "POST",
+        "/api/events",
+        r#"{"name":"Zero setup","capacity":2}"#,
+    );
+    assert_eq!(status, 201, "{event}");
+    let (status, hold) =
+        server.request("POST", &format!("/api/events/{}/reserve", event["id"]), "");
+    assert_eq!((status, hold["status"].as_str()), (201, Some("reserved")));
+    assert!(
+        dir.0.join("tickets.db").is_file(),
+        "no tickets.db in the working directory"
+    );
+    let logged = std::fs::read_to_string(dir.0.join("serve.log")).unwrap();
+    assert!(
+        logged.contains("SQLite file ./tickets.db"),
+        "the store is not logged at start: {logged}"
+    );
+
+    // One-shot commands on the same file see the same data.
+    drop(server);
+    let out =
+        run(ticketctl(None)
+            .current_dir(&dir.0)
+            .args(["events", "show", &event["id"].to_string()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (shown["reserved"].as_i64(), shown["available"].as_i64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn one_shot_commands_work_on_a_new_sqlite_file() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("ops.db").display());
+    let out =
+        run(ticketctl(Some(&url)).args(["events", "create", "--name", "Ops", "--capacity", "3"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expire = run(ticketctl(Some(&url)).args(["reservations", "expire"]));
+    assert!(expire.status.success(), "{}", stderr(&expire));
+    assert_eq!(stdout(&expire).trim(), "expired 0");
+    let check = run(ticketctl(Some(&url)).args(["events", "check", "1"]));
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
+#[test]
+fn two_servers_on_one_sqlite_file_never_oversell_under_a_storm() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.0.join("shared.db").display());
+    // The first server creates and migrates the file; the second finds it ready.
+    let first = Server::start(&url, &[]);
+    let second = Server::start(&url, &[]);
+    let servers = Arc::new([first, second]);
+    let (_, event) = servers[0].request("POST", "/api/events", r#"{"name":"Rush","capacity":25}"#);
+    let id = event["id"].as_i64().unwrap();
+    let threads = 16;
+    let per_thread = 8;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (servers, barrier) = (Arc::clone(&servers), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..per_thread)
+                    .map(|j| {
+                        let server = &servers[(i + j) % 2];
+                        let (status, body) =
+                            server.request("POST", &format!("/api/events/{id}/reserve"), "");
+                        // Buy every other hold we get, through the other server.
+                        if status == 201 && j % 2 == 0 {
+                            let hold = body["id"].as_str().unwrap_or_default().to_owned();
+                            let (bought, _) = servers[(i + j + 1) % 2].request(
+                                "POST",
+                                &format!("/api/reservations/{hold}/purchase"),
+                                "",
+                            );
+                            assert_eq!(bought, 200);
+                        }
+                        status
+                    })
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), threads * per_thread);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        25,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        threads * per_thread - 25,
+        "{statuses:?}"
+    );
+    let (_, shown) = servers[1].request("GET", &format!("/api/events/{id}"), "");
+    let counts = (
+        shown["purchased"].as_i64().unwrap(),
+        shown["reserved"].as_i64().unwrap(),
+        shown["available"].as_i64(),
+    );
+    assert_eq!(counts.0 + counts.1, 25, "{shown}");
+    assert_eq!(counts.2, Some(0));
+    let out = run(ticketctl(Some(&url)).args(["events", "check", &id.to_string()]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }

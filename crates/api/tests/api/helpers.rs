@@ -51,7 +51,7 @@ impl TestApp {
         let db = fresh_database();
         let settings = PoolSettings {
             max_size: 8,
-            checkout_timeout: Duration::from_secs(30),
+            checkout_timeout: Duration::from_secs(5),
         };
         let store = Arc::new(PgStore::connect(db.url(), settings).unwrap());
         let clock = Arc::new(FixedClock::at(start_time()));

@@ -1,0 +1,92 @@
+//! Rows as Diesel reads and writes them, and their conversion to domain types.
+
+use diesel::prelude::*;
+use domain::{Event, EventId, Reservation, ReservationId, ReservationStatus};
+
+use crate::error::SqliteStoreError;
+use crate::schema::{events, reservations};
+use crate::time::{from_optional, from_text};
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct EventRow {
+    pub id: i64,
+    pub name: String,
+    pub capacity: i32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = SqliteStoreError;
+
+    fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: EventId::new(row.id),
+            name: row.name,
+            capacity: row.capacity,
+            created_at: from_text(&row.created_at)?,
+            updated_at: from_text(&row.updated_at)?,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub(crate) struct NewEventRow<'a> {
+    pub name: &'a str,
+    pub capacity: i32,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = reservations, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct ReservationRow {
+    pub id: String,
+    pub event_id: i64,
+    pub status: String,
+    pub purchased_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub payment_reference: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TryFrom<ReservationRow> for Reservation {
+    type Error = SqliteStoreError;
+
+    fn try_from(row: ReservationRow) -> Result<Self, Self::Error> {
+        let corrupt =
+            |what: String| SqliteStoreError::CorruptRow(format!("reservation {}: {what}", row.id));
+        let id = row
+            .id
+            .parse::<ReservationId>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let status = row
+            .status
+            .parse::<ReservationStatus>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Self {
+            id,
+            event_id: EventId::new(row.event_id),
+            status,
+            purchased_at: from_optional(row.purchased_at.as_deref())?,
+            expires_at: from_optional(row.expires_at.as_deref())?,
+            payment_reference: row.payment_reference,
+            created_at: from_text(&row.created_at)?,
+            updated_at: from_text(&row.updated_at)?,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = reservations)]
+pub(crate) struct NewHoldRow<'a> {
+    pub id: String,
+    pub event_id: i64,
+    pub status: &'static str,
+    pub expires_at: Option<String>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+}
