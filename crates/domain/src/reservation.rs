@@ -113,6 +113,43 @@ pub struct HoldRequest {
     pub expires_at: DateTime<Utc>,
 }
 
+impl HoldRequest {
+    /// The reservation this request becomes when granted at `now`.
+    pub fn into_hold(self, event: EventId, now: DateTime<Utc>) -> Reservation {
+        Reservation {
+            id: self.id,
+            event_id: event,
+            status: ReservationStatus::Reserved,
+            purchased_at: None,
+            expires_at: Some(self.expires_at),
+            payment_reference: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// The answer to each request of a batch, given which were granted: the new hold, or
+/// [`DomainError::SoldOut`]. Stores insert exactly the holds this returns.
+pub fn reserve_outcomes(
+    event: EventId,
+    requests: &[HoldRequest],
+    granted: &[bool],
+    now: DateTime<Utc>,
+) -> Vec<Result<Reservation, DomainError>> {
+    requests
+        .iter()
+        .zip(granted)
+        .map(|(request, granted)| {
+            if *granted {
+                Ok(request.into_hold(event, now))
+            } else {
+                Err(DomainError::SoldOut)
+            }
+        })
+        .collect()
+}
+
 /// What a store must do when asked to move a reservation out of `reserved`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransitionDecision {
@@ -209,6 +246,29 @@ mod tests {
             assert_eq!(
                 decide_transition(status, Some(at(10)), at(0), Purchased),
                 TransitionDecision::Refuse(DomainError::InvalidOrExpired)
+            );
+        }
+    }
+
+    #[test]
+    fn reserve_outcomes_answer_each_request_in_order() {
+        let requests: Vec<_> = (0..3)
+            .map(|_| HoldRequest {
+                id: ReservationId::generate(),
+                expires_at: at(60),
+            })
+            .collect();
+        let outcomes = reserve_outcomes(EventId::new(4), &requests, &[true, false, true], at(0));
+        assert_eq!(outcomes[1], Err(DomainError::SoldOut));
+        for i in [0, 2] {
+            let hold = outcomes[i].as_ref().unwrap();
+            assert_eq!(
+                (hold.id, hold.event_id, hold.status),
+                (requests[i].id, EventId::new(4), Reserved)
+            );
+            assert_eq!(
+                (hold.expires_at, hold.created_at, hold.purchased_at),
+                (Some(at(60)), at(0), None)
             );
         }
     }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use domain::availability::{decide_reserve, Counters};
-use domain::{DomainError, EventId, HoldRequest, Reservation, ReservationStatus, ReserveOutcome};
+use domain::reservation::reserve_outcomes;
+use domain::{DomainError, EventId, HoldRequest, ReservationStatus, ReserveOutcome};
 
 use crate::error::PgStoreError;
 use crate::models::NewHoldRow;
@@ -46,15 +47,15 @@ pub(crate) fn reserve(
             |limit| release_past_due(conn, event, now, limit),
         )?;
 
-        let rows: Vec<NewHoldRow> = requests
+        let outcomes = reserve_outcomes(event, requests, &decision.granted, now);
+        let rows: Vec<NewHoldRow> = outcomes
             .iter()
-            .zip(&decision.granted)
-            .filter(|(_, granted)| **granted)
-            .map(|(r, _)| NewHoldRow {
-                id: *r.id.as_uuid(),
+            .filter_map(|outcome| outcome.as_ref().ok())
+            .map(|hold| NewHoldRow {
+                id: *hold.id.as_uuid(),
                 event_id: event.get(),
                 status: ReservationStatus::Reserved.as_str(),
-                expires_at: Some(r.expires_at),
+                expires_at: hold.expires_at,
                 created_at: now,
                 updated_at: now,
             })
@@ -70,26 +71,7 @@ pub(crate) fn reserve(
                 .execute(conn)?;
         }
 
-        Ok(Ok(requests
-            .iter()
-            .zip(decision.granted)
-            .map(|(r, granted)| {
-                if granted {
-                    Ok(Reservation {
-                        id: r.id,
-                        event_id: event,
-                        status: ReservationStatus::Reserved,
-                        purchased_at: None,
-                        expires_at: Some(r.expires_at),
-                        payment_reference: None,
-                        created_at: now,
-                        updated_at: now,
-                    })
-                } else {
-                    Err(DomainError::SoldOut)
-                }
-            })
-            .collect()))
+        Ok(Ok(outcomes))
     })
 }
 

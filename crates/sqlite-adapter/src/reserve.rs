@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use domain::availability::{decide_reserve, Counters};
-use domain::{DomainError, EventId, HoldRequest, Reservation, ReservationStatus, ReserveOutcome};
+use domain::reservation::reserve_outcomes;
+use domain::{DomainError, EventId, HoldRequest, ReservationStatus, ReserveOutcome};
 
 use crate::error::SqliteStoreError;
 use crate::models::NewHoldRow;
@@ -47,15 +48,15 @@ pub(crate) fn reserve(
             |limit| release_past_due(conn, event, &stamp, limit),
         )?;
 
-        let rows: Vec<NewHoldRow<'_>> = requests
+        let outcomes = reserve_outcomes(event, requests, &decision.granted, now);
+        let rows: Vec<NewHoldRow<'_>> = outcomes
             .iter()
-            .zip(&decision.granted)
-            .filter(|(_, granted)| **granted)
-            .map(|(r, _)| NewHoldRow {
-                id: r.id.to_string(),
+            .filter_map(|outcome| outcome.as_ref().ok())
+            .map(|hold| NewHoldRow {
+                id: hold.id.to_string(),
                 event_id: event.get(),
                 status: ReservationStatus::Reserved.as_str(),
-                expires_at: Some(to_text(r.expires_at)),
+                expires_at: hold.expires_at.map(to_text),
                 created_at: &stamp,
                 updated_at: &stamp,
             })
@@ -71,26 +72,7 @@ pub(crate) fn reserve(
                 .execute(conn)?;
         }
 
-        Ok(Ok(requests
-            .iter()
-            .zip(decision.granted)
-            .map(|(r, granted)| {
-                if granted {
-                    Ok(Reservation {
-                        id: r.id,
-                        event_id: event,
-                        status: ReservationStatus::Reserved,
-                        purchased_at: None,
-                        expires_at: Some(r.expires_at),
-                        payment_reference: None,
-                        created_at: now,
-                        updated_at: now,
-                    })
-                } else {
-                    Err(DomainError::SoldOut)
-                }
-            })
-            .collect()))
+        Ok(Ok(outcomes))
     })
 }
 
