@@ -33,3 +33,8 @@ db-up:
 # Stop the Compose PostgreSQL (its data volume stays).
 db-down:
     docker compose -f docker/compose.yaml down
+
+# The hot-event benchmark: seed design (pgbench) vs the service on PostgreSQL and SQLite.
+# `just bench --smoke` is the 5-second check CI runs. See bench/README.md.
+bench *args:
+    python3 bench/run.py {{args}}

@@ -11,11 +11,13 @@ mod body;
 pub mod dto;
 pub mod error;
 mod events;
+mod group_commit;
 mod reservations;
 mod routes;
 mod state;
 mod sweeper;
 
 pub use application::{ApiConfig, Application};
+pub use group_commit::GroupCommit;
 pub use routes::configure;
 pub use state::AppState;

@@ -1,12 +1,18 @@
 //! What every handler can reach.
 
+use std::sync::Arc;
+
 use domain::Ticketing;
+
+use crate::group_commit::GroupCommit;
 
 /// The shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The use cases.
     pub ticketing: Ticketing,
+    /// Reserve requests go through group commit.
+    pub reservations: Arc<GroupCommit>,
     /// The bearer token that `POST /api/events` requires; `None` refuses everyone.
     pub admin_token: Option<String>,
 }

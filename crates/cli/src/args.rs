@@ -53,6 +53,58 @@ pub enum Command {
     /// Create and inspect events
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Load-test a running server over HTTP and report throughput and latency
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Base URL of the server under test
+    #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+
+    /// Event to load (one of --event or --capacity)
+    #[arg(long, env = "BENCH_EVENT", conflicts_with = "capacity")]
+    pub event: Option<i64>,
+
+    /// Create an event of this capacity to load (needs --admin-token)
+    #[arg(long, env = "BENCH_CAPACITY", value_parser = clap::value_parser!(i64).range(1..))]
+    pub capacity: Option<i64>,
+
+    /// Bearer token for creating the event
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Concurrent connections, each sending its next request when the last is answered
+    #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Client threads sharing the connections
+    #[arg(long, env = "BENCH_THREADS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+
+    /// Seconds to run (ignored with --requests)
+    #[arg(long, env = "BENCH_DURATION", default_value_t = 10.0)]
+    pub duration: f64,
+
+    /// Stop after this many requests instead of after --duration
+    #[arg(long, env = "BENCH_REQUESTS")]
+    pub requests: Option<u64>,
+
+    /// Weights of the requests: reserve, purchase (of this run's own holds), read
+    #[arg(long, env = "BENCH_MIX", default_value = "reserve=100")]
+    pub mix: String,
+
+    /// Print the results as JSON instead of a table
+    #[arg(long, env = "BENCH_JSON")]
+    pub json: bool,
+
+    /// Afterwards, read the event and fail unless purchased + reserved + available equals the
+    /// capacity and no more tickets were granted than the capacity
+    #[arg(long, env = "BENCH_VERIFY")]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +148,12 @@ pub struct ServeArgs {
     /// Do not apply pending migrations at start
     #[arg(long, env = "NO_MIGRATE")]
     pub no_migrate: bool,
+
+    /// Most reserve requests of one event committed in one transaction (group commit);
+    /// 1 turns batching off
+    #[arg(long, env = "BATCH_MAX", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_max: u32,
 
     /// HTTP worker threads (default: one per core)
     #[arg(long, env = "HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]

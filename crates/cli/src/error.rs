@@ -32,6 +32,9 @@ pub enum CliError {
     /// The HTTP server failed while running.
     #[error("server failed: {0}")]
     Server(std::io::Error),
+    /// `bench --verify` found a problem.
+    #[error("verification failed: {0}")]
+    Verify(String),
     /// An event's check found a problem.
     #[error("event {0} is inconsistent: see the printed audit")]
     Inconsistent(i64),

@@ -1,6 +1,7 @@
 //! `ticketctl`: one binary for the service and its maintenance.
 
 mod args;
+mod bench;
 mod error;
 mod logging;
 mod serve;
@@ -57,6 +58,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let url = cli.database_url.as_str();
     match cli.command {
         Command::Serve(args) => serve::run(&args, url),
+        Command::Bench(args) => bench::run(&args),
         Command::Migrate => {
             let store = Store::open(url, None)?;
             let applied = store.migrate()?;

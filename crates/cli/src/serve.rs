@@ -34,6 +34,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
             .then(|| Duration::from_secs(args.expire_interval_seconds)),
         expire_batch: args.expire_batch_size,
         workers: args.workers.map(usize::from),
+        batch_max: usize::try_from(args.batch_max).unwrap_or(1),
     };
     let ticketing = store.ticketing(ttl);
     actix_web::rt::System::new().block_on(async move {
@@ -50,6 +51,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
             url = %format!("http://{host}:{}", app.port()),
             hold_ttl_seconds = args.reservation_ttl_seconds,
             expire_interval_seconds = args.expire_interval_seconds,
+            batch_max = args.batch_max,
             "listening"
         );
         app.run_until_stopped().await.map_err(CliError::Server)

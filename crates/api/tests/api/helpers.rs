@@ -68,6 +68,7 @@ impl TestApp {
             expire_interval: None,
             expire_batch: 1_000,
             workers: Some(2),
+            batch_max: 256,
         };
         let app = Application::build(config, ticketing).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());

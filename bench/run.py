@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""`just bench`: the hot-event benchmark, side by side, in one run.
+
+(S) the seed's design: pgbench running bench/sql/seed_reserve.sql (lock the event row, count
+    the live holds, insert), straight on PostgreSQL with no HTTP in the path;
+(U) the service on PostgreSQL with group commit off (--batch-max 1), through HTTP;
+(P) the service on PostgreSQL with group commit, through HTTP (`ticketctl bench`);
+(L) the service on its embedded SQLite store, through HTTP.
+
+Each run loads a fresh event whose capacity never runs out, at 1, 16, 64 and 256 concurrent
+clients; then S and P run again at 64 clients on an event pre-filled with 1,000,000 live holds.
+PostgreSQL is a throwaway cluster started from the local server binaries, with fsync and
+synchronous_commit on: every reservation answered 201 is durable. Every service run ends with
+`ticketctl bench --verify`, and the SQL invariant of SPEC 2 is checked on every event at the end.
+
+The table goes to stdout and to bench/results/<date>.md (with --smoke: a temporary file).
+Python standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_SQL = ROOT / "bench" / "sql" / "seed_reserve.sql"
+CAPACITY = 2_000_000_000  # never runs out
+ADMIN_TOKEN = "bench-admin-token"
+
+
+def log(msg: str) -> None:
+    print(f"== {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen | None = None, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"process on port {port} exited early")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def pg_bin_dir() -> Path:
+    candidates = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], text=True, capture_output=True).stdout.strip()
+        candidates.append(Path(out))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for c in candidates:
+        if (c / "initdb").exists() and (c / "pg_ctl").exists() and (c / "pgbench").exists():
+            return c
+    if shutil.which("initdb") and shutil.which("pgbench"):
+        return Path(shutil.which("initdb")).parent
+    raise SystemExit("the benchmark needs the PostgreSQL server binaries (initdb, pg_ctl, pgbench): "
+                     "apt-get install postgresql postgresql-contrib")
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster on a free port, durable settings, removed at exit."""
+
+    def __init__(self, workdir: Path):
+        self.bin = pg_bin_dir()
+        self.dir = workdir / "pg"
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.root = os.geteuid() == 0
+        self.dir.mkdir(parents=True)
+        if self.root:
+            run(["chown", "-R", "postgres:postgres", str(self.dir)])
+            os.chmod(workdir, 0o755)
+
+    def _as_owner(self, cmd: list[str]) -> list[str]:
+        return (["runuser", "-u", "postgres", "--"] + cmd) if self.root else cmd
+
+    def start(self) -> None:
+        log(f"PostgreSQL cluster on 127.0.0.1:{self.port} ({self.bin})")
+        run(self._as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                            "--auth=trust", "-E", "UTF8"]))
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                   "-c max_connections=400 -c shared_buffers=256MB "
+                   "-c fsync=on -c synchronous_commit=on -c full_page_writes=on")
+        run(self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
+                            "-l", str(self.dir / "server.log"), "-w", "start"]))
+
+    def stop(self) -> None:
+        subprocess.run(self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast",
+                                       "-w", "stop"]), capture_output=True)
+
+    def url(self, db: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def psql(self, db: str, sql: str) -> str:
+        return run([str(self.bin / "psql"), "-X", "-qAt", "-v", "ON_ERROR_STOP=1",
+                    "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
+                    "-c", sql]).stdout.strip()
+
+    def version(self) -> str:
+        return self.psql("postgres", "SHOW server_version")
+
+
+# ---------------------------------------------------------------- the service
+
+
+class Server:
+    def __init__(self, ticketctl: Path, url: str, workdir: Path, batch_max: int, name: str):
+        self.port = free_port()
+        self.log = open(workdir / f"serve-{name}.log", "w")
+        env = dict(os.environ, RUST_LOG="warn")
+        self.proc = subprocess.Popen(
+            [str(ticketctl), "serve", "--database-url", url, "--bind", f"127.0.0.1:{self.port}",
+             "--admin-token", ADMIN_TOKEN, "--expire-interval-seconds", "0",
+             "--reservation-ttl-seconds", "86400", "--batch-max", str(batch_max)],
+            stdout=self.log, stderr=self.log, env=env, cwd=workdir)
+        wait_port(self.port, self.proc)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+CREATED: list[tuple[str, int]] = []
+
+
+def create_event(ticketctl: Path, url: str, name: str) -> int:
+    out = run([str(ticketctl), "events", "create", "--database-url", url, "--name", name,
+               "--capacity", str(CAPACITY)]).stdout
+    event = json.loads(out)["id"]
+    CREATED.append((url, event))
+    return event
+
+
+def service_run(ticketctl: Path, server: Server, event: int, clients: int, seconds: float,
+                threads: int) -> dict:
+    out = subprocess.run(
+        [str(ticketctl), "bench", "--url", server.base, "--event", str(event),
+         "--concurrency", str(clients), "--threads", str(threads), "--duration", str(seconds),
+         "--json", "--verify"],
+        text=True, capture_output=True)
+    if out.returncode != 0:
+        raise SystemExit(f"ticketctl bench failed ({out.returncode}): {out.stderr.strip()}\n{out.stdout}")
+    result = json.loads(out.stdout)
+    if not result.get("verify", {}).get("ok"):
+        raise SystemExit(f"--verify failed: {result.get('verify')}")
+    errors = result.get("transport_errors") or {}
+    non_201 = {k: v for k, v in result["statuses"].get("reserve", {}).items() if k != "201"}
+    if errors or non_201:
+        raise SystemExit(f"reserve answers other than 201 on an event that cannot sell out: "
+                         f"{non_201} {errors}")
+    return result
+
+
+def seed_run(cluster: Cluster, db: str, event: int, clients: int, seconds: float) -> dict:
+    out = run([str(cluster.bin / "pgbench"), "-n", "-h", "127.0.0.1", "-p", str(cluster.port),
+               "-U", "postgres", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 2)),
+               "-T", str(max(1, round(seconds))), "-f", str(SEED_SQL),
+               "-D", f"event={event}", "-D", f"capacity={CAPACITY}", db]).stdout
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    return {"reservations_per_second": tps, "latency_avg_ms": float(latency.group(1)) if latency else None}
+
+
+def invariant(cluster: Cluster, db: str) -> list[tuple[int, int, int, int]]:
+    """SPEC 2's check on every event: (event, capacity, purchased, reserved_active)."""
+    rows = cluster.psql(db, """
+        SELECT e.id, e.capacity,
+               COALESCE(SUM(CASE WHEN r.status='purchased' THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN r.status='reserved' AND r.expires_at > NOW() THEN 1 ELSE 0 END), 0)
+          FROM events e LEFT JOIN reservations r ON r.event_id = e.id
+         GROUP BY e.id, e.capacity ORDER BY e.id""")
+    return [tuple(int(x) for x in line.split("|")) for line in rows.splitlines() if line]
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    except (OSError, AttributeError):
+        mem_kb = 0
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def fmt(x: float | None, digits: int = 0) -> str:
+    return "—" if x is None else f"{x:,.{digits}f}"
+
+
+def render(results: dict) -> str:
+    r = results
+    lines = [f"# Hot-event benchmark, {r['date']}", ""]
+    m = r["machine"]
+    lines += [
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
+        f"- versions: PostgreSQL {r['postgres']}, {r['rustc']}, ticketctl at {r['commit']}",
+        f"- settings: fsync={r['fsync']}, synchronous_commit={r['synchronous_commit']}, "
+        f"SQLite synchronous=FULL (WAL); service BATCH_MAX={r['batch_max']}, pool "
+        f"{r['pool_size']} connections, {r['workers']} HTTP workers; client `ticketctl bench` with "
+        f"{r['client_threads']} thread(s) on the same machine; {r['seconds']} s per run; hold TTL 1 day "
+        f"(every hold stays live)",
+        "- S: the seed's SQL through pgbench (no HTTP); U: the service, group commit off "
+        "(`--batch-max 1`); P: the service with group commit; L: the service on SQLite. "
+        "Reservations per second; latency in ms as p50 / p99 (S: average only).",
+        "",
+        "| clients | S seed (pgbench) | U service, unbatched | P service, group commit | P/S | P p50 / p99 | U p50 / p99 | L SQLite | L p50 / p99 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in r["clients"]:
+        row = r["runs"][str(c)]
+        s, u, p, l = row.get("S"), row.get("U"), row.get("P"), row.get("L")
+        ratio = (p["reservations_per_second"] / s["reservations_per_second"]) if s and p and s["reservations_per_second"] else None
+
+        def lat(x):
+            return "—" if not x else f"{x['latency_ms']['p50']:.2f} / {x['latency_ms']['p99']:.2f}"
+
+        lines.append(
+            f"| {c} | {fmt(s and s['reservations_per_second'])} | {fmt(u and u['reservations_per_second'])} "
+            f"| {fmt(p and p['reservations_per_second'])} | {fmt(ratio, 1) + '×' if ratio else '—'} "
+            f"| {lat(p)} | {lat(u)} | {fmt(l and l['reservations_per_second'])} | {lat(l)} |")
+    if r.get("prefilled"):
+        pf = r["prefilled"]
+        s1, p1 = pf.get("S"), pf.get("P")
+        lines += ["", f"Event pre-filled with {pf['holds']:,} live holds, {pf['clients']} clients:", "",
+                  "| | S seed (pgbench) | P service, group commit | P p50 / p99 |", "|---|---:|---:|---:|",
+                  f"| {pf['holds']:,} live holds | {fmt(s1 and s1['reservations_per_second'])} "
+                  f"| {fmt(p1 and p1['reservations_per_second'])} "
+                  f"| {p1['latency_ms']['p50']:.2f} / {p1['latency_ms']['p99']:.2f} |" if p1 else ""]
+    lines += ["", "Oversell checks: " + r["oversell"], ""]
+    if r.get("targets"):
+        lines += ["Targets:", ""]
+        for t in r["targets"]:
+            lines.append(f"- {'met' if t['met'] else 'MISSED'}: {t['name']} — measured {t['measured']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def targets(r: dict) -> list[dict]:
+    out = []
+    at64 = r["runs"].get("64", {})
+    at1 = r["runs"].get("1", {})
+    s, p, u, l = at64.get("S"), at64.get("P"), at64.get("U"), at64.get("L")
+    if s and p:
+        ratio = p["reservations_per_second"] / s["reservations_per_second"]
+        out.append({"name": "P >= 10x S at 64 clients", "met": ratio >= 10, "measured": f"{ratio:.1f}x"})
+    if p:
+        out.append({"name": "P > 10,000 reservations/s at 64 clients", "met": p["reservations_per_second"] > 10_000,
+                    "measured": f"{p['reservations_per_second']:,.0f}/s"})
+        out.append({"name": "P p99 <= 50 ms at 64 clients", "met": p["latency_ms"]["p99"] <= 50,
+                    "measured": f"{p['latency_ms']['p99']:.2f} ms"})
+    p1, u1 = at1.get("P"), at1.get("U")
+    if p1 and u1:
+        gap = p1["latency_ms"]["p99"] - u1["latency_ms"]["p99"]
+        out.append({"name": "P p99 at 1 client within 1 ms of the unbatched path", "met": gap <= 1.0,
+                    "measured": f"{p1['latency_ms']['p99']:.2f} ms vs {u1['latency_ms']['p99']:.2f} ms ({gap:+.2f} ms)"})
+    pf = r.get("prefilled") or {}
+    if pf.get("P") and p:
+        drop = 1 - pf["P"]["reservations_per_second"] / p["reservations_per_second"]
+        out.append({"name": f"P at {pf['holds']:,} live holds within 20% of P at 0", "met": drop <= 0.20,
+                    "measured": f"{pf['P']['reservations_per_second']:,.0f}/s vs {p['reservations_per_second']:,.0f}/s ({-drop:+.0%})"})
+    if l:
+        out.append({"name": "SQLite >= 10,000 reservations/s at 64 clients", "met": l["reservations_per_second"] >= 10_000,
+                    "measured": f"{l['reservations_per_second']:,.0f}/s"})
+    out.append({"name": "zero oversell in every run", "met": r["oversell_ok"], "measured": r["oversell"]})
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="a ~5-second check that everything works (CI)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per run (default 10)")
+    ap.add_argument("--clients", default="1,16,64,256", help="client counts (default 1,16,64,256)")
+    ap.add_argument("--prefill", type=int, default=1_000_000, help="live holds of the pre-filled event (0: skip)")
+    ap.add_argument("--batch-max", type=int, default=256)
+    ap.add_argument("--client-threads", type=int, default=1, help="threads of ticketctl bench")
+    ap.add_argument("--profile", default=None, help="cargo profile of ticketctl (default release; smoke: dev)")
+    ap.add_argument("--out", default=None, help="results file (default bench/results/<date>.md)")
+    args = ap.parse_args()
+
+    clients = [int(c) for c in args.clients.split(",")]
+    seconds, prefill = args.seconds, args.prefill
+    if args.smoke:
+        clients, seconds, prefill = [16], 1.0, 0
+    profile = args.profile or ("dev" if args.smoke else "release")
+
+    log(f"building ticketctl ({profile})")
+    subprocess.run(["cargo", "build", "--profile", profile, "-p", "ticketctl"], cwd=ROOT, check=True)
+    ticketctl = ROOT / "target" / ("debug" if profile == "dev" else profile) / "ticketctl"
+
+    workdir = Path(tempfile.mkdtemp(prefix="ticketing-bench-"))
+    cluster = Cluster(workdir)
+    servers: list[Server] = []
+    try:
+        cluster.start()
+        for db in ("seed", "svc"):
+            cluster.psql("postgres", f"CREATE DATABASE {db}")
+            run([str(ticketctl), "migrate", "--database-url", cluster.url(db)])
+        sqlite_url = f"sqlite://{workdir / 'bench.db'}"
+
+        results: dict = {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(), "postgres": cluster.version(),
+            "rustc": run(["rustc", "--version"]).stdout.strip(),
+            "commit": run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).stdout.strip(),
+            "fsync": cluster.psql("postgres", "SHOW fsync"),
+            "synchronous_commit": cluster.psql("postgres", "SHOW synchronous_commit"),
+            "batch_max": args.batch_max, "client_threads": args.client_threads, "seconds": seconds,
+            "clients": clients, "runs": {},
+        }
+        help_text = run([str(ticketctl), "serve", "--help"]).stdout
+        results["pool_size"] = re.search(r"--pool-size.*?\[default: (\d+)\]", help_text, re.S).group(1)
+        results["workers"] = os.cpu_count()
+
+        batched = Server(ticketctl, cluster.url("svc"), workdir, args.batch_max, "P")
+        unbatched = Server(ticketctl, cluster.url("svc"), workdir, 1, "U")
+        lite = Server(ticketctl, sqlite_url, workdir, args.batch_max, "L")
+        servers += [batched, unbatched, lite]
+
+        for c in clients:
+            row = results["runs"].setdefault(str(c), {})
+            log(f"S: pgbench, {c} clients")
+            row["S"] = seed_run(cluster, "seed", create_event(ticketctl, cluster.url("seed"), f"S{c}"), c, seconds)
+            for key, server, url in (("U", unbatched, cluster.url("svc")), ("P", batched, cluster.url("svc")),
+                                     ("L", lite, sqlite_url)):
+                if args.smoke and key == "U":
+                    continue
+                log(f"{key}: service, {c} clients")
+                event = create_event(ticketctl, url, f"{key}{c}")
+                row[key] = service_run(ticketctl, server, event, c, seconds, args.client_threads)
+            log("  " + ", ".join(f"{k} {v['reservations_per_second']:,.0f}/s" for k, v in row.items()))
+
+        if prefill:
+            c = 64 if 64 in clients else clients[-1]
+            pf = results["prefilled"] = {"holds": prefill, "clients": c}
+            for key, db in (("S", "seed"), ("P", "svc")):
+                event = create_event(ticketctl, cluster.url(db), f"{key}-prefilled")
+                log(f"pre-filling event {event} of {db} with {prefill:,} live holds")
+                cluster.psql(db, f"""
+                    INSERT INTO reservations (id, event_id, status, expires_at, created_at, updated_at)
+                    SELECT gen_random_uuid(), {event}, 'reserved', now() + interval '1 day', now(), now()
+                      FROM generate_series(1, {prefill});
+                    UPDATE events SET reserved_count = reserved_count + {prefill} WHERE id = {event};
+                    VACUUM ANALYZE reservations;""")
+                log(f"{key}: {c} clients on {prefill:,} live holds")
+                pf[key] = (seed_run(cluster, db, event, c, seconds) if key == "S"
+                           else service_run(ticketctl, batched, event, c, seconds, args.client_threads))
+                log(f"  {key} {pf[key]['reservations_per_second']:,.0f}/s")
+
+        problems = []
+        for db in ("svc", "seed"):
+            for event, capacity, purchased, active in invariant(cluster, db):
+                if purchased + active > capacity:
+                    problems.append(f"{db} event {event}: {purchased} + {active} > {capacity}")
+        service_events = [(url, event) for url, event in CREATED if not url.endswith("/seed")]
+        for url, event in service_events:
+            out = subprocess.run([str(ticketctl), "events", "check", "--database-url", url, str(event)],
+                                 text=True, capture_output=True)
+            if out.returncode != 0:
+                problems.append(f"ticketctl events check {event} on {url.split(':')[0]}: {out.stdout} {out.stderr}")
+        checks = len(service_events)
+        results["oversell_ok"] = not problems
+        results["oversell"] = ("none: `--verify` passed on every service run; SPEC 2's SQL invariant held on every "
+                               f"PostgreSQL event; `ticketctl events check` passed on {checks} events (counters = recount)"
+                               if not problems else "; ".join(problems))
+        results["targets"] = [] if args.smoke else targets(results)
+
+        report = render(results)
+        print(report)
+        if args.out:
+            out_path = Path(args.out)
+        elif args.smoke:
+            out_path = workdir / "smoke.md"
+        else:
+            out_path = ROOT / "bench" / "results" / f"{dt.date.today().isoformat()}.md"
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(report)
+        out_path.with_suffix(".json").write_text(json.dumps(results, indent=2))
+        log(f"written to {out_path}")
+        return 0 if results["oversell_ok"] else 1
+    finally:
+        for s in servers:
+            s.stop()
+        cluster.stop()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+//! The load itself: client threads, each with its own single-threaded runtime and keep-alive
+//! connection pool, running `concurrency` request loops in all.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::mix::{Mix, Op};
+use crate::error::CliError;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub base: String,
+    pub event: i64,
+    pub concurrency: usize,
+    pub threads: usize,
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub mix: Mix,
+    pub progress: bool,
+}
+
+/// What happened.
+#[derive(Debug)]
+pub struct Outcome {
+    pub elapsed: Duration,
+    /// Latency in microseconds, per kind of request.
+    pub latency: BTreeMap<Op, Histogram<u64>>,
+    /// Answers per kind of request and status (0: no answer, see `errors`).
+    pub statuses: BTreeMap<(Op, u16), u64>,
+    /// Transport failures by message.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self { elapsed: Duration::ZERO, latency: BTreeMap::new(), statuses: BTreeMap::new(), errors: BTreeMap::new() }
+    }
+
+    fn record(&mut self, op: Op, status: u16, micros: u64) {
+        *self.statuses.entry((op, status)).or_default() += 1;
+        self.latency.entry(op).or_insert_with(new_histogram).saturating_record(micros.max(1));
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (key, n) in other.statuses {
+            *self.statuses.entry(key).or_default() += n;
+        }
+        for (key, n) in other.errors {
+            *self.errors.entry(key).or_default() += n;
+        }
+        for (op, histogram) in other.latency {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = self.latency.entry(op).or_insert_with(new_histogram).add(histogram);
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 60 s at 3 significant digits; these bounds are valid, so this cannot fail.
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!())
+}
+
+struct Shared {
+    issued: AtomicU64,
+    done: AtomicU64,
+}
+
+/// Runs the plan to its end and collects the results of every thread.
+pub fn run_load(plan: &Plan) -> Result<Outcome, CliError> {
+    let shared = Arc::new(Shared { issued: AtomicU64::new(0), done: AtomicU64::new(0) });
+    let started = Instant::now();
+    let deadline = plan.duration.map(|d| started + d);
+    let threads = plan.threads.max(1);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let loops = plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
+            let (plan, shared) = (plan.clone(), Arc::clone(&shared));
+            thread::Builder::new()
+                .name(format!("bench-client-{t}"))
+                .spawn(move || client_thread(&plan, &shared, t, loops, deadline))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| CliError::Config(format!("cannot start client threads: {e}")))?;
+
+    let bar = progress_bar(plan);
+    while handles.iter().any(|h| !h.is_finished()) {
+        let done = shared.done.load(Ordering::Relaxed);
+        match plan.duration {
+            Some(_) => bar.set_position(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            None => bar.set_position(done),
+        }
+        let rate = f64::from(u32::try_from(done).unwrap_or(u32::MAX)) / started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!("{done} requests, {rate:.0}/s"));
+        thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+
+    let mut outcome = Outcome::new();
+    for handle in handles {
+        let part = handle.join().map_err(|_| CliError::Config("a client thread panicked".into()))?;
+        outcome.merge(part);
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}
+
+fn progress_bar(plan: &Plan) -> ProgressBar {
+    if !plan.progress {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let (len, template) = match (plan.duration, plan.requests) {
+        (Some(d), _) => (
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            "{spinner} [{elapsed_precise}] {wide_bar} {msg}",
+        ),
+        (None, Some(n)) => (n, "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}"),
+        (None, None) => (0, "{spinner} [{elapsed_precise}] {msg}"),
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn client_thread(plan: &Plan, shared: &Shared, thread: usize, loops: usize, deadline: Option<Instant>) -> Outcome {
+    actix_web::rt::System::new().block_on(async move {
+        let connector = awc::Connector::new().limit(loops.max(1)).timeout(Duration::from_secs(10));
+        let client = awc::Client::builder().connector(connector).timeout(Duration::from_secs(30)).finish();
+        let outcome = Rc::new(RefCell::new(Outcome::new()));
+        join_all((0..loops).map(|i| {
+            let seed = (thread as u64) << 32 | i as u64;
+            request_loop(&client, plan, shared, Rc::clone(&outcome), seed, deadline)
+        }))
+        .await;
+        Rc::try_unwrap(outcome).map_or_else(|_| Outcome::new(), RefCell::into_inner)
+    })
+}
+
+/// A tiny generator for the mix; quality does not matter, speed does.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: u32) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        u32::try_from(self.0 % u64::from(n.max(1))).unwrap_or(0)
+    }
+}
+
+async fn request_loop(
+    client: &awc::Client,
+    plan: &Plan,
+    shared: &Shared,
+    outcome: Rc<RefCell<Outcome>>,
+    seed: u64,
+    deadline: Option<Instant>,
+) {
+    let reserve_url = format!("{}/api/events/{}/reserve", plan.base, plan.event);
+    let read_url = format!("{}/api/events/{}", plan.base, plan.event);
+    let keep_holds = plan.mix.weight(Op::Purchase) > 0;
+    let mut holds: Vec<String> = Vec::new();
+    let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        if let Some(max) = plan.requests {
+            if shared.issued.fetch_add(1, Ordering::Relaxed) >= max {
+                return;
+            }
+        }
+        let mut op = plan.mix.pick(rng.below(plan.mix.total()));
+        if op == Op::Purchase && holds.is_empty() {
+            op = Op::Reserve;
+        }
+        let started = Instant::now();
+        let sent = match op {
+            Op::Reserve => client.post(&reserve_url).send().await,
+            Op::Purchase => {
+                let id = holds.pop().unwrap_or_default();
+                client.post(format!("{}/api/reservations/{id}/purchase", plan.base)).send().await
+            }
+            Op::Read => client.get(&read_url).send().await,
+        };
+        let (status, body) = match sent {
+            Ok(mut res) => {
+                let body = res.body().limit(1 << 20).await.ok();
+                (res.status().as_u16(), body)
+            }
+            Err(e) => {
+                *outcome.borrow_mut().errors.entry(e.to_string()).or_default() += 1;
+                (0, None)
+            }
+        };
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        outcome.borrow_mut().record(op, status, micros);
+        shared.done.fetch_add(1, Ordering::Relaxed);
+        if keep_holds && op == Op::Reserve && status == 201 {
+            if let Some(id) = body
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+            {
+                holds.push(id);
+            }
+        }
+        if status == 0 {
+            // The server is unreachable: do not spin.
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The request mix: `reserve=80,purchase=10,read=10`.
+
+use std::str::FromStr;
+
+/// One kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    Reserve,
+    Purchase,
+    Read,
+}
+
+impl Op {
+    pub const ALL: [Self; 3] = [Self::Reserve, Self::Purchase, Self::Read];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reserve => "reserve",
+            Self::Purchase => "purchase",
+            Self::Read => "read",
+        }
+    }
+}
+
+/// Weights of each kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    weights: [u32; 3],
+}
+
+impl Mix {
+    /// The kind of request for a roll in `0..total()`.
+    pub fn pick(self, roll: u32) -> Op {
+        let mut roll = roll;
+        for (op, weight) in Op::ALL.into_iter().zip(self.weights) {
+            if roll < weight {
+                return op;
+            }
+            roll -= weight;
+        }
+        Op::Read
+    }
+
+    pub fn total(self) -> u32 {
+        self.weights.iter().sum()
+    }
+
+    pub fn weight(self, op: Op) -> u32 {
+        self.weights[op as usize]
+    }
+}
+
+impl FromStr for Mix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut weights = [0; 3];
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = part.split_once('=').ok_or_else(|| format!("--mix: {part:?} is not NAME=WEIGHT"))?;
+            let op = Op::ALL
+                .into_iter()
+                .find(|op| op.name() == name.trim())
+                .ok_or_else(|| format!("--mix: unknown request {name:?} (reserve, purchase, read)"))?;
+            weights[op as usize] = weight.trim().parse().map_err(|_| format!("--mix: {weight:?} is not a whole number"))?;
+        }
+        let mix = Self { weights };
+        if mix.total() == 0 {
+            return Err("--mix: every weight is 0".into());
+        }
+        Ok(mix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_parses_weights_and_picks_by_them() {
+        let mix: Mix = "reserve=2, read=1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((mix.total(), mix.weight(Op::Purchase)), (3, 0));
+        assert_eq!([mix.pick(0), mix.pick(1), mix.pick(2)], [Op::Reserve, Op::Reserve, Op::Read]);
+        assert!("reserve".parse::<Mix>().is_err());
+        assert!("sell=1".parse::<Mix>().is_err());
+        assert!("reserve=0".parse::<Mix>().is_err());
+    }
+}
