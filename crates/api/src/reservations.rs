@@ -18,9 +18,10 @@ pub(crate) async fn reserve(
     // The body carries nothing yet, but a broken one is still refused.
     optional_object(&req, &body)?;
     let event: EventId = path.parse().map_err(|_| ApiError::invalid_event())?;
-    let ticketing = state.ticketing.clone();
-    let hold = blocking(move || ticketing.reserve(event))
-        .await?
+    let hold = state
+        .reservations
+        .reserve(event)
+        .await
         .map_err(ApiError::from_reserve)?;
     Ok(HttpResponse::Created().json(HoldCreated::from(hold)))
 }

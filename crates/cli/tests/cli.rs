@@ -269,12 +269,12 @@ fn reservations_expire_marks_past_due_holds_prints_the_count_and_is_idempotent()
         .unwrap();
     let due: Vec<HoldRequest> = (0..3)
         .map(|_| HoldRequest {
-            id: ReservationId::generate(),
+            id: ReservationId::generate(chrono::Utc::now()),
             expires_at: long_ago + TimeDelta::seconds(1),
         })
         .collect();
     let live = HoldRequest {
-        id: ReservationId::generate(),
+        id: ReservationId::generate(chrono::Utc::now()),
         expires_at: Utc::now() + TimeDelta::hours(1),
     };
     store.reserve(event.id, &due, long_ago).unwrap();

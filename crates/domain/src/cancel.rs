@@ -24,7 +24,7 @@ mod tests {
 
     #[test]
     fn cancel_asks_the_store_at_the_clock_time() {
-        let id = ReservationId::generate();
+        let id = ReservationId::generate(crate::test_support::NOW);
         let mut store = MockReservationStore::new();
         store
             .expect_cancel()
@@ -54,7 +54,10 @@ mod tests {
                 .expect_cancel()
                 .returning(move |_, _| Err(answer.clone()));
             let t = ticketing(MockEventStore::new(), store);
-            assert_eq!(t.cancel(ReservationId::generate()), Err(err));
+            assert_eq!(
+                t.cancel(ReservationId::generate(crate::test_support::NOW)),
+                Err(err)
+            );
         }
     }
 }

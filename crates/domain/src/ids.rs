@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The id of an event: a positive 64-bit integer assigned by the store.
@@ -51,14 +52,28 @@ impl FromStr for EventId {
     }
 }
 
-/// The id of a reservation: a random (version 4) UUID, so holds cannot be found by counting.
+/// The id of a reservation: a version 7 UUID whose 74 non-time bits are all random, so holds
+/// cannot be found by counting or guessing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReservationId(Uuid);
 
 impl ReservationId {
-    /// A new random id; 122 random bits make a guess hopeless.
-    pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+    /// A new id created at `now`.
+    ///
+    /// The leading 48 bits are `now` in milliseconds, so ids made together sit together in the
+    /// stores' primary-key index (a fully random key scatters inserts over the whole index).
+    /// The other 74 bits are fresh random bits, not the counter `Uuid::now_v7` puts there: an id
+    /// must not reveal its neighbours.
+    pub fn generate(now: DateTime<Utc>) -> Self {
+        let random = *Uuid::new_v4().as_bytes();
+        let mut tail = [0u8; 10];
+        // Bytes 6 and 8 of a v4 UUID carry its fixed version and variant bits.
+        tail[..6].copy_from_slice(&random[..6]);
+        tail[6..].copy_from_slice(&random[9..13]);
+        tail[1] ^= random[7];
+        tail[5] ^= random[13];
+        let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        Self(uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid())
     }
 
     /// Wraps a UUID as stored.
@@ -108,18 +123,47 @@ mod tests {
         }
     }
 
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 123_000_000).unwrap_or_default()
+    }
+
     #[test]
     fn reservation_id_round_trips_through_its_text_form() {
-        let id = ReservationId::generate();
+        let id = ReservationId::generate(now());
         assert_eq!(id.to_string().parse::<ReservationId>(), Ok(id));
         assert_eq!("not-a-uuid".parse::<ReservationId>(), Err(MalformedId));
     }
 
     #[test]
-    fn generated_reservation_ids_are_random_v4_uuids() {
-        let a = ReservationId::generate();
-        let b = ReservationId::generate();
-        assert_ne!(a, b);
-        assert_eq!(a.as_uuid().get_version_num(), 4);
+    fn generated_reservation_ids_are_v7_uuids_stamped_with_the_time() {
+        let id = ReservationId::generate(now());
+        assert_eq!(id.as_uuid().get_version_num(), 7);
+        let (secs, nanos) = id
+            .as_uuid()
+            .get_timestamp()
+            .map(|t| t.to_unix())
+            .unwrap_or_default();
+        assert_eq!((secs, nanos), (1_800_000_000, 123_000_000));
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_share_no_guessable_bits() {
+        // With a counter, consecutive ids would differ in a few low bits; with fresh random
+        // bits, about half of the 74 differ.
+        let ids: Vec<u128> = (0..200)
+            .map(|_| ReservationId::generate(now()).as_uuid().as_u128())
+            .collect();
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ids.len());
+        let time_and_version = !0u128 << 76 | 0xF000_u128 << 64 | 0xC000_0000_0000_0000;
+        for pair in ids.windows(2) {
+            let differing = ((pair[0] ^ pair[1]) & !time_and_version).count_ones();
+            assert!(
+                (15..=60).contains(&differing),
+                "{differing} differing random bits"
+            );
+        }
     }
 }

@@ -35,12 +35,13 @@ mod tests {
             .expect_purchase()
             .times(1)
             .returning(move |_, _, _| Err(err.clone()));
-        ticketing(MockEventStore::new(), store).purchase(ReservationId::generate(), None)
+        ticketing(MockEventStore::new(), store)
+            .purchase(ReservationId::generate(crate::test_support::NOW), None)
     }
 
     #[test]
     fn purchase_passes_id_reference_and_time_to_the_store() {
-        let id = ReservationId::generate();
+        let id = ReservationId::generate(crate::test_support::NOW);
         let reference = PaymentReference::parse("pay_123").unwrap();
         let mut store = MockReservationStore::new();
         let expected = reference.clone();

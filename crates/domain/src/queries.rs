@@ -97,7 +97,7 @@ mod tests {
             .returning(|_| Err(DomainError::ReservationNotFound));
         let t = ticketing(MockEventStore::new(), store);
         assert_eq!(
-            t.reservation(ReservationId::generate()),
+            t.reservation(ReservationId::generate(crate::test_support::NOW)),
             Err(DomainError::ReservationNotFound)
         );
     }

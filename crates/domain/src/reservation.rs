@@ -254,7 +254,7 @@ mod tests {
     fn reserve_outcomes_answer_each_request_in_order() {
         let requests: Vec<_> = (0..3)
             .map(|_| HoldRequest {
-                id: ReservationId::generate(),
+                id: ReservationId::generate(crate::test_support::NOW),
                 expires_at: at(60),
             })
             .collect();

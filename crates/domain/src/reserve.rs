@@ -46,7 +46,7 @@ impl Ticketing {
 
     fn hold_request(&self, now: DateTime<Utc>) -> HoldRequest {
         HoldRequest {
-            id: ReservationId::generate(),
+            id: ReservationId::generate(now),
             expires_at: now + self.hold_ttl.get(),
         }
     }

@@ -4,16 +4,24 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Timestamptz, Uuid as SqlUuid};
 use domain::availability::{decide_reserve, Counters};
 use domain::reservation::reserve_outcomes;
 use domain::{DomainError, EventId, HoldRequest, ReservationStatus, ReserveOutcome};
+use uuid::Uuid;
 
 use crate::error::PgStoreError;
-use crate::models::NewHoldRow;
 use crate::schema::{events, reservations};
 
-/// Rows per INSERT statement: 6 parameters a row stays far below PostgreSQL's 65,535.
-const INSERT_CHUNK: usize = 5_000;
+/// The granted holds and the new counter, in one statement: one round trip and one plan
+/// (the arrays keep the SQL the same whatever the batch size, so it is prepared once).
+const WRITE_HOLDS_SQL: &str = "
+WITH inserted AS (
+    INSERT INTO reservations (id, event_id, status, expires_at, created_at, updated_at)
+    SELECT h.id, $1, 'reserved', h.expires_at, $2, $2
+      FROM unnest($3::uuid[], $4::timestamptz[]) AS h (id, expires_at)
+)
+UPDATE events SET reserved_count = $5 WHERE id = $1";
 
 pub(crate) fn reserve(
     conn: &mut PgConnection,
@@ -48,26 +56,18 @@ pub(crate) fn reserve(
         )?;
 
         let outcomes = reserve_outcomes(event, requests, &decision.granted, now);
-        let rows: Vec<NewHoldRow> = outcomes
+        let (ids, expiries): (Vec<Uuid>, Vec<DateTime<Utc>>) = outcomes
             .iter()
             .filter_map(|outcome| outcome.as_ref().ok())
-            .map(|hold| NewHoldRow {
-                id: *hold.id.as_uuid(),
-                event_id: event.get(),
-                status: ReservationStatus::Reserved.as_str(),
-                expires_at: hold.expires_at,
-                created_at: now,
-                updated_at: now,
-            })
-            .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            diesel::insert_into(reservations::table)
-                .values(chunk)
-                .execute(conn)?;
-        }
-        if decision.held_after != held {
-            diesel::update(events::table.find(event.get()))
-                .set(events::reserved_count.eq(decision.held_after))
+            .map(|hold| (*hold.id.as_uuid(), hold.expires_at.unwrap_or(now)))
+            .unzip();
+        if !ids.is_empty() || decision.held_after != held {
+            diesel::sql_query(WRITE_HOLDS_SQL)
+                .bind::<BigInt, _>(event.get())
+                .bind::<Timestamptz, _>(now)
+                .bind::<Array<SqlUuid>, _>(&ids)
+                .bind::<Array<Timestamptz>, _>(&expiries)
+                .bind::<Integer, _>(decision.held_after)
                 .execute(conn)?;
         }
 

@@ -25,7 +25,7 @@ pub fn create_event<S: EventStore + ?Sized>(store: &S, capacity: i64, at: DateTi
 /// A hold request that expires `ttl` after `at`.
 pub fn hold(at: DateTime<Utc>, ttl: TimeDelta) -> HoldRequest {
     HoldRequest {
-        id: ReservationId::generate(),
+        id: ReservationId::generate(at),
         expires_at: at + ttl,
     }
 }

@@ -279,7 +279,8 @@ pub fn purchase_fails_with_invalid_or_expired_when_canceled_or_expired<H: Harnes
 pub fn purchase_fails_with_reservation_not_found_for_an_unknown_id<H: Harness>() {
     let h = H::new();
     assert_eq!(
-        h.store().purchase(ReservationId::generate(), None, now()),
+        h.store()
+            .purchase(ReservationId::generate(chrono::Utc::now()), None, now()),
         Err(DomainError::ReservationNotFound)
     );
 }
@@ -311,7 +312,8 @@ pub fn cancel_fails_with_already_purchased_when_purchased<H: Harness>() {
 pub fn cancel_fails_with_reservation_not_found_for_an_unknown_id<H: Harness>() {
     let h = H::new();
     assert_eq!(
-        h.store().cancel(ReservationId::generate(), now()),
+        h.store()
+            .cancel(ReservationId::generate(chrono::Utc::now()), now()),
         Err(DomainError::ReservationNotFound)
     );
 }
@@ -328,7 +330,8 @@ pub fn find_reservation_reads_back_what_reserve_wrote<H: Harness>() {
 pub fn find_reservation_fails_with_reservation_not_found_for_an_unknown_id<H: Harness>() {
     let h = H::new();
     assert_eq!(
-        h.store().find_reservation(ReservationId::generate()),
+        h.store()
+            .find_reservation(ReservationId::generate(chrono::Utc::now())),
         Err(DomainError::ReservationNotFound)
     );
 }

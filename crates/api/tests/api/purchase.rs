@@ -88,7 +88,9 @@ async fn purchase_answers_409_invalid_or_expired_after_a_cancel() {
 async fn purchase_answers_404_for_unknown_or_malformed_ids() {
     let app = TestApp::spawn();
     for id in [
-        domain::ReservationId::generate().to_string().as_str(),
+        domain::ReservationId::generate(chrono::Utc::now())
+            .to_string()
+            .as_str(),
         "123",
         "not-a-uuid",
     ] {

@@ -21,7 +21,7 @@ async fn show_reservation_answers_200_and_404() {
     app.get("/api/reservations/nope")
         .await
         .expect_error(404, "not_found");
-    let unknown = domain::ReservationId::generate();
+    let unknown = domain::ReservationId::generate(chrono::Utc::now());
     app.get(&format!("/api/reservations/{unknown}"))
         .await
         .expect_error(404, "not_found");

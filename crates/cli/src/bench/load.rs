@@ -43,12 +43,20 @@ pub struct Outcome {
 
 impl Outcome {
     fn new() -> Self {
-        Self { elapsed: Duration::ZERO, latency: BTreeMap::new(), statuses: BTreeMap::new(), errors: BTreeMap::new() }
+        Self {
+            elapsed: Duration::ZERO,
+            latency: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            errors: BTreeMap::new(),
+        }
     }
 
     fn record(&mut self, op: Op, status: u16, micros: u64) {
         *self.statuses.entry((op, status)).or_default() += 1;
-        self.latency.entry(op).or_insert_with(new_histogram).saturating_record(micros.max(1));
+        self.latency
+            .entry(op)
+            .or_insert_with(new_histogram)
+            .saturating_record(micros.max(1));
     }
 
     fn merge(&mut self, other: Self) {
@@ -60,7 +68,11 @@ impl Outcome {
         }
         for (op, histogram) in other.latency {
             // Same bounds on both sides, so adding cannot fail.
-            let _ = self.latency.entry(op).or_insert_with(new_histogram).add(histogram);
+            let _ = self
+                .latency
+                .entry(op)
+                .or_insert_with(new_histogram)
+                .add(histogram);
         }
     }
 }
@@ -77,7 +89,10 @@ struct Shared {
 
 /// Runs the plan to its end and collects the results of every thread.
 pub fn run_load(plan: &Plan) -> Result<Outcome, CliError> {
-    let shared = Arc::new(Shared { issued: AtomicU64::new(0), done: AtomicU64::new(0) });
+    let shared = Arc::new(Shared {
+        issued: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+    });
     let started = Instant::now();
     let deadline = plan.duration.map(|d| started + d);
     let threads = plan.threads.max(1);
@@ -96,10 +111,13 @@ pub fn run_load(plan: &Plan) -> Result<Outcome, CliError> {
     while handles.iter().any(|h| !h.is_finished()) {
         let done = shared.done.load(Ordering::Relaxed);
         match plan.duration {
-            Some(_) => bar.set_position(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            Some(_) => {
+                bar.set_position(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+            }
             None => bar.set_position(done),
         }
-        let rate = f64::from(u32::try_from(done).unwrap_or(u32::MAX)) / started.elapsed().as_secs_f64().max(1e-3);
+        let rate = f64::from(u32::try_from(done).unwrap_or(u32::MAX))
+            / started.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!("{done} requests, {rate:.0}/s"));
         thread::sleep(Duration::from_millis(100));
     }
@@ -107,7 +125,9 @@ pub fn run_load(plan: &Plan) -> Result<Outcome, CliError> {
 
     let mut outcome = Outcome::new();
     for handle in handles {
-        let part = handle.join().map_err(|_| CliError::Config("a client thread panicked".into()))?;
+        let part = handle
+            .join()
+            .map_err(|_| CliError::Config("a client thread panicked".into()))?;
         outcome.merge(part);
     }
     outcome.elapsed = started.elapsed();
@@ -123,7 +143,10 @@ fn progress_bar(plan: &Plan) -> ProgressBar {
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
             "{spinner} [{elapsed_precise}] {wide_bar} {msg}",
         ),
-        (None, Some(n)) => (n, "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}"),
+        (None, Some(n)) => (
+            n,
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+        ),
         (None, None) => (0, "{spinner} [{elapsed_precise}] {msg}"),
     };
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
@@ -133,10 +156,21 @@ fn progress_bar(plan: &Plan) -> ProgressBar {
     bar
 }
 
-fn client_thread(plan: &Plan, shared: &Shared, thread: usize, loops: usize, deadline: Option<Instant>) -> Outcome {
+fn client_thread(
+    plan: &Plan,
+    shared: &Shared,
+    thread: usize,
+    loops: usize,
+    deadline: Option<Instant>,
+) -> Outcome {
     actix_web::rt::System::new().block_on(async move {
-        let connector = awc::Connector::new().limit(loops.max(1)).timeout(Duration::from_secs(10));
-        let client = awc::Client::builder().connector(connector).timeout(Duration::from_secs(30)).finish();
+        let connector = awc::Connector::new()
+            .limit(loops.max(1))
+            .timeout(Duration::from_secs(10));
+        let client = awc::Client::builder()
+            .connector(connector)
+            .timeout(Duration::from_secs(30))
+            .finish();
         let outcome = Rc::new(RefCell::new(Outcome::new()));
         join_all((0..loops).map(|i| {
             let seed = (thread as u64) << 32 | i as u64;
@@ -190,7 +224,10 @@ async fn request_loop(
             Op::Reserve => client.post(&reserve_url).send().await,
             Op::Purchase => {
                 let id = holds.pop().unwrap_or_default();
-                client.post(format!("{}/api/reservations/{id}/purchase", plan.base)).send().await
+                client
+                    .post(format!("{}/api/reservations/{id}/purchase", plan.base))
+                    .send()
+                    .await
             }
             Op::Read => client.get(&read_url).send().await,
         };
@@ -200,7 +237,11 @@ async fn request_loop(
                 (res.status().as_u16(), body)
             }
             Err(e) => {
-                *outcome.borrow_mut().errors.entry(e.to_string()).or_default() += 1;
+                *outcome
+                    .borrow_mut()
+                    .errors
+                    .entry(e.to_string())
+                    .or_default() += 1;
                 (0, None)
             }
         };

@@ -56,12 +56,19 @@ impl FromStr for Mix {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut weights = [0; 3];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, weight) = part.split_once('=').ok_or_else(|| format!("--mix: {part:?} is not NAME=WEIGHT"))?;
+            let (name, weight) = part
+                .split_once('=')
+                .ok_or_else(|| format!("--mix: {part:?} is not NAME=WEIGHT"))?;
             let op = Op::ALL
                 .into_iter()
                 .find(|op| op.name() == name.trim())
-                .ok_or_else(|| format!("--mix: unknown request {name:?} (reserve, purchase, read)"))?;
-            weights[op as usize] = weight.trim().parse().map_err(|_| format!("--mix: {weight:?} is not a whole number"))?;
+                .ok_or_else(|| {
+                    format!("--mix: unknown request {name:?} (reserve, purchase, read)")
+                })?;
+            weights[op as usize] = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("--mix: {weight:?} is not a whole number"))?;
         }
         let mix = Self { weights };
         if mix.total() == 0 {
@@ -77,9 +84,14 @@ mod tests {
 
     #[test]
     fn mix_parses_weights_and_picks_by_them() {
-        let mix: Mix = "reserve=2, read=1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let mix: Mix = "reserve=2, read=1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((mix.total(), mix.weight(Op::Purchase)), (3, 0));
-        assert_eq!([mix.pick(0), mix.pick(1), mix.pick(2)], [Op::Reserve, Op::Reserve, Op::Read]);
+        assert_eq!(
+            [mix.pick(0), mix.pick(1), mix.pick(2)],
+            [Op::Reserve, Op::Reserve, Op::Read]
+        );
         assert!("reserve".parse::<Mix>().is_err());
         assert!("sell=1".parse::<Mix>().is_err());
         assert!("reserve=0".parse::<Mix>().is_err());

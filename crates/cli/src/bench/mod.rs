@@ -26,14 +26,21 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let event = match (args.event, args.capacity) {
         (Some(id), _) => id,
         (None, Some(capacity)) => create_event(&base, capacity, args.admin_token.as_deref())?,
-        (None, None) => return Err(CliError::Config("bench needs --event ID or --capacity N".into())),
+        (None, None) => {
+            return Err(CliError::Config(
+                "bench needs --event ID or --capacity N".into(),
+            ))
+        }
     };
     let plan = Plan {
         base: base.clone(),
         event,
         concurrency: usize::from(args.concurrency),
         threads: usize::from(args.threads.min(args.concurrency)),
-        duration: args.requests.is_none().then(|| Duration::from_secs_f64(args.duration)),
+        duration: args
+            .requests
+            .is_none()
+            .then(|| Duration::from_secs_f64(args.duration)),
         requests: args.requests,
         mix,
         progress: !args.json,
@@ -45,7 +52,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         report.verify(&shown);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json()).map_err(|e| CliError::Config(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json())
+                .map_err(|e| CliError::Config(e.to_string()))?
+        );
     } else {
         print!("{}", report.to_table());
     }
@@ -56,12 +67,20 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
 }
 
 /// One blocking request on a one-shot runtime: for the set-up and the verification.
-fn request(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Result<(u16, Value), CliError> {
+fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<(u16, Value), CliError> {
     let url = format!("{base}{path}");
     let method = method.to_owned();
     let token = token.map(str::to_owned);
     actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
         let mut req = match method.as_str() {
             "POST" => client.post(&url),
             _ => client.get(&url),
@@ -74,7 +93,10 @@ fn request(base: &str, method: &str, path: &str, token: Option<&str>, body: Opti
             None => req.send().await,
         };
         let mut res = sent.map_err(|e| CliError::Config(format!("{method} {url}: {e}")))?;
-        let bytes = res.body().await.map_err(|e| CliError::Config(format!("{method} {url}: {e}")))?;
+        let bytes = res
+            .body()
+            .await
+            .map_err(|e| CliError::Config(format!("{method} {url}: {e}")))?;
         let json = serde_json::from_slice(&bytes)
             .map_err(|_| CliError::Config(format!("{method} {url}: the answer is not JSON")))?;
         Ok((res.status().as_u16(), json))
@@ -84,15 +106,23 @@ fn request(base: &str, method: &str, path: &str, token: Option<&str>, body: Opti
 fn get_json(base: &str, path: &str) -> Result<Value, CliError> {
     match request(base, "GET", path, None, None)? {
         (200, json) => Ok(json),
-        (status, json) => Err(CliError::Config(format!("GET {path} answered {status}: {json}"))),
+        (status, json) => Err(CliError::Config(format!(
+            "GET {path} answered {status}: {json}"
+        ))),
     }
 }
 
 fn create_event(base: &str, capacity: i64, token: Option<&str>) -> Result<i64, CliError> {
-    let token = token.ok_or_else(|| CliError::Config("--capacity creates an event: it needs --admin-token".into()))?;
+    let token = token.ok_or_else(|| {
+        CliError::Config("--capacity creates an event: it needs --admin-token".into())
+    })?;
     let body = serde_json::json!({ "name": "ticketctl bench", "capacity": capacity });
     match request(base, "POST", "/api/events", Some(token), Some(body))? {
-        (201, json) => json["id"].as_i64().ok_or_else(|| CliError::Config("created event has no id".into())),
-        (status, json) => Err(CliError::Config(format!("creating the bench event answered {status}: {json}"))),
+        (201, json) => json["id"]
+            .as_i64()
+            .ok_or_else(|| CliError::Config("created event has no id".into())),
+        (status, json) => Err(CliError::Config(format!(
+            "creating the bench event answered {status}: {json}"
+        ))),
     }
 }

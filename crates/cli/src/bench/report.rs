@@ -42,17 +42,31 @@ impl Report {
     pub fn new(plan: &Plan, outcome: &Outcome) -> Self {
         let seconds = outcome.elapsed.as_secs_f64();
         let requests: u64 = outcome.statuses.values().sum();
-        let granted = outcome.statuses.get(&(Op::Reserve, 201)).copied().unwrap_or(0);
+        let granted = outcome
+            .statuses
+            .get(&(Op::Reserve, 201))
+            .copied()
+            .unwrap_or(0);
         let mut statuses = Map::new();
         for ((op, status), n) in &outcome.statuses {
             let entry = statuses.entry(op.name()).or_insert_with(|| json!({}));
             entry[status.to_string()] = json!(n);
         }
-        let mut all = Histogram::<u64>::new_from(outcome.latency.values().next().unwrap_or(&Histogram::new(3).unwrap_or_else(|_| unreachable!())));
+        let mut all = Histogram::<u64>::new_from(
+            outcome
+                .latency
+                .values()
+                .next()
+                .unwrap_or(&Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+        );
         for h in outcome.latency.values() {
             let _ = all.add(h);
         }
-        let by_op: Map<String, Value> = outcome.latency.iter().map(|(op, h)| (op.name().to_owned(), latency(h))).collect();
+        let by_op: Map<String, Value> = outcome
+            .latency
+            .iter()
+            .map(|(op, h)| (op.name().to_owned(), latency(h)))
+            .collect();
         let summary = json!({
             "url": plan.base,
             "event": plan.event,
@@ -68,14 +82,23 @@ impl Report {
             "latency_ms": latency(&all),
             "latency_ms_by_request": by_op,
         });
-        Self { summary, verify: None, granted }
+        Self {
+            summary,
+            verify: None,
+            granted,
+        }
     }
 
     /// Checks the event read after the run.
     pub fn verify(&mut self, event: &Value) {
         let field = |name: &str| event[name].as_i64();
         let mut problems = Vec::new();
-        match (field("capacity"), field("purchased"), field("reserved"), field("available")) {
+        match (
+            field("capacity"),
+            field("purchased"),
+            field("reserved"),
+            field("available"),
+        ) {
             (Some(capacity), Some(purchased), Some(reserved), Some(available)) => {
                 if purchased + reserved + available != capacity {
                     problems.push(format!(
@@ -86,7 +109,10 @@ impl Report {
                     problems.push(format!("negative count: {event}"));
                 }
                 if i64::try_from(self.granted).unwrap_or(i64::MAX) > capacity {
-                    problems.push(format!("{} tickets granted, capacity is {capacity}", self.granted));
+                    problems.push(format!(
+                        "{} tickets granted, capacity is {capacity}",
+                        self.granted
+                    ));
                 }
             }
             _ => problems.push(format!("the event answer lacks counts: {event}")),
@@ -96,13 +122,16 @@ impl Report {
 
     /// What `--verify` found wrong, if anything.
     pub fn verdict(&self) -> Option<String> {
-        self.verify.as_ref().and_then(|(problems, _)| (!problems.is_empty()).then(|| problems.join("; ")))
+        self.verify
+            .as_ref()
+            .and_then(|(problems, _)| (!problems.is_empty()).then(|| problems.join("; ")))
     }
 
     pub fn to_json(&self) -> Value {
         let mut out = self.summary.clone();
         if let Some((problems, event)) = &self.verify {
-            out["verify"] = json!({ "ok": problems.is_empty(), "problems": problems, "event": event });
+            out["verify"] =
+                json!({ "ok": problems.is_empty(), "problems": problems, "event": event });
         }
         out
     }
@@ -119,7 +148,13 @@ impl Report {
             s["threads"],
             s["seconds"].as_f64().unwrap_or_default()
         );
-        let _ = writeln!(out, "  {:<14}{:>10}  {:>10.1}/s", "requests", s["requests"], s["requests_per_second"].as_f64().unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "  {:<14}{:>10}  {:>10.1}/s",
+            "requests",
+            s["requests"],
+            s["requests_per_second"].as_f64().unwrap_or_default()
+        );
         let _ = writeln!(
             out,
             "  {:<14}{:>10}  {:>10.1}/s",
@@ -131,7 +166,11 @@ impl Report {
             for (op, by_status) in statuses {
                 let line: Vec<String> = by_status
                     .as_object()
-                    .map(|m| m.iter().map(|(status, n)| format!("{status}: {n}")).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(status, n)| format!("{status}: {n}"))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let _ = writeln!(out, "  {:<14}{}", format!("{op} answers"), line.join("   "));
             }
@@ -153,7 +192,10 @@ impl Report {
             )
         };
         out.push_str(&row("latency (ms)", &s["latency_ms"]));
-        if let Some(by_op) = s["latency_ms_by_request"].as_object().filter(|m| m.len() > 1) {
+        if let Some(by_op) = s["latency_ms_by_request"]
+            .as_object()
+            .filter(|m| m.len() > 1)
+        {
             for (op, l) in by_op {
                 out.push_str(&row(&format!("  {op}"), l));
             }
