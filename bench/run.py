@@ -186,7 +186,7 @@ def service_run(ticketctl: Path, server: Server, event: int, clients: int, secon
 
 def seed_run(cluster: Cluster, db: str, event: int, clients: int, seconds: float) -> dict:
     out = run([str(cluster.bin / "pgbench"), "-n", "-h", "127.0.0.1", "-p", str(cluster.port),
-               "-U", "postgres", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 2)),
+               "-U", "postgres", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 2)),
                "-T", str(max(1, round(seconds))), "-f", str(SEED_SQL),
                "-D", f"event={event}", "-D", f"capacity={CAPACITY}", db]).stdout
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
@@ -381,8 +381,10 @@ def main() -> int:
                     INSERT INTO reservations (id, event_id, status, expires_at, created_at, updated_at)
                     SELECT gen_random_uuid(), {event}, 'reserved', now() + interval '1 day', now(), now()
                       FROM generate_series(1, {prefill});
-                    UPDATE events SET reserved_count = reserved_count + {prefill} WHERE id = {event};
-                    VACUUM ANALYZE reservations;""")
+                    UPDATE events SET reserved_count = reserved_count + {prefill} WHERE id = {event};""")
+                # VACUUM cannot run inside the transaction psql -c makes of several statements.
+                cluster.psql(db, "VACUUM ANALYZE reservations")
+                cluster.psql(db, "CHECKPOINT")
                 log(f"{key}: {c} clients on {prefill:,} live holds")
                 pf[key] = (seed_run(cluster, db, event, c, seconds) if key == "S"
                            else service_run(ticketctl, batched, event, c, seconds, args.client_threads))

@@ -10,7 +10,7 @@ use domain::Ticketing;
 
 use crate::access_log::log_request;
 use crate::error::json_error_envelope;
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{purchase_group, reserve_group};
 use crate::routes::configure;
 use crate::state::AppState;
 use crate::sweeper;
@@ -28,7 +28,8 @@ pub struct ApiConfig {
     pub expire_batch: u32,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
-    /// Most reserve requests of one event committed in one transaction (1: no batching).
+    /// Most reserve (per event) or purchase requests committed in one transaction (1: no
+    /// batching).
     pub batch_max: usize,
 }
 
@@ -60,7 +61,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             ticketing: ticketing.clone(),
-            reservations: GroupCommit::new(ticketing.clone(), config.batch_max),
+            reservations: reserve_group(ticketing.clone(), config.batch_max),
+            purchases: purchase_group(ticketing.clone(), config.batch_max),
             admin_token: config.admin_token.clone(),
         });
         let mut server = HttpServer::new(move || {

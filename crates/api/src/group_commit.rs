@@ -1,146 +1,186 @@
-//! Group commit of reserve requests, per event.
+//! Group commit: concurrent requests that would each queue on the same row lock and pay their
+//! own transaction and WAL flush are served together instead.
 //!
-//! On an on-sale rush every reserve for one event queues on that event's row lock, and each
-//! would pay its own transaction and WAL flush. Instead, while one reserve transaction for an
-//! event is in flight, later requests for that event wait here; when it commits, the next
-//! transaction takes all of them (up to `max_batch`), locks the row once, grants in arrival
-//! order (the domain's pure decision), inserts all granted holds with one statement, commits
-//! once, and answers each request. A lone request goes out at once: there is no timer, so
-//! latency at low load does not grow. A failed transaction answers every request in it with
-//! the error; nothing in it was granted.
+//! While a transaction for a lane (an event, for reserves) is in flight, later requests wait
+//! here; the next transaction takes all of them (up to `max_batch`) in arrival order, the store
+//! serves them under one lock and one commit, and each request gets its own answer. A lone
+//! request goes out at once: there is no timer, so latency at low load does not grow. A failed
+//! transaction answers every request in it with the error; nothing in it took effect.
 //!
-//! This lives outside the domain: it is a scheduling policy of this server, and the domain
-//! only sees batches through `Ticketing::reserve_batch`.
+//! This lives outside the domain: it is a scheduling policy of this server. The domain only
+//! sees batches, through `Ticketing::reserve_batch` and `Ticketing::purchase_batch`, and
+//! decides them with pure functions exactly as if the requests came one by one.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::{rt, web};
-use domain::{DomainError, EventId, Reservation, StoreError, Ticketing};
+use domain::{DomainError, EventId, PurchaseRequest, Reservation, StoreError, Ticketing};
 use tokio::sync::oneshot;
 
-type Reply = oneshot::Sender<Result<Reservation, DomainError>>;
+type Reply<Out> = oneshot::Sender<Result<Out, DomainError>>;
+type Outcomes<Out> = Result<Vec<Result<Out, DomainError>>, DomainError>;
+type Commit<K, Req, Out> = dyn Fn(K, Vec<Req>) -> Outcomes<Out> + Send + Sync;
 
-/// Coalesces concurrent reserve requests for the same event into shared transactions.
-pub struct GroupCommit {
-    ticketing: Ticketing,
+/// Transactions of one lane under way at once. The second waits on the row lock in the
+/// database while the first commits, and starts the moment it is released, so the lock never
+/// idles while this server hands results back and gathers the next batch.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Coalesces concurrent requests of the same lane into shared transactions.
+pub struct GroupCommit<K, Req, Out> {
+    what: &'static str,
     max_batch: usize,
-    /// An entry exists while a transaction for that event is in flight.
-    lanes: Mutex<HashMap<EventId, Lane>>,
+    commit: Arc<Commit<K, Req, Out>>,
+    /// An entry exists while a transaction of that lane is in flight.
+    lanes: Mutex<HashMap<K, Lane<Req, Out>>>,
 }
 
-/// The state of one event's requests.
-#[derive(Default)]
-struct Lane {
-    /// Requests not yet in a transaction, in arrival order.
-    waiting: VecDeque<Reply>,
-    /// Transactions of this event under way (at most [`MAX_IN_FLIGHT`]).
+/// The requests of one lane that are not in a transaction yet.
+struct Lane<Req, Out> {
+    /// In arrival order.
+    waiting: VecDeque<(Req, Reply<Out>)>,
+    /// Transactions of this lane under way (at most [`MAX_IN_FLIGHT`]).
     in_flight: usize,
 }
 
-/// Transactions of one event under way at once. The second waits on the event's row lock in
-/// the database while the first commits, and starts the moment it is released, so the lock
-/// never idles while this server hands results back and gathers the next batch.
-const MAX_IN_FLIGHT: usize = 2;
+impl<Req, Out> Default for Lane<Req, Out> {
+    fn default() -> Self {
+        Self {
+            waiting: VecDeque::new(),
+            in_flight: 0,
+        }
+    }
+}
 
-impl fmt::Debug for GroupCommit {
+/// Reserve requests, one lane per event.
+pub type ReserveGroup = GroupCommit<EventId, (), Reservation>;
+/// Purchase requests, one lane for all (a batch locks its events in id order).
+pub type PurchaseGroup = GroupCommit<(), PurchaseRequest, Reservation>;
+
+/// Reserves, batched per event, at most `max_batch` per transaction (1: no batching).
+pub fn reserve_group(ticketing: Ticketing, max_batch: usize) -> Arc<ReserveGroup> {
+    GroupCommit::new("reserve", max_batch, move |event, requests: Vec<()>| {
+        ticketing.reserve_batch(event, requests.len())
+    })
+}
+
+/// Purchases, batched, at most `max_batch` per transaction (1: no batching).
+pub fn purchase_group(ticketing: Ticketing, max_batch: usize) -> Arc<PurchaseGroup> {
+    GroupCommit::new("purchase", max_batch, move |(), requests| {
+        ticketing.purchase_batch(&requests)
+    })
+}
+
+impl<K, Req, Out> fmt::Debug for GroupCommit<K, Req, Out> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GroupCommit")
+            .field("what", &self.what)
             .field("max_batch", &self.max_batch)
             .finish_non_exhaustive()
     }
 }
 
-impl GroupCommit {
-    /// Batches of at most `max_batch` requests (1 turns batching off: one transaction per
-    /// request, the classic design).
-    pub fn new(ticketing: Ticketing, max_batch: usize) -> Arc<Self> {
+impl<K, Req, Out> GroupCommit<K, Req, Out>
+where
+    K: Copy + Eq + Hash + fmt::Debug + Send + 'static,
+    Req: Send + 'static,
+    Out: Send + 'static,
+{
+    fn new(
+        what: &'static str,
+        max_batch: usize,
+        commit: impl Fn(K, Vec<Req>) -> Outcomes<Out> + Send + Sync + 'static,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            ticketing,
+            what,
             max_batch: max_batch.max(1),
+            commit: Arc::new(commit),
             lanes: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Reserves one ticket of `event`, sharing a transaction with concurrent requests.
+    /// Serves `request` in a transaction shared with concurrent requests of the same lane.
     ///
     /// # Errors
-    /// As [`Ticketing::reserve`]: [`DomainError::SoldOut`], [`DomainError::EventNotFound`] or
-    /// [`DomainError::Store`] (also when the server is shutting down).
-    pub async fn reserve(self: &Arc<Self>, event: EventId) -> Result<Reservation, DomainError> {
+    /// The request's own outcome, or the batch's [`DomainError::Store`] (also when the server
+    /// is shutting down).
+    pub async fn submit(self: &Arc<Self>, lane: K, request: Req) -> Result<Out, DomainError> {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-            let lane = lanes.entry(event).or_default();
-            lane.waiting.push_back(reply);
-            (lane.in_flight < MAX_IN_FLIGHT).then(|| {
-                lane.in_flight += 1;
-                self.take_batch(lane)
+            let state = lanes.entry(lane).or_default();
+            state.waiting.push_back((request, reply));
+            (state.in_flight < MAX_IN_FLIGHT).then(|| {
+                state.in_flight += 1;
+                self.take_batch(state)
             })
         };
         if let Some(batch) = start {
             // Detached, so a client that hangs up cannot strand the requests queued behind it.
-            rt::spawn(Arc::clone(self).drive(event, batch));
+            rt::spawn(Arc::clone(self).drive(lane, batch));
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::unavailable("reserve batch was dropped").into()))
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::unavailable(format!("{} batch was dropped", self.what)).into())
+        })
     }
 
     /// The next batch: the oldest waiting requests whose clients are still there.
-    fn take_batch(&self, lane: &mut Lane) -> Vec<Reply> {
+    fn take_batch(&self, lane: &mut Lane<Req, Out>) -> Vec<(Req, Reply<Out>)> {
         let mut batch = Vec::with_capacity(lane.waiting.len().min(self.max_batch));
         while batch.len() < self.max_batch {
             match lane.waiting.pop_front() {
-                // A client that hung up gets no ticket.
-                Some(reply) if reply.is_closed() => {}
-                Some(reply) => batch.push(reply),
+                // A client that hung up gets nothing done for it.
+                Some((_, reply)) if reply.is_closed() => {}
+                Some(entry) => batch.push(entry),
                 None => break,
             }
         }
         batch
     }
 
-    /// Runs transactions for `event` until no request is waiting.
-    async fn drive(self: Arc<Self>, event: EventId, mut batch: Vec<Reply>) {
+    /// Runs transactions for `lane` until no request is waiting.
+    async fn drive(self: Arc<Self>, lane: K, mut batch: Vec<(Req, Reply<Out>)>) {
         loop {
             if !batch.is_empty() {
-                self.commit(event, batch).await;
+                self.commit(lane, batch).await;
             }
             let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(lane) = lanes.get_mut(&event) else {
+            let Some(state) = lanes.get_mut(&lane) else {
                 return;
             };
-            batch = self.take_batch(lane);
+            batch = self.take_batch(state);
             if batch.is_empty() {
-                lane.in_flight -= 1;
-                if lane.in_flight == 0 && lane.waiting.is_empty() {
-                    lanes.remove(&event);
+                state.in_flight -= 1;
+                if state.in_flight == 0 && state.waiting.is_empty() {
+                    lanes.remove(&lane);
                 }
                 return;
             }
         }
     }
 
-    async fn commit(&self, event: EventId, batch: Vec<Reply>) {
-        let ticketing = self.ticketing.clone();
-        let count = batch.len();
-        tracing::trace!(event = event.get(), requests = count, "reserve batch");
-        let outcome = web::block(move || ticketing.reserve_batch(event, count))
+    async fn commit(&self, lane: K, batch: Vec<(Req, Reply<Out>)>) {
+        let (requests, replies): (Vec<Req>, Vec<Reply<Out>>) = batch.into_iter().unzip();
+        let count = requests.len();
+        tracing::trace!(what = self.what, ?lane, requests = count, "batch");
+        let commit = Arc::clone(&self.commit);
+        let outcome = web::block(move || commit(lane, requests))
             .await
             .unwrap_or_else(|_| Err(StoreError::unavailable("blocking pool is gone").into()));
         match outcome {
             Ok(outcomes) => {
-                for (reply, outcome) in batch.into_iter().zip(outcomes) {
-                    // A client that hung up meanwhile loses its hold to expiry, as it would
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    // A client that hung up meanwhile: a hold it made expires, as it would
                     // without batching.
                     let _ = reply.send(outcome);
                 }
             }
             Err(err) => {
-                tracing::warn!(event = event.get(), requests = count, error = %err, "reserve batch failed");
-                for reply in batch {
+                tracing::warn!(what = self.what, ?lane, requests = count, error = %err, "batch failed");
+                for reply in replies {
                     let _ = reply.send(Err(err.clone()));
                 }
             }

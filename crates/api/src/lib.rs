@@ -18,6 +18,6 @@ mod state;
 mod sweeper;
 
 pub use application::{ApiConfig, Application};
-pub use group_commit::GroupCommit;
+pub use group_commit::{GroupCommit, PurchaseGroup, ReserveGroup};
 pub use routes::configure;
 pub use state::AppState;

@@ -1,7 +1,7 @@
 //! Reserve, purchase, cancel and read reservations.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::{EventId, PaymentReference, ReservationId};
+use domain::{EventId, PaymentReference, PurchaseRequest, ReservationId};
 use serde_json::Value;
 
 use crate::body::optional_object;
@@ -20,7 +20,7 @@ pub(crate) async fn reserve(
     let event: EventId = path.parse().map_err(|_| ApiError::invalid_event())?;
     let hold = state
         .reservations
-        .reserve(event)
+        .submit(event, ())
         .await
         .map_err(ApiError::from_reserve)?;
     Ok(HttpResponse::Created().json(HoldCreated::from(hold)))
@@ -45,8 +45,16 @@ pub(crate) async fn purchase(
             ));
         }
     };
-    let ticketing = state.ticketing.clone();
-    let bought = blocking(move || ticketing.purchase(id, reference)).await??;
+    let bought = state
+        .purchases
+        .submit(
+            (),
+            PurchaseRequest {
+                id,
+                payment_reference: reference,
+            },
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(ReservationBody::from(bought)))
 }
 

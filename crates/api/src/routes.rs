@@ -24,12 +24,13 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     move |cfg| {
         cfg.app_data(state)
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .service(resource("/api/events", "POST").route(web::post().to(events::create)))
-            .service(resource("/api/events/{event}", "GET").route(web::get().to(events::show)))
+            // Routes are tried in order, each dynamic one with a regex: the hot path first.
             .service(
                 resource("/api/events/{event}/reserve", "POST")
                     .route(web::post().to(reservations::reserve)),
             )
+            .service(resource("/api/events", "POST").route(web::post().to(events::create)))
+            .service(resource("/api/events/{event}", "GET").route(web::get().to(events::show)))
             .service(
                 resource("/api/reservations/{reservation}", "GET")
                     .route(web::get().to(reservations::show)),

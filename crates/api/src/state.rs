@@ -4,15 +4,17 @@ use std::sync::Arc;
 
 use domain::Ticketing;
 
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{PurchaseGroup, ReserveGroup};
 
 /// The shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The use cases.
     pub ticketing: Ticketing,
-    /// Reserve requests go through group commit.
-    pub reservations: Arc<GroupCommit>,
+    /// Reserve requests go through group commit, per event.
+    pub reservations: Arc<ReserveGroup>,
+    /// Purchase requests go through group commit.
+    pub purchases: Arc<PurchaseGroup>,
     /// The bearer token that `POST /api/events` requires; `None` refuses everyone.
     pub admin_token: Option<String>,
 }

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use crate::error::DomainError;
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
 use crate::ids::{EventId, ReservationId};
+use crate::purchase_plan::PurchaseRequest;
 use crate::reservation::{HoldRequest, Reservation};
-use crate::validation::PaymentReference;
 
 /// The answer to one request of a reserve batch: the new hold, or [`DomainError::SoldOut`].
 pub type ReserveOutcome = Result<Reservation, DomainError>;
@@ -65,28 +65,33 @@ pub trait ReservationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<ReserveOutcome>, DomainError>;
 
-    /// Purchases a hold: locks its event, then the reservation, decides with
-    /// [`crate::reservation::decide_transition`], and writes `purchased` with the payment
-    /// reference under a guard that lets only one concurrent purchase win.
+    /// Serves a batch of purchases in one transaction: reads which events the holds belong
+    /// to, locks those event rows in id order, then the reservation rows, decides with
+    /// [`crate::purchase_plan::decide_purchases`] (in request order, so of two purchases of
+    /// one hold the first wins), writes `purchased` under a guard that lets only one
+    /// concurrent purchase of a hold win, updates the counters, commits.
+    ///
+    /// Returns one outcome per request, in order: the purchased reservation, or
+    /// [`DomainError::ReservationNotFound`] for an unknown id,
+    /// [`DomainError::AlreadyPurchased`] when it was purchased before,
+    /// [`DomainError::InvalidOrExpired`] when it is expired, canceled or past due (a past-due
+    /// hold is marked `expired` in the same transaction). Either every outcome is returned or
+    /// the call fails as a whole and changes nothing.
     ///
     /// # Errors
-    /// [`DomainError::ReservationNotFound`] for an unknown id;
-    /// [`DomainError::AlreadyPurchased`] when it was purchased before;
-    /// [`DomainError::InvalidOrExpired`] when it is expired, canceled or past due (a past-due
-    /// hold is marked `expired` in the same transaction).
-    fn purchase(
+    /// Only [`DomainError::Store`], for the whole batch.
+    fn purchase_batch(
         &self,
-        id: ReservationId,
-        payment_reference: Option<PaymentReference>,
+        requests: &[PurchaseRequest],
         now: DateTime<Utc>,
-    ) -> Result<Reservation, DomainError>;
+    ) -> Result<Vec<Result<Reservation, DomainError>>, DomainError>;
 
-    /// Cancels a hold, releasing its ticket at once. Same locking and errors as
-    /// [`ReservationStore::purchase`].
+    /// Cancels a hold, releasing its ticket at once: locks its event, then the reservation,
+    /// and decides with [`crate::reservation::decide_transition`].
     ///
     /// # Errors
     /// [`DomainError::ReservationNotFound`], [`DomainError::AlreadyPurchased`] or
-    /// [`DomainError::InvalidOrExpired`], as for a purchase.
+    /// [`DomainError::InvalidOrExpired`] (a past-due hold is marked `expired`).
     fn cancel(&self, id: ReservationId, now: DateTime<Utc>) -> Result<Reservation, DomainError>;
 
     /// Reads a reservation.

@@ -5,16 +5,17 @@
 //! they serialize per event across any number of server processes and never deadlock each other.
 //! The decisions themselves are the domain's pure functions.
 
+mod cancel;
 mod error;
 mod events;
 mod expire;
 mod migrations;
 mod models;
 mod pool;
+mod purchase;
 mod reserve;
 mod schema;
 mod store;
-mod transition;
 
 pub use error::PgStoreError;
 pub use migrations::{migrate_url, MIGRATIONS_DIR};

@@ -4,15 +4,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::{
     DomainError, Event, EventAudit, EventId, EventSnapshot, EventStore, HoldRequest, NewEvent,
-    PaymentReference, Reservation, ReservationId, ReservationStore, ReserveOutcome,
+    PurchaseRequest, Reservation, ReservationId, ReservationStore, ReserveOutcome,
 };
 
 use crate::error::PgStoreError;
 use crate::models::ReservationRow;
 use crate::pool::PgStore;
 use crate::schema::reservations;
-use crate::transition::{transition, Target};
-use crate::{events, expire, reserve};
+use crate::{cancel, events, expire, purchase, reserve};
 
 /// Flattens "the store failed" and "the domain refused" into the port's one error type.
 fn flatten<T>(result: Result<Result<T, DomainError>, PgStoreError>) -> Result<T, DomainError> {
@@ -63,23 +62,22 @@ impl ReservationStore for PgStore {
         )
     }
 
-    fn purchase(
+    fn purchase_batch(
         &self,
-        id: ReservationId,
-        payment_reference: Option<PaymentReference>,
+        requests: &[PurchaseRequest],
         now: DateTime<Utc>,
-    ) -> Result<Reservation, DomainError> {
+    ) -> Result<Vec<Result<Reservation, DomainError>>, DomainError> {
         flatten(
-            self.conn().and_then(|mut c| {
-                transition(&mut c, id, &Target::Purchased(payment_reference), now)
-            }),
+            self.conn()
+                .and_then(|mut c| purchase::purchase_batch(&mut c, requests, now))
+                .map(Ok),
         )
     }
 
     fn cancel(&self, id: ReservationId, now: DateTime<Utc>) -> Result<Reservation, DomainError> {
         flatten(
             self.conn()
-                .and_then(|mut c| transition(&mut c, id, &Target::Canceled, now)),
+                .and_then(|mut c| cancel::cancel(&mut c, id, now)),
         )
     }
 

@@ -8,17 +8,18 @@
 //! handler. WAL mode lets reads run beside the writer; `synchronous = FULL` makes every
 //! committed reservation durable.
 
+mod cancel;
 mod error;
 mod events;
 mod expire;
 mod migrations;
 mod models;
 mod pool;
+mod purchase;
 mod reserve;
 mod schema;
 mod store;
 mod time;
-mod transition;
 
 pub use error::SqliteStoreError;
 pub use pool::{SqliteLocation, SqliteStore};

@@ -7,7 +7,7 @@ use std::thread;
 use chrono::TimeDelta;
 use domain::{DomainError, EventId, EventStore, ReservationId, ReservationStore};
 
-use crate::{assert_consistent, create_event, now, reserve_one, Harness, TTL};
+use crate::{assert_consistent, create_event, now, purchase_one, reserve_one, Harness, TTL};
 
 /// Runs `f(i)` on `n` threads at once and collects the results in thread order.
 fn together<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
@@ -49,7 +49,7 @@ pub fn twenty_simultaneous_purchases_of_one_hold_let_exactly_one_win<H: Harness>
     let store = h.store();
     let event = create_event(&*store, 1, now());
     let hold = reserve_one(&*store, event.id, now(), TTL).unwrap();
-    let outcomes = together(20, |_| store.purchase(hold.id, None, now()));
+    let outcomes = together(20, |_| purchase_one(&*store, hold.id, None, now()));
     let won = outcomes.iter().filter(|o| o.is_ok()).count();
     let already = outcomes
         .iter()
@@ -65,6 +65,54 @@ pub fn twenty_simultaneous_purchases_of_one_hold_let_exactly_one_win<H: Harness>
         ),
         (1, 1, 0)
     );
+}
+
+pub fn concurrent_purchase_batches_over_shared_holds_neither_deadlock_nor_double_sell<
+    H: Harness,
+>() {
+    let h = H::new();
+    let stores = [h.store(), h.another_store()];
+    let t = now();
+    let events: Vec<_> = (0..3).map(|_| create_event(&*stores[0], 10, t)).collect();
+    let holds: Vec<ReservationId> = events
+        .iter()
+        .flat_map(|e| {
+            (0..6)
+                .map(|_| reserve_one(&*stores[0], e.id, t, TTL).unwrap().id)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Every worker asks for every hold, in its own order, in batches of 6.
+    let outcomes = together(8, |i| {
+        let mut mine = holds.clone();
+        mine.rotate_left(i * 5 % holds.len());
+        if i % 2 == 1 {
+            mine.reverse();
+        }
+        mine.chunks(6)
+            .flat_map(|chunk| {
+                let requests: Vec<_> = chunk
+                    .iter()
+                    .map(|id| domain::PurchaseRequest {
+                        id: *id,
+                        payment_reference: None,
+                    })
+                    .collect();
+                stores[i % 2].purchase_batch(&requests, now()).unwrap()
+            })
+            .collect::<Vec<_>>()
+    });
+    let all: Vec<_> = outcomes.into_iter().flatten().collect();
+    let won = all.iter().filter(|o| o.is_ok()).count();
+    let already = all
+        .iter()
+        .filter(|o| **o == Err(DomainError::AlreadyPurchased))
+        .count();
+    assert_eq!((won, already), (holds.len(), holds.len() * 7), "{all:?}");
+    for event in &events {
+        let audit = assert_consistent(&*stores[1], event.id, now());
+        assert_eq!((audit.purchased_rows, audit.held_counter), (6, 0));
+    }
 }
 
 pub fn two_stores_on_one_database_never_oversell_between_them<H: Harness>() {
@@ -147,7 +195,7 @@ pub fn a_storm_of_reserves_purchases_and_expiries_never_oversells_nor_deadlocks<
                     reserve_one(&**store, event, t, ttl).map(|r| mine.push(r.id))
                 }
                 10..=13 => match mine.pop() {
-                    Some(id) => store.purchase(id, None, t).map(drop),
+                    Some(id) => purchase_one(&**store, id, None, t).map(drop),
                     None => Ok(()),
                 },
                 14 => match mine.pop() {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use domain::{
     Capacity, DomainError, Event, EventAudit, EventId, EventName, EventStore, HoldRequest,
-    NewEvent, Reservation, ReservationId, ReservationStore,
+    NewEvent, PaymentReference, PurchaseRequest, Reservation, ReservationId, ReservationStore,
 };
 
 /// Now, at the microsecond precision every store keeps.
@@ -39,6 +39,25 @@ pub fn reserve_one<S: ReservationStore + ?Sized>(
 ) -> Result<Reservation, DomainError> {
     store
         .reserve(event, &[hold(at, ttl)], at)?
+        .pop()
+        .expect("one outcome per request")
+}
+
+/// Purchases one hold, as the single-request path does.
+pub fn purchase_one<S: ReservationStore + ?Sized>(
+    store: &S,
+    id: ReservationId,
+    payment_reference: Option<PaymentReference>,
+    at: DateTime<Utc>,
+) -> Result<Reservation, DomainError> {
+    store
+        .purchase_batch(
+            &[PurchaseRequest {
+                id,
+                payment_reference,
+            }],
+            at,
+        )?
         .pop()
         .expect("one outcome per request")
 }

@@ -65,10 +65,13 @@ macro_rules! conformance_tests {
             rules::expire_due_marks_only_past_due_holds_in_bounded_batches,
             rules::expire_due_is_idempotent,
             rules::a_purchased_hold_is_never_expired,
+            rules::purchase_batch_decides_in_order_with_one_winner_per_hold,
+            rules::purchase_batch_spanning_events_updates_each_events_counters,
             concurrency::fifty_simultaneous_reserves_on_capacity_ten_grant_exactly_ten,
             concurrency::twenty_simultaneous_purchases_of_one_hold_let_exactly_one_win,
             concurrency::a_storm_of_reserves_purchases_and_expiries_never_oversells_nor_deadlocks,
             concurrency::two_stores_on_one_database_never_oversell_between_them,
+            concurrency::concurrent_purchase_batches_over_shared_holds_neither_deadlock_nor_double_sell,
             concurrency::concurrent_expire_runs_mark_each_hold_once,
         );
     };

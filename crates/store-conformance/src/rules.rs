@@ -6,7 +6,7 @@ use domain::{
     ReservationStore,
 };
 
-use crate::{assert_consistent, create_event, hold, now, reserve_one, Harness, TTL};
+use crate::{assert_consistent, create_event, hold, now, purchase_one, reserve_one, Harness, TTL};
 
 const UNKNOWN_EVENT: EventId = EventId::new(i64::MAX);
 
@@ -182,7 +182,7 @@ pub fn purchase_marks_an_active_hold_purchased_with_its_reference<H: Harness>() 
     let hold = reserve_one(&*store, event.id, t0, TTL).unwrap();
     let t1 = t0 + TimeDelta::seconds(1);
     let reference = PaymentReference::parse("pay_42").unwrap();
-    let bought = store.purchase(hold.id, reference, t1).unwrap();
+    let bought = purchase_one(&*store, hold.id, reference, t1).unwrap();
     assert_eq!(bought.id, hold.id);
     assert_eq!(bought.status, ReservationStatus::Purchased);
     assert_eq!(bought.purchased_at, Some(t1));
@@ -207,7 +207,7 @@ pub fn purchase_without_reference_keeps_it_empty<H: Harness>() {
     let t = now();
     let event = create_event(&*store, 1, t);
     let hold = reserve_one(&*store, event.id, t, TTL).unwrap();
-    let bought = store.purchase(hold.id, None, t).unwrap();
+    let bought = purchase_one(&*store, hold.id, None, t).unwrap();
     assert_eq!(bought.payment_reference, None);
 }
 
@@ -217,14 +217,14 @@ pub fn purchase_fails_with_already_purchased_the_second_time<H: Harness>() {
     let t = now();
     let event = create_event(&*store, 1, t);
     let hold = reserve_one(&*store, event.id, t, TTL).unwrap();
-    store.purchase(hold.id, None, t).unwrap();
+    purchase_one(&*store, hold.id, None, t).unwrap();
     assert_eq!(
-        store.purchase(hold.id, None, t),
+        purchase_one(&*store, hold.id, None, t),
         Err(DomainError::AlreadyPurchased)
     );
     // Even after the hold's expiry, a purchased reservation says so.
     assert_eq!(
-        store.purchase(hold.id, None, t + TTL + TTL),
+        purchase_one(&*store, hold.id, None, t + TTL + TTL),
         Err(DomainError::AlreadyPurchased)
     );
     assert_eq!(assert_consistent(&*store, event.id, t).purchased_rows, 1);
@@ -238,7 +238,7 @@ pub fn purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harne
     let hold = reserve_one(&*store, event.id, t0, TTL).unwrap();
     let due = t0 + TTL;
     assert_eq!(
-        store.purchase(hold.id, None, due),
+        purchase_one(&*store, hold.id, None, due),
         Err(DomainError::InvalidOrExpired)
     );
     // The refusal released the ticket in the same transaction.
@@ -249,7 +249,7 @@ pub fn purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harne
     let snap = store.event_snapshot(event.id, due).unwrap();
     assert_eq!((snap.purchased, snap.held), (0, 0));
     assert_eq!(
-        store.purchase(hold.id, None, due),
+        purchase_one(&*store, hold.id, None, due),
         Err(DomainError::InvalidOrExpired)
     );
     assert_consistent(&*store, event.id, due);
@@ -263,14 +263,14 @@ pub fn purchase_fails_with_invalid_or_expired_when_canceled_or_expired<H: Harnes
     let canceled = reserve_one(&*store, event.id, t0, TTL).unwrap();
     store.cancel(canceled.id, t0).unwrap();
     assert_eq!(
-        store.purchase(canceled.id, None, t0),
+        purchase_one(&*store, canceled.id, None, t0),
         Err(DomainError::InvalidOrExpired)
     );
     let swept = reserve_one(&*store, event.id, t0, TimeDelta::seconds(1)).unwrap();
     let t1 = t0 + TimeDelta::seconds(2);
     assert_eq!(store.expire_due(t1, 100), Ok(1));
     assert_eq!(
-        store.purchase(swept.id, None, t1),
+        purchase_one(&*store, swept.id, None, t1),
         Err(DomainError::InvalidOrExpired)
     );
     assert_consistent(&*store, event.id, t1);
@@ -279,8 +279,12 @@ pub fn purchase_fails_with_invalid_or_expired_when_canceled_or_expired<H: Harnes
 pub fn purchase_fails_with_reservation_not_found_for_an_unknown_id<H: Harness>() {
     let h = H::new();
     assert_eq!(
-        h.store()
-            .purchase(ReservationId::generate(chrono::Utc::now()), None, now()),
+        purchase_one(
+            &*h.store(),
+            ReservationId::generate(chrono::Utc::now()),
+            None,
+            now()
+        ),
         Err(DomainError::ReservationNotFound)
     );
 }
@@ -304,7 +308,7 @@ pub fn cancel_fails_with_already_purchased_when_purchased<H: Harness>() {
     let t = now();
     let event = create_event(&*store, 1, t);
     let hold = reserve_one(&*store, event.id, t, TTL).unwrap();
-    store.purchase(hold.id, None, t).unwrap();
+    purchase_one(&*store, hold.id, None, t).unwrap();
     assert_eq!(store.cancel(hold.id, t), Err(DomainError::AlreadyPurchased));
     assert_consistent(&*store, event.id, t);
 }
@@ -408,11 +412,101 @@ pub fn a_purchased_hold_is_never_expired<H: Harness>() {
     let t0 = now();
     let event = create_event(&*store, 1, t0);
     let hold = reserve_one(&*store, event.id, t0, TimeDelta::seconds(1)).unwrap();
-    store.purchase(hold.id, None, t0).unwrap();
+    purchase_one(&*store, hold.id, None, t0).unwrap();
     assert_eq!(store.expire_due(t0 + TTL, 1_000), Ok(0));
     assert_eq!(
         store.find_reservation(hold.id).unwrap().status,
         ReservationStatus::Purchased
     );
     assert_consistent(&*store, event.id, t0 + TTL);
+}
+
+pub fn purchase_batch_decides_in_order_with_one_winner_per_hold<H: Harness>() {
+    let h = H::new();
+    let store = h.store();
+    let t0 = now();
+    let event = create_event(&*store, 5, t0);
+    let a = reserve_one(&*store, event.id, t0, TTL).unwrap();
+    let b = reserve_one(&*store, event.id, t0, TTL).unwrap();
+    let due = reserve_one(&*store, event.id, t0, TimeDelta::seconds(1)).unwrap();
+    let t1 = t0 + TimeDelta::seconds(2);
+    let unknown = ReservationId::generate(t1);
+    let request = |id, reference: Option<&str>| domain::PurchaseRequest {
+        id,
+        payment_reference: reference.and_then(|r| PaymentReference::parse(r).unwrap()),
+    };
+    let outcomes = store
+        .purchase_batch(
+            &[
+                request(a.id, Some("first")),
+                request(b.id, None),
+                request(a.id, Some("second")),
+                request(unknown, None),
+                request(due.id, None),
+            ],
+            t1,
+        )
+        .unwrap();
+    assert_eq!(outcomes.len(), 5);
+    let first = outcomes[0].as_ref().unwrap();
+    assert_eq!(
+        (first.id, first.status, first.payment_reference.as_deref()),
+        (a.id, ReservationStatus::Purchased, Some("first"))
+    );
+    assert_eq!(first.purchased_at, Some(t1));
+    assert_eq!(outcomes[1].as_ref().map(|r| r.id), Ok(b.id));
+    assert_eq!(
+        outcomes[2..],
+        [
+            Err(DomainError::AlreadyPurchased),
+            Err(DomainError::ReservationNotFound),
+            Err(DomainError::InvalidOrExpired)
+        ]
+    );
+    assert_eq!(
+        store
+            .find_reservation(a.id)
+            .unwrap()
+            .payment_reference
+            .as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        store.find_reservation(due.id).unwrap().status,
+        ReservationStatus::Expired
+    );
+    let audit = assert_consistent(&*store, event.id, t1);
+    assert_eq!((audit.purchased_rows, audit.reserved_rows), (2, 0));
+    assert_eq!(store.purchase_batch(&[], t1), Ok(vec![]));
+}
+
+pub fn purchase_batch_spanning_events_updates_each_events_counters<H: Harness>() {
+    let h = H::new();
+    let store = h.store();
+    let t = now();
+    let first = create_event(&*store, 2, t);
+    let second = create_event(&*store, 2, t);
+    let holds = [
+        reserve_one(&*store, second.id, t, TTL).unwrap(),
+        reserve_one(&*store, first.id, t, TTL).unwrap(),
+        reserve_one(&*store, second.id, t, TTL).unwrap(),
+    ];
+    let requests: Vec<_> = holds
+        .iter()
+        .map(|r| domain::PurchaseRequest {
+            id: r.id,
+            payment_reference: None,
+        })
+        .collect();
+    let outcomes = store.purchase_batch(&requests, t).unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(assert_consistent(&*store, first.id, t).purchased_counter, 1);
+    assert_eq!(
+        assert_consistent(&*store, second.id, t).purchased_counter,
+        2
+    );
+    assert_eq!(
+        reserve_one(&*store, second.id, t, TTL),
+        Err(DomainError::SoldOut)
+    );
 }
