@@ -5,8 +5,22 @@ use std::time::Duration;
 use actix_web::rt;
 use domain::Ticketing;
 
-/// At start and then `interval` after each sweep ends, marks past-due holds `expired` in batches of `batch`. Sweeps never
-/// overlap within one server; sweeps of several servers may, which the store allows.
+/// While holds keep falling due, sweeps come at least this often: `GET /api/events/{id}`
+/// range-scans the past-due holds, so the sweep keeps that scan short under a rush.
+const BUSY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The pause after a sweep that marked `marked` holds.
+fn pause(marked: u64, interval: Duration) -> Duration {
+    if marked > 0 {
+        interval.min(BUSY_INTERVAL)
+    } else {
+        interval
+    }
+}
+
+/// Marks past-due holds `expired`, in transactions of at most `batch`, at start and then
+/// `interval` after each sweep ends (1 s while holds keep expiring). Sweeps never overlap
+/// within one server; sweeps of several servers may, which the store allows.
 pub(crate) fn spawn(
     ticketing: Ticketing,
     interval: Duration,
@@ -15,17 +29,39 @@ pub(crate) fn spawn(
     rt::spawn(async move {
         loop {
             let t = ticketing.clone();
-            match rt::task::spawn_blocking(move || t.expire_due(batch)).await {
-                Ok(Ok(0)) => tracing::debug!("expiry sweep: nothing due"),
+            let marked = match rt::task::spawn_blocking(move || t.expire_due(batch)).await {
                 Ok(Ok(marked)) => {
-                    tracing::info!(marked, "expiry sweep marked past-due holds expired");
+                    if marked > 0 {
+                        tracing::info!(marked, "expiry sweep marked past-due holds expired");
+                    }
+                    marked
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "expiry sweep failed; retrying at the next tick");
+                    0
                 }
-                Err(error) => tracing::error!(%error, "expiry sweep panicked"),
-            }
-            rt::time::sleep(interval).await;
+                Err(error) => {
+                    tracing::error!(%error, "expiry sweep panicked");
+                    0
+                }
+            };
+            rt::time::sleep(pause(marked, interval)).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_come_every_second_while_holds_keep_expiring() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(pause(0, minute), minute);
+        assert_eq!(pause(5, minute), BUSY_INTERVAL);
+        assert_eq!(
+            pause(5, Duration::from_millis(200)),
+            Duration::from_millis(200)
+        );
+    }
 }

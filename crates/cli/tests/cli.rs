@@ -660,3 +660,122 @@ fn two_servers_on_one_sqlite_file_never_oversell_under_a_storm() {
     let out = run(ticketctl(Some(&url)).args(["events", "check", &id.to_string()]));
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
+
+#[test]
+fn bench_loads_a_server_reports_json_and_verifies_the_counts() {
+    let db = migrated();
+    let server = Server::start(db.url(), &[]);
+    let out = run(ticketctl(None).args([
+        "bench",
+        "--url",
+        &format!("http://127.0.0.1:{}", server.port),
+        "--capacity",
+        "50",
+        "--admin-token",
+        "cli-test-token",
+        "--concurrency",
+        "8",
+        "--requests",
+        "300",
+        "--mix",
+        "reserve=80,purchase=10,read=10",
+        "--json",
+        "--verify",
+    ]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["requests"], 300);
+    assert_eq!(report["reservations_granted"], 50, "{report}");
+    assert_eq!(report["verify"]["ok"], true, "{report}");
+    let reserve_409 = report["statuses"]["reserve"]["409"].as_u64().unwrap_or(0);
+    assert!(
+        reserve_409 > 0,
+        "the event sold out, so some reserves must answer 409: {report}"
+    );
+    for key in ["p50", "p90", "p99", "p99_9", "max"] {
+        assert!(
+            report["latency_ms"][key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {report}"
+        );
+    }
+
+    let table = run(ticketctl(None).args([
+        "bench",
+        "--url",
+        &format!("http://127.0.0.1:{}", server.port),
+        "--event",
+        &report["event"].to_string(),
+        "--concurrency",
+        "4",
+        "--duration",
+        "0.5",
+        "--verify",
+    ]));
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(
+        text.contains("latency (ms)") && text.contains("verify        ok"),
+        "{text}"
+    );
+}
+
+/// A fake server whose event counts do not add up: `--verify` must catch it.
+#[test]
+fn bench_verify_fails_when_the_counts_do_not_add_up() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let request_line = line.clone();
+                    while line != "\r\n" {
+                        line.clear();
+                        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                    }
+                    let (status, body) = if request_line.starts_with("GET") {
+                        (
+                            "200 OK",
+                            r#"{"id":1,"capacity":10,"purchased":3,"reserved":9,"available":0}"#,
+                        )
+                    } else {
+                        ("201 Created", r#"{"id":"x","status":"reserved"}"#)
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let out = run(ticketctl(None).args([
+        "bench",
+        "--url",
+        &format!("http://127.0.0.1:{port}"),
+        "--event",
+        "1",
+        "--concurrency",
+        "2",
+        "--requests",
+        "20",
+        "--verify",
+    ]));
+    assert_one_line_failure(&out, "verification failed");
+    let err = stderr(&out);
+    assert!(
+        err.contains("!= capacity 10") && err.contains("20 tickets granted, capacity is 10"),
+        "{err}"
+    );
+}

@@ -46,8 +46,17 @@ impl TestApp {
         Self::spawn_with(Some(ADMIN_TOKEN))
     }
 
-    /// Starts the app on port 0 with a clock the test moves by hand.
     pub fn spawn_with(admin_token: Option<&str>) -> Self {
+        Self::build(admin_token, 256)
+    }
+
+    /// With group commit batches of at most `batch_max` requests.
+    pub fn spawn_with_batch_max(batch_max: usize) -> Self {
+        Self::build(Some(ADMIN_TOKEN), batch_max)
+    }
+
+    /// Starts the app on port 0 with a clock the test moves by hand.
+    fn build(admin_token: Option<&str>, batch_max: usize) -> Self {
         let db = fresh_database();
         let settings = PoolSettings {
             max_size: 8,
@@ -68,12 +77,13 @@ impl TestApp {
             expire_interval: None,
             expire_batch: 1_000,
             workers: Some(2),
-            batch_max: 256,
+            batch_max,
         };
         let app = Application::build(config, ticketing).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         actix_web::rt::spawn(app.run_until_stopped());
         let client = awc::Client::builder()
+            .connector(awc::Connector::new().limit(1_000))
             .timeout(Duration::from_secs(60))
             .finish();
         Self {

@@ -7,6 +7,7 @@ mod helpers;
 mod concurrency;
 mod envelope;
 mod events;
+mod group_commit;
 mod purchase;
 mod reservations;
 mod reserve;
