@@ -16,7 +16,8 @@ pub fn server_url() -> &'static str {
     static URL: OnceLock<Result<String, String>> = OnceLock::new();
     match URL.get_or_init(|| match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => Ok(url),
-        _ => crate::cluster::local_cluster_url(),
+        _ => crate::cluster::local_cluster_url()
+            .or_else(|local| container_url().map_err(|docker| format!("{local}; {docker}"))),
     }) {
         Ok(url) => url,
         Err(why) => panic!(
@@ -24,9 +25,20 @@ pub fn server_url() -> &'static str {
              Set DATABASE_URL to a server where this user may create databases \
              (e.g. postgres://postgres@127.0.0.1:5432/postgres), or install the PostgreSQL \
              server binaries (Debian: apt-get install postgresql) so the tests can start a \
-             throwaway cluster, or run `just db-up` to start one with Docker Compose."
+             throwaway cluster, or run the tests with `--features test-support/docker` and a \
+             Docker engine, or run `just db-up` to start one with Docker Compose."
         ),
     }
+}
+
+#[cfg(feature = "docker")]
+fn container_url() -> Result<String, String> {
+    crate::container::postgres_url()
+}
+
+#[cfg(not(feature = "docker"))]
+fn container_url() -> Result<String, String> {
+    Err("tests built without the docker feature".into())
 }
 
 /// A hash of every file under `dir`, so a changed migration gets a new template.

@@ -7,10 +7,14 @@
 //!    and drop the test databases);
 //! 2. else a throwaway cluster made with the local PostgreSQL binaries (`initdb`, `pg_ctl`),
 //!    shared by the test processes of this user and left running for the next run;
-//! 3. else the tests fail with a message saying how to get one.
+//! 3. else, when built with the `docker` feature and a Docker engine answers, a PostgreSQL
+//!    container (testcontainers), one per test process;
+//! 4. else the tests fail with a message saying how to get one.
 #![allow(clippy::missing_panics_doc)]
 
 mod cluster;
+#[cfg(feature = "docker")]
+mod container;
 mod database;
 mod url;
 
