@@ -10,20 +10,15 @@ use testcontainers_modules::testcontainers::Container;
 static CONTAINER: OnceLock<Container<Postgres>> = OnceLock::new();
 
 pub(crate) fn postgres_url() -> Result<String, String> {
-    let container = match CONTAINER.get() {
-        Some(c) => c,
-        None => {
-            let started = Postgres::default()
-                .start()
-                .map_err(|e| format!("no Docker engine for testcontainers: {e}"))?;
-            CONTAINER.get_or_init(|| started)
-        }
+    let container = if let Some(running) = CONTAINER.get() {
+        running
+    } else {
+        let started = Postgres::default()
+            .start()
+            .map_err(|e| format!("no Docker engine for testcontainers: {e}"))?;
+        CONTAINER.get_or_init(|| started)
     };
     let host = container.get_host().map_err(|e| e.to_string())?;
-    let port = container
-        .get_host_port_ipv4(5432)
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "postgres://postgres:postgres@{host}:{port}/postgres"
-    ))
+    let port = container.get_host_port_ipv4(5432).map_err(|e| e.to_string())?;
+    Ok(format!("postgres://postgres:postgres@{host}:{port}/postgres"))
 }
