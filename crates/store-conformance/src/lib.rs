@@ -4,7 +4,7 @@
 //! An adapter instantiates it in its own integration tests with a [`Harness`] that makes a
 //! fresh, empty store per test:
 //!
-//! ```ignore
+//! ```text
 //! store_conformance::conformance_tests!(MyHarness);
 //! ```
 //!
