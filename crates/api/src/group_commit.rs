@@ -24,10 +24,10 @@ type Reply<Out> = oneshot::Sender<Result<Out, DomainError>>;
 type Outcomes<Out> = Result<Vec<Result<Out, DomainError>>, DomainError>;
 type Commit<K, Req, Out> = dyn Fn(K, Vec<Req>) -> Outcomes<Out> + Send + Sync;
 
-/// Transactions of one lane under way at once. The second waits on the row lock in the
-/// database while the first commits, and starts the moment it is released, so the lock never
-/// idles while this server hands results back and gathers the next batch.
-const MAX_IN_FLIGHT: usize = 2;
+/// Transactions of one lane under way at once. One: the next batch forms while the current one
+/// commits. (Two, the second waiting on the row lock while the first commits, measured 10–15%
+/// slower with smaller batches, and let a later batch take the row first.)
+const MAX_IN_FLIGHT: usize = 1;
 
 /// Coalesces concurrent requests of the same lane into shared transactions.
 pub struct GroupCommit<K, Req, Out> {

@@ -19,6 +19,10 @@ pub(crate) fn postgres_url() -> Result<String, String> {
         CONTAINER.get_or_init(|| started)
     };
     let host = container.get_host().map_err(|e| e.to_string())?;
-    let port = container.get_host_port_ipv4(5432).map_err(|e| e.to_string())?;
-    Ok(format!("postgres://postgres:postgres@{host}:{port}/postgres"))
+    let port = container
+        .get_host_port_ipv4(5432)
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "postgres://postgres:postgres@{host}:{port}/postgres"
+    ))
 }
