@@ -183,24 +183,25 @@ impl ResponseError for ApiError {
 
 /// The envelope for an answer actix-web made itself.
 fn envelope_for(status: StatusCode) -> serde_json::Value {
+    // Statuses this layer answers itself keep the same words when actix-web answers them.
+    let own = match status {
+        StatusCode::NOT_FOUND => Some(ApiError::NotFound),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Some(ApiError::UnsupportedMediaType),
+        StatusCode::SERVICE_UNAVAILABLE => Some(ApiError::Unavailable),
+        s if s.is_server_error() => Some(ApiError::Internal),
+        _ => None,
+    };
+    if let Some(err) = own {
+        return json!({ "error": err.code(), "message": err.message() });
+    }
     let (code, message) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "The requested resource was not found."),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed."),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload_too_large",
             "The request body must not be larger than 64 KiB.",
         ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
-            "The request body must be sent as application/json.",
-        ),
         StatusCode::BAD_REQUEST => ("bad_request", "The request is malformed."),
         StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to arrive."),
-        StatusCode::SERVICE_UNAVAILABLE => (
-            "service_unavailable",
-            "The service is temporarily unavailable; retry shortly.",
-        ),
-        s if s.is_server_error() => ("internal_error", "An internal error occurred."),
         _ => ("error", "The request failed."),
     };
     json!({ "error": code, "message": message })

@@ -24,36 +24,21 @@ type Reply<Out> = oneshot::Sender<Result<Out, DomainError>>;
 type Outcomes<Out> = Result<Vec<Result<Out, DomainError>>, DomainError>;
 type Commit<K, Req, Out> = dyn Fn(K, Vec<Req>) -> Outcomes<Out> + Send + Sync;
 
-/// Transactions of one lane under way at once. One: the next batch forms while the current one
-/// commits. (Two, the second waiting on the row lock while the first commits, measured 10–15%
-/// slower with smaller batches, and let a later batch take the row first.)
-const MAX_IN_FLIGHT: usize = 1;
-
 /// Coalesces concurrent requests of the same lane into shared transactions.
+///
+/// One transaction per lane is in flight at a time; the next batch forms while it commits. (Two,
+/// the second waiting on the row lock while the first commits, measured 10–15% slower with
+/// smaller batches, and let a later batch take the row first.)
 pub struct GroupCommit<K, Req, Out> {
     what: &'static str,
     max_batch: usize,
     commit: Arc<Commit<K, Req, Out>>,
-    /// An entry exists while a transaction of that lane is in flight.
-    lanes: Mutex<HashMap<K, Lane<Req, Out>>>,
+    /// An entry exists while a transaction of that lane is in flight; it holds the requests
+    /// that arrived meanwhile, in arrival order.
+    lanes: Mutex<HashMap<K, Waiting<Req, Out>>>,
 }
 
-/// The requests of one lane that are not in a transaction yet.
-struct Lane<Req, Out> {
-    /// In arrival order.
-    waiting: VecDeque<(Req, Reply<Out>)>,
-    /// Transactions of this lane under way (at most [`MAX_IN_FLIGHT`]).
-    in_flight: usize,
-}
-
-impl<Req, Out> Default for Lane<Req, Out> {
-    fn default() -> Self {
-        Self {
-            waiting: VecDeque::new(),
-            in_flight: 0,
-        }
-    }
-}
+type Waiting<Req, Out> = VecDeque<(Req, Reply<Out>)>;
 
 /// Reserve requests, one lane per event.
 pub type ReserveGroup = GroupCommit<EventId, (), Reservation>;
@@ -111,12 +96,13 @@ where
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-            let state = lanes.entry(lane).or_default();
-            state.waiting.push_back((request, reply));
-            (state.in_flight < MAX_IN_FLIGHT).then(|| {
-                state.in_flight += 1;
-                self.take_batch(state)
-            })
+            if let Some(waiting) = lanes.get_mut(&lane) {
+                waiting.push_back((request, reply));
+                None
+            } else {
+                lanes.insert(lane, VecDeque::new());
+                Some(vec![(request, reply)])
+            }
         };
         if let Some(batch) = start {
             // Detached, so a client that hangs up cannot strand the requests queued behind it.
@@ -128,10 +114,10 @@ where
     }
 
     /// The next batch: the oldest waiting requests whose clients are still there.
-    fn take_batch(&self, lane: &mut Lane<Req, Out>) -> Vec<(Req, Reply<Out>)> {
-        let mut batch = Vec::with_capacity(lane.waiting.len().min(self.max_batch));
+    fn take_batch(&self, waiting: &mut Waiting<Req, Out>) -> Vec<(Req, Reply<Out>)> {
+        let mut batch = Vec::with_capacity(waiting.len().min(self.max_batch));
         while batch.len() < self.max_batch {
-            match lane.waiting.pop_front() {
+            match waiting.pop_front() {
                 // A client that hung up gets nothing done for it.
                 Some((_, reply)) if reply.is_closed() => {}
                 Some(entry) => batch.push(entry),
@@ -148,15 +134,12 @@ where
                 self.commit(lane, batch).await;
             }
             let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(state) = lanes.get_mut(&lane) else {
+            let Some(waiting) = lanes.get_mut(&lane) else {
                 return;
             };
-            batch = self.take_batch(state);
+            batch = self.take_batch(waiting);
             if batch.is_empty() {
-                state.in_flight -= 1;
-                if state.in_flight == 0 && state.waiting.is_empty() {
-                    lanes.remove(&lane);
-                }
+                lanes.remove(&lane);
                 return;
             }
         }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Int4, Int8, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Int4, Int8, Timestamptz};
 use domain::{DomainError, Event, EventAudit, EventId, EventSnapshot, NewEvent};
 
 use crate::error::PgStoreError;
@@ -29,20 +29,12 @@ pub(crate) fn create_event(
 
 #[derive(Debug, QueryableByName)]
 struct SnapshotRow {
-    #[diesel(sql_type = Int8)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Int4)]
-    capacity: i32,
+    #[diesel(embed)]
+    event: EventRow,
     #[diesel(sql_type = Int4)]
     purchased_count: i32,
     #[diesel(sql_type = Int4)]
     reserved_count: i32,
-    #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    updated_at: DateTime<Utc>,
     #[diesel(sql_type = Int4)]
     past_due: i32,
 }
@@ -69,13 +61,7 @@ pub(crate) fn event_snapshot(
         .optional()?;
     Ok(row
         .map(|r| EventSnapshot {
-            event: Event {
-                id: EventId::new(r.id),
-                name: r.name,
-                capacity: r.capacity,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            },
+            event: r.event.into(),
             purchased: r.purchased_count,
             held: r.reserved_count,
             past_due: r.past_due,

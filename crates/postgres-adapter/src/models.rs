@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::PgStoreError;
 use crate::schema::{events, reservations};
 
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct EventRow {
     pub id: i64,
@@ -39,7 +39,7 @@ pub(crate) struct NewEventRow<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = reservations, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct ReservationRow {
     pub id: Uuid,
@@ -71,15 +71,4 @@ impl TryFrom<ReservationRow> for Reservation {
             updated_at: row.updated_at,
         })
     }
-}
-
-#[derive(Debug, Insertable)]
-#[diesel(table_name = reservations)]
-pub(crate) struct NewHoldRow {
-    pub id: Uuid,
-    pub event_id: i64,
-    pub status: &'static str,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }

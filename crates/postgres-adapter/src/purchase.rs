@@ -36,42 +36,6 @@ WITH bought AS (
 )
 SELECT * FROM bought";
 
-#[derive(Debug, QueryableByName)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
-struct BoughtRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = BigInt)]
-    event_id: i64,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    purchased_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    expires_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
-    payment_reference: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    updated_at: DateTime<Utc>,
-}
-
-impl From<BoughtRow> for ReservationRow {
-    fn from(r: BoughtRow) -> Self {
-        Self {
-            id: r.id,
-            event_id: r.event_id,
-            status: r.status,
-            purchased_at: r.purchased_at,
-            expires_at: r.expires_at,
-            payment_reference: r.payment_reference,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
 pub(crate) fn purchase_batch(
     conn: &mut PgConnection,
     requests: &[PurchaseRequest],
@@ -118,7 +82,7 @@ pub(crate) fn purchase_batch(
             .collect();
         let mut bought = HashMap::new();
         if !events.is_empty() {
-            let rows: Vec<BoughtRow> = diesel::sql_query(WRITE_SQL)
+            let rows: Vec<ReservationRow> = diesel::sql_query(WRITE_SQL)
                 .bind::<Timestamptz, _>(now)
                 .bind::<Array<SqlUuid>, _>(&buy_ids)
                 .bind::<Array<Nullable<Text>>, _>(&references)
@@ -128,7 +92,7 @@ pub(crate) fn purchase_batch(
                 .bind::<Array<Integer>, _>(&purchased)
                 .load(conn)?;
             for row in rows {
-                let reservation = Reservation::try_from(ReservationRow::from(row))?;
+                let reservation = Reservation::try_from(row)?;
                 bought.insert(reservation.id, reservation);
             }
             if bought.len() != buy_ids.len() {

@@ -9,7 +9,7 @@ use domain::{DomainError, Event, EventAudit, EventId, EventSnapshot, NewEvent};
 use crate::error::SqliteStoreError;
 use crate::models::{EventRow, NewEventRow};
 use crate::schema::events;
-use crate::time::{from_text, to_text};
+use crate::time::to_text;
 
 pub(crate) fn create_event(
     conn: &mut SqliteConnection,
@@ -33,20 +33,12 @@ pub(crate) fn create_event(
 
 #[derive(Debug, QueryableByName)]
 struct SnapshotRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Integer)]
-    capacity: i32,
+    #[diesel(embed)]
+    event: EventRow,
     #[diesel(sql_type = Integer)]
     purchased_count: i32,
     #[diesel(sql_type = Integer)]
     reserved_count: i32,
-    #[diesel(sql_type = Text)]
-    created_at: String,
-    #[diesel(sql_type = Text)]
-    updated_at: String,
     #[diesel(sql_type = Integer)]
     past_due: i32,
 }
@@ -73,13 +65,7 @@ pub(crate) fn event_snapshot(
         return Ok(Err(DomainError::EventNotFound));
     };
     Ok(Ok(EventSnapshot {
-        event: Event {
-            id: EventId::new(r.id),
-            name: r.name,
-            capacity: r.capacity,
-            created_at: from_text(&r.created_at)?,
-            updated_at: from_text(&r.updated_at)?,
-        },
+        event: r.event.try_into()?,
         purchased: r.purchased_count,
         held: r.reserved_count,
         past_due: r.past_due,

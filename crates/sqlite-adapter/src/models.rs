@@ -7,7 +7,7 @@ use crate::error::SqliteStoreError;
 use crate::schema::{events, reservations};
 use crate::time::{from_optional, from_text};
 
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct EventRow {
     pub id: i64,
