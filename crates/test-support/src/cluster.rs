@@ -78,28 +78,34 @@ pub(crate) fn local_cluster_url() -> Result<String, String> {
     );
     let lock = base.with_extension("lock");
 
+    let running = || {
+        run(
+            &bin.join("pg_ctl"),
+            &["-D", &data.to_string_lossy(), "status"],
+        )
+        .is_ok()
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if ready.exists() {
-            // Started by an earlier run that may have been stopped since (a reboot): start it
-            // again; pg_ctl answers at once when it is running.
-            if run(
-                &bin.join("pg_ctl"),
-                &["-D", &data.to_string_lossy(), "status"],
-            )
-            .is_err()
-            {
-                start(&bin, &base, &data)?;
-            }
+        if ready.exists() && running() {
             return Ok(url);
         }
+        // Making the cluster, or starting it again after a reboot or a stop, is done by one
+        // test process at a time: the others wait here for it.
         if std::fs::create_dir(&lock).is_ok() {
-            let made = create(&bin, &base, &data).and_then(|()| start(&bin, &base, &data));
-            let result = made.and_then(|()| std::fs::write(&ready, b"").map_err(|e| e.to_string()));
+            let result = if !ready.exists() {
+                create(&bin, &base, &data)
+                    .and_then(|()| start(&bin, &base, &data))
+                    .and_then(|()| std::fs::write(&ready, b"").map_err(|e| e.to_string()))
+            } else if running() {
+                Ok(())
+            } else {
+                start(&bin, &base, &data)
+            };
             let _ = std::fs::remove_dir(&lock);
             return result.map(|()| url);
         }
-        // Another process is making it; a lock left by a dead process goes stale.
+        // A lock left by a dead process goes stale.
         let stale = std::fs::metadata(&lock)
             .and_then(|m| m.modified())
             .is_ok_and(|t| {
