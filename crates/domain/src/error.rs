@@ -26,6 +26,19 @@ pub enum DomainError {
     /// The hold has expired or was canceled, so it can no longer be purchased or canceled.
     #[error("reservation is invalid or expired")]
     InvalidOrExpired,
+    /// The customer already holds or bought as many tickets of the event as the per-customer
+    /// limit allows (counting this request).
+    #[error("customer limit reached")]
+    CustomerLimitReached,
+    /// An idempotency key was used before for a different request.
+    #[error("idempotency key reused for a different request")]
+    IdempotencyKeyReused,
+    /// A request with the same idempotency key is still being served.
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyKeyInProgress,
+    /// The new capacity is below the tickets purchased and held by active holds.
+    #[error("capacity below the tickets already sold or held")]
+    CapacityBelowSold,
     /// An input value breaks a rule; `field` names the input as clients send it.
     #[error("invalid {field}: {message}")]
     Validation {
@@ -46,11 +59,18 @@ pub enum StoreErrorKind {
     Unavailable,
     /// The store refused or failed the operation for another reason (a bug or a broken schema).
     Internal,
+    /// The connection broke while the store was committing: the changes may or may not have
+    /// been made. Retrying with the same idempotency key tells which.
+    OutcomeUnknown,
 }
 
 /// A failure of the store behind a port, already stripped of adapter types.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("store {}: {message}", match .kind { StoreErrorKind::Unavailable => "unavailable", StoreErrorKind::Internal => "error" })]
+#[error("store {}: {message}", match .kind {
+    StoreErrorKind::Unavailable => "unavailable",
+    StoreErrorKind::Internal => "error",
+    StoreErrorKind::OutcomeUnknown => "commit outcome unknown",
+})]
 pub struct StoreError {
     /// Whether retrying may help.
     pub kind: StoreErrorKind,
@@ -63,6 +83,14 @@ impl StoreError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
             kind: StoreErrorKind::Unavailable,
+            message: message.into(),
+        }
+    }
+
+    /// A commit whose outcome is unknown: the connection broke during `COMMIT`.
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        Self {
+            kind: StoreErrorKind::OutcomeUnknown,
             message: message.into(),
         }
     }

@@ -30,17 +30,43 @@ pub struct NewEvent {
     pub capacity: Capacity,
 }
 
-/// What a store reads about an event in one consistent snapshot, for [`EventSummary`].
+/// An operator's change to an event: each field present is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventPatch {
+    /// A new name.
+    pub name: Option<EventName>,
+    /// A new capacity; never below the tickets purchased and held by active holds.
+    pub capacity: Option<Capacity>,
+}
+
+impl EventPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.capacity.is_none()
+    }
+}
+
+/// What a store reads about an event in one consistent snapshot, for [`EventSummary`]. Counts
+/// are in tickets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSnapshot {
     /// The event.
     pub event: Event,
     /// The `purchased` counter.
     pub purchased: i32,
-    /// The `held` counter: holds with status `reserved`, past-due ones included.
+    /// The `held` counter: tickets of holds with status `reserved`, past-due ones included.
     pub held: i32,
-    /// Holds with status `reserved` whose `expires_at` has passed.
+    /// Tickets of holds with status `reserved` whose `expires_at` has passed.
     pub past_due: i32,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    /// The events of the page.
+    pub events: Vec<EventSummary>,
+    /// Where the next page starts (its events have lower ids), when there is one.
+    pub next: Option<EventId>,
 }
 
 /// An event with its ticket counts at one instant: `purchased + reserved + available = capacity`.
@@ -85,7 +111,8 @@ impl EventSummary {
     }
 }
 
-/// The counters of an event next to a recount of its reservation rows, for checking the stores.
+/// The counters of an event next to a recount of its reservation rows, in tickets, for
+/// checking the stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventAudit {
     /// The event's capacity.
@@ -94,24 +121,24 @@ pub struct EventAudit {
     pub purchased_counter: i32,
     /// The `held` counter.
     pub held_counter: i32,
-    /// Rows with status `purchased`.
-    pub purchased_rows: i64,
-    /// Rows with status `reserved`, past-due ones included.
-    pub reserved_rows: i64,
-    /// Rows with status `reserved` that are still active at the audit's instant.
-    pub active_rows: i64,
+    /// Tickets of rows with status `purchased`.
+    pub purchased_tickets: i64,
+    /// Tickets of rows with status `reserved`, past-due ones included.
+    pub reserved_tickets: i64,
+    /// Tickets of rows with status `reserved` that are still active at the audit's instant.
+    pub active_tickets: i64,
 }
 
 impl EventAudit {
     /// Whether the counters equal the recount.
     pub fn counters_match(&self) -> bool {
-        i64::from(self.purchased_counter) == self.purchased_rows
-            && i64::from(self.held_counter) == self.reserved_rows
+        i64::from(self.purchased_counter) == self.purchased_tickets
+            && i64::from(self.held_counter) == self.reserved_tickets
     }
 
     /// Whether SPEC 3's invariant holds on the rows: `purchased + active_reserved <= capacity`.
     pub fn within_capacity(&self) -> bool {
-        self.purchased_rows + self.active_rows <= i64::from(self.capacity)
+        self.purchased_tickets + self.active_tickets <= i64::from(self.capacity)
     }
 }
 
@@ -148,9 +175,9 @@ mod tests {
             capacity: 2,
             purchased_counter: 1,
             held_counter: 1,
-            purchased_rows: 1,
-            reserved_rows: 1,
-            active_rows: 1,
+            purchased_tickets: 1,
+            reserved_tickets: 1,
+            active_tickets: 1,
         };
         assert!(audit.counters_match() && audit.within_capacity());
         assert!(!EventAudit {
@@ -159,7 +186,7 @@ mod tests {
         }
         .counters_match());
         assert!(!EventAudit {
-            active_rows: 2,
+            active_tickets: 2,
             ..audit
         }
         .within_capacity());

@@ -1,14 +1,28 @@
-//! Use case: mark past-due holds `expired`, in bounded batches.
+//! Use case: mark past-due holds `expired` and purge old idempotency records, in bounded
+//! batches.
+
+use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
+use crate::store::{Changes, UnitOfWork};
 use crate::ticketing::Ticketing;
 
 /// How many holds one expiry transaction marks at most, unless told otherwise.
 pub const DEFAULT_EXPIRE_BATCH: u32 = 1_000;
 
+/// What an expiry run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpiryReport {
+    /// Holds marked `expired`.
+    pub holds: u64,
+    /// Idempotency records deleted because they outlived their TTL.
+    pub keys: u64,
+}
+
 impl Ticketing {
     /// Marks every hold that is past due now `expired`, one short transaction per batch of at
-    /// most `batch` holds, and returns how many it marked.
+    /// most `batch` holds (each locks only the events of its holds), then deletes the
+    /// idempotency records that have expired, in batches too.
     ///
     /// The time is read once, so a run ends even while new holds keep falling due. It stops at
     /// the first batch that marks nothing rather than the first short one: a batch comes up
@@ -16,84 +30,137 @@ impl Ticketing {
     ///
     /// # Errors
     /// [`DomainError::Store`]; the batches committed before the failure stay committed.
-    pub fn expire_due(&self, batch: u32) -> Result<u64, DomainError> {
+    pub fn expire_due(&self, batch: u32) -> Result<ExpiryReport, DomainError> {
         let batch = batch.max(1);
         let now = self.clock.now();
-        let mut total = 0;
+        let mut report = ExpiryReport::default();
         loop {
-            let marked = self.reservations.expire_due(now, batch)?;
-            total += u64::from(marked);
+            let mut marked = 0;
+            self.store.write(&mut |uow| {
+                marked = expire_batch(uow, now, batch)?;
+                Ok(())
+            })?;
+            report.holds += u64::from(marked);
             if marked == 0 {
-                return Ok(total);
+                break;
+            }
+        }
+        loop {
+            let mut purged = 0;
+            self.store.write(&mut |uow| {
+                purged = uow.purge_keys(now, batch)?;
+                Ok(())
+            })?;
+            report.keys += u64::from(purged);
+            if purged == 0 {
+                return Ok(report);
             }
         }
     }
 }
 
+fn expire_batch(
+    uow: &mut dyn UnitOfWork,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<u32, DomainError> {
+    let due = uow.due_events(now, limit)?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<_> = uow.lock_events(&due)?.into_iter().map(|e| e.id).collect();
+    let released = uow.release_past_due(&events, now, limit)?;
+    let mut changes = Changes::default();
+    for hold in &released {
+        changes.counters.entry(hold.event).or_default().held -= i64::from(hold.quantity);
+    }
+    if !changes.is_empty() {
+        uow.apply(&changes, now)?;
+    }
+    Ok(u32::try_from(released.len()).unwrap_or(u32::MAX))
+}
+
 #[cfg(test)]
 mod tests {
-    use mockall::Sequence;
+    use chrono::TimeDelta;
+    use mockall::predicate::eq;
 
     use super::*;
-    use crate::test_support::{ticketing, NOW};
-    use crate::{MockEventStore, MockReservationStore, StoreError};
+    use crate::store::{LockedEvent, MockUnitOfWork, ReleasedHold};
+    use crate::test_support::{memory_ticketing, new_event, NOW};
+    use crate::{EventId, Quantity, ReservationId, Reserve};
 
     #[test]
-    fn expire_due_runs_batches_until_one_marks_nothing() {
-        let mut store = MockReservationStore::new();
-        let mut seq = Sequence::new();
-        for marked in [10, 3, 10, 0] {
-            store
-                .expect_expire_due()
-                .withf(|now, limit| *now == NOW && *limit == 10)
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(move |_, _| Ok(marked));
+    fn expire_due_marks_past_due_holds_and_frees_their_tickets() {
+        let (t, clock) = memory_ticketing(None);
+        let event = t.create_event(&new_event(5)).unwrap().event.id;
+        for quantity in [2, 1, 1] {
+            t.reserve(Reserve {
+                event,
+                quantity: Quantity::new(quantity, 10).unwrap(),
+                customer: None,
+            })
+            .unwrap();
         }
-        assert_eq!(
-            ticketing(MockEventStore::new(), store).expire_due(10),
-            Ok(23)
-        );
+        clock.advance(TimeDelta::seconds(600));
+        assert_eq!(t.expire_due(2).unwrap().holds, 3);
+        let audit = t.audit_event(event).unwrap();
+        assert_eq!((audit.held_counter, audit.reserved_tickets), (0, 0));
+        assert_eq!(t.expire_due(2).unwrap(), ExpiryReport::default());
     }
 
     #[test]
-    fn expire_due_treats_a_zero_batch_size_as_one() {
-        let mut store = MockReservationStore::new();
-        store
-            .expect_expire_due()
-            .withf(|_, limit| *limit == 1)
+    fn an_expiry_batch_locks_the_events_of_the_due_holds_and_updates_their_counters() {
+        let mut uow = MockUnitOfWork::new();
+        let (a, b) = (EventId::new(2), EventId::new(7));
+        uow.expect_due_events()
+            .with(eq(NOW), eq(10))
+            .returning(move |_, _| Ok(vec![a, b]));
+        uow.expect_lock_events()
+            .with(eq(vec![a, b]))
+            .returning(|ids| {
+                Ok(ids
+                    .iter()
+                    .map(|&id| LockedEvent {
+                        id,
+                        capacity: 9,
+                        purchased: 0,
+                        held: 3,
+                    })
+                    .collect())
+            });
+        uow.expect_release_past_due()
+            .with(eq(vec![a, b]), eq(NOW), eq(10))
+            .returning(move |_, _, _| {
+                Ok(vec![
+                    ReleasedHold {
+                        id: ReservationId::generate(NOW, a),
+                        event: a,
+                        quantity: 3,
+                    },
+                    ReleasedHold {
+                        id: ReservationId::generate(NOW, b),
+                        event: b,
+                        quantity: 1,
+                    },
+                ])
+            });
+        uow.expect_apply()
+            .withf(move |changes, _| {
+                changes.counters.len() == 2
+                    && changes.counters[&a].held == -3
+                    && changes.counters[&b].held == -1
+                    && changes.holds.is_empty()
+            })
             .times(1)
-            .returning(|_, _| Ok(0));
-        assert_eq!(ticketing(MockEventStore::new(), store).expire_due(0), Ok(0));
+            .returning(|_, _| Ok(()));
+        assert_eq!(expire_batch(&mut uow, NOW, 10), Ok(2));
     }
 
     #[test]
-    fn expire_due_marks_nothing_when_nothing_is_due() {
-        let mut store = MockReservationStore::new();
-        store.expect_expire_due().times(1).returning(|_, _| Ok(0));
-        assert_eq!(
-            ticketing(MockEventStore::new(), store).expire_due(DEFAULT_EXPIRE_BATCH),
-            Ok(0)
-        );
-    }
-
-    #[test]
-    fn expire_due_stops_at_the_first_store_failure() {
-        let mut store = MockReservationStore::new();
-        let mut seq = Sequence::new();
-        store
-            .expect_expire_due()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _| Ok(5));
-        store
-            .expect_expire_due()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _| Err(StoreError::unavailable("gone").into()));
-        assert!(matches!(
-            ticketing(MockEventStore::new(), store).expire_due(5),
-            Err(DomainError::Store(_))
-        ));
+    fn an_expiry_batch_with_nothing_due_locks_nothing() {
+        let mut uow = MockUnitOfWork::new();
+        uow.expect_due_events().returning(|_, _| Ok(vec![]));
+        assert_eq!(expire_batch(&mut uow, NOW, 10), Ok(0));
     }
 }

@@ -1,46 +1,56 @@
 //! The rules of the ticket reservation service, free of any framework or database.
 //!
-//! * [`availability`] holds the availability rule of SPEC 3 as pure functions, including the
-//!   batch grant decision that the stores call inside their transactions.
+//! * [`availability`] holds the availability rule of SPEC 3.
+//! * [`ledger`] decides a batch of reserves, purchases and cancels in arrival order, as pure
+//!   functions over what the batch's transaction locked.
 //! * [`reservation`] holds the reservation state machine.
 //! * [`validation`] holds the value types that can only be built valid.
-//! * [`store`] declares the ports the adapters implement, one transaction per call.
+//! * [`idempotency`] holds idempotency keys and the first answers stored under them.
+//! * [`store`] declares the ports: reads, and write transactions driven as a unit of work of
+//!   primitive operations, so every store runs the same algorithm.
 //! * [`Ticketing`] is the set of use cases the HTTP API and the command line drive.
 #![warn(missing_docs, clippy::missing_errors_doc)]
 
 pub mod availability;
 pub mod clock;
+pub mod command;
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod ids;
-pub mod purchase_plan;
+pub mod ledger;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod reservation;
 pub mod store;
 pub mod validation;
 
-mod cancel;
+mod batch;
 mod create_event;
+mod edit_event;
 mod expire;
-mod purchase;
 mod queries;
-mod reserve;
 mod ticketing;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use command::{Cancel, Command, CommandOutcome, Operation, OperationKind, Purchase, Reserve};
 pub use error::{DomainError, StoreError, StoreErrorKind};
-pub use event::{Event, EventAudit, EventSnapshot, EventSummary, NewEvent};
+pub use event::{Event, EventAudit, EventPage, EventPatch, EventSnapshot, EventSummary, NewEvent};
+pub use expire::{ExpiryReport, DEFAULT_EXPIRE_BATCH};
+pub use idempotency::{
+    ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, RenderAnswer, StoredAnswer,
+};
 pub use ids::{EventId, ReservationId};
-pub use purchase_plan::PurchaseRequest;
-pub use reservation::{HoldRequest, Reservation, ReservationStatus};
-pub use store::{EventStore, ReservationStore};
-pub use ticketing::{HoldTtl, Ticketing};
-pub use validation::{Capacity, EventName, PaymentReference};
+pub use queries::MAX_PAGE_SIZE;
+pub use reservation::{Reservation, ReservationStatus};
+pub use store::{ReadStore, Store, UnitOfWork, WriteStore};
+pub use ticketing::{HoldTtl, Policy, Ticketing, DEFAULT_IDEMPOTENCY_TTL_SECONDS};
+pub use validation::{
+    Capacity, Customer, EventName, PaymentReference, Quantity, DEFAULT_MAX_TICKETS_PER_RESERVATION,
+};
 
 #[cfg(any(test, feature = "mocks"))]
-pub use store::{MockEventStore, MockReservationStore};
-
-pub use expire::DEFAULT_EXPIRE_BATCH;
-pub use store::ReserveOutcome;
+pub use store::{MockReadStore, MockUnitOfWork};
 
 #[cfg(test)]
 mod test_support;

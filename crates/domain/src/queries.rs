@@ -1,10 +1,13 @@
-//! Use cases that only read.
+//! Use cases that only read. Every read sees everything committed before it started.
 
 use crate::error::DomainError;
-use crate::event::{EventAudit, EventSummary};
+use crate::event::{EventAudit, EventPage, EventSummary};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::Reservation;
 use crate::ticketing::Ticketing;
+
+/// The largest page of `GET /api/events`.
+pub const MAX_PAGE_SIZE: u32 = 100;
 
 impl Ticketing {
     /// The event with its ticket counts now: past-due holds count as available, whether or not
@@ -13,8 +16,50 @@ impl Ticketing {
     /// # Errors
     /// [`DomainError::EventNotFound`] or [`DomainError::Store`].
     pub fn event_summary(&self, id: EventId) -> Result<EventSummary, DomainError> {
-        let snapshot = self.events.event_snapshot(id, self.clock.now())?;
-        Ok(EventSummary::from_snapshot(snapshot))
+        self.event_summaries(&[id])?
+            .pop()
+            .ok_or(DomainError::EventNotFound)
+    }
+
+    /// The events among `ids` that exist, with their counts, read in one statement (unknown
+    /// ids are left out). This is what read coalescing calls with the reads it queued.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    pub fn event_summaries(&self, ids: &[EventId]) -> Result<Vec<EventSummary>, DomainError> {
+        let snapshots = self.store.event_snapshots(ids, self.clock.now())?;
+        Ok(snapshots
+            .into_iter()
+            .map(EventSummary::from_snapshot)
+            .collect())
+    }
+
+    /// A page of events, newest first: `limit` (1 to [`MAX_PAGE_SIZE`]) events with ids
+    /// below `before`, and where the next page starts.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    pub fn list_events(
+        &self,
+        before: Option<EventId>,
+        limit: u32,
+    ) -> Result<EventPage, DomainError> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let mut snapshots = self
+            .store
+            .list_events(before, limit + 1, self.clock.now())?;
+        let more = snapshots.len() > limit as usize;
+        snapshots.truncate(limit as usize);
+        let events: Vec<EventSummary> = snapshots
+            .into_iter()
+            .map(EventSummary::from_snapshot)
+            .collect();
+        let next = if more {
+            events.last().map(|s| s.event.id)
+        } else {
+            None
+        };
+        Ok(EventPage { events, next })
     }
 
     /// The event's counters next to a recount of its rows, for operators' checks.
@@ -22,83 +67,98 @@ impl Ticketing {
     /// # Errors
     /// [`DomainError::EventNotFound`] or [`DomainError::Store`].
     pub fn audit_event(&self, id: EventId) -> Result<EventAudit, DomainError> {
-        self.events.audit_event(id, self.clock.now())
+        self.store
+            .audit_event(id, self.clock.now())?
+            .ok_or(DomainError::EventNotFound)
     }
 
-    /// A reservation as stored.
+    /// A reservation as a client sees it now: a past-due hold reads `expired` before any
+    /// sweep has marked it.
     ///
     /// # Errors
     /// [`DomainError::ReservationNotFound`] or [`DomainError::Store`].
     pub fn reservation(&self, id: ReservationId) -> Result<Reservation, DomainError> {
-        self.reservations.find_reservation(id)
+        self.reservations(&[id])?
+            .pop()
+            .ok_or(DomainError::ReservationNotFound)
+    }
+
+    /// The reservations among `ids` that exist, as clients see them now, read in one statement.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    pub fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .reservations(ids)?
+            .into_iter()
+            .map(|r| r.seen_at(now))
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::test_support::{event, ticketing, NOW};
-    use crate::{EventSnapshot, MockEventStore, MockReservationStore};
+    use chrono::TimeDelta;
 
-    #[test]
-    fn event_summary_counts_only_active_holds_as_reserved() {
-        let mut events = MockEventStore::new();
-        events
-            .expect_event_snapshot()
-            .withf(|id, now| *id == EventId::new(3) && *now == NOW)
-            .returning(|id, _| {
-                Ok(EventSnapshot {
-                    event: event(id, 10),
-                    purchased: 2,
-                    held: 5,
-                    past_due: 3,
-                })
-            });
-        let summary = ticketing(events, MockReservationStore::new())
-            .event_summary(EventId::new(3))
-            .unwrap();
-        assert_eq!(
-            (summary.purchased, summary.reserved, summary.available),
-            (2, 2, 6)
-        );
-    }
+    use super::*;
+    use crate::test_support::{memory_ticketing, new_event};
+    use crate::{Clock, Reserve};
 
     #[test]
     fn event_summary_fails_with_event_not_found_for_an_unknown_event() {
-        let mut events = MockEventStore::new();
-        events
-            .expect_event_snapshot()
-            .returning(|_, _| Err(DomainError::EventNotFound));
-        let t = ticketing(events, MockReservationStore::new());
+        let (t, _) = memory_ticketing(None);
         assert_eq!(
             t.event_summary(EventId::new(3)),
             Err(DomainError::EventNotFound)
         );
+        assert_eq!(t.audit_event(EventId::new(3)), Err(DomainError::EventNotFound));
     }
 
     #[test]
-    fn audit_event_fails_with_event_not_found_for_an_unknown_event() {
-        let mut events = MockEventStore::new();
-        events
-            .expect_audit_event()
-            .returning(|_, _| Err(DomainError::EventNotFound));
-        let t = ticketing(events, MockReservationStore::new());
+    fn a_reservation_reads_expired_once_past_due_though_no_sweep_ran() {
+        let (t, clock) = memory_ticketing(None);
+        let event = t.create_event(&new_event(2)).unwrap().event.id;
+        let hold = t
+            .reserve(Reserve {
+                event,
+                quantity: crate::Quantity::ONE,
+                customer: None,
+            })
+            .unwrap();
+        assert_eq!(t.reservation(hold.id).unwrap().status.as_str(), "reserved");
+        clock.advance(TimeDelta::seconds(600));
+        assert_eq!(t.reservation(hold.id).unwrap().status.as_str(), "expired");
         assert_eq!(
-            t.audit_event(EventId::new(3)),
-            Err(DomainError::EventNotFound)
-        );
-    }
-
-    #[test]
-    fn reservation_fails_with_reservation_not_found_for_an_unknown_id() {
-        let mut store = MockReservationStore::new();
-        store
-            .expect_find_reservation()
-            .returning(|_| Err(DomainError::ReservationNotFound));
-        let t = ticketing(MockEventStore::new(), store);
-        assert_eq!(
-            t.reservation(ReservationId::generate(crate::test_support::NOW)),
+            t.reservation(crate::ReservationId::generate(clock.now(), event)),
             Err(DomainError::ReservationNotFound)
         );
+        let summary = t.event_summary(event).unwrap();
+        assert_eq!((summary.reserved, summary.available), (0, 2));
+    }
+
+    #[test]
+    fn list_events_pages_newest_first_with_a_cursor() {
+        let (t, _) = memory_ticketing(None);
+        let ids: Vec<EventId> = (1..=5)
+            .map(|c| t.create_event(&new_event(c)).unwrap().event.id)
+            .collect();
+        let first = t.list_events(None, 2).unwrap();
+        assert_eq!(
+            first.events.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+            vec![ids[4], ids[3]]
+        );
+        assert_eq!(first.next, Some(ids[3]));
+        let second = t.list_events(first.next, 2).unwrap();
+        assert_eq!(second.next, Some(ids[1]));
+        let last = t.list_events(second.next, 2).unwrap();
+        assert_eq!(
+            last.events.iter().map(|e| e.event.id).collect::<Vec<_>>(),
+            vec![ids[0]]
+        );
+        assert_eq!(last.next, None);
+        let all = t.list_events(None, 500).unwrap();
+        assert_eq!((all.events.len(), all.next), (5, None));
     }
 }

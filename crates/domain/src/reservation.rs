@@ -81,10 +81,14 @@ impl FromStr for ReservationStatus {
 pub struct Reservation {
     /// Its unguessable id.
     pub id: ReservationId,
-    /// The event it holds a ticket of.
+    /// The event it holds tickets of.
     pub event_id: EventId,
     /// Where it is in its life.
     pub status: ReservationStatus,
+    /// How many tickets it holds; they are reserved, purchased and released together.
+    pub quantity: i32,
+    /// The shop's reference for the customer, when the reserve named one.
+    pub customer: Option<String>,
     /// When it was purchased, if it was.
     pub purchased_at: Option<DateTime<Utc>>,
     /// When the hold ends.
@@ -98,56 +102,25 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Whether it holds a ticket at `now` (SPEC 3).
+    /// Whether it holds its tickets at `now` (SPEC 3).
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         is_active(self.status, self.expires_at, now)
     }
-}
 
-/// One reserve request of a batch: the id and expiry of the hold to create if it is granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HoldRequest {
-    /// The id the new reservation gets.
-    pub id: ReservationId,
-    /// When the hold ends.
-    pub expires_at: DateTime<Utc>,
-}
-
-impl HoldRequest {
-    /// The reservation this request becomes when granted at `now`.
-    pub fn into_hold(self, event: EventId, now: DateTime<Utc>) -> Reservation {
-        Reservation {
-            id: self.id,
-            event_id: event,
-            status: ReservationStatus::Reserved,
-            purchased_at: None,
-            expires_at: Some(self.expires_at),
-            payment_reference: None,
-            created_at: now,
-            updated_at: now,
+    /// The reservation as a client should see it at `now`: a hold whose `expires_at` has
+    /// passed reads `expired`, whether or not anything has marked it so yet.
+    #[must_use]
+    pub fn seen_at(mut self, now: DateTime<Utc>) -> Self {
+        if self.status == ReservationStatus::Reserved && !self.is_active(now) {
+            self.status = ReservationStatus::Expired;
         }
+        self
     }
-}
 
-/// The answer to each request of a batch, given which were granted: the new hold, or
-/// [`DomainError::SoldOut`]. Stores insert exactly the holds this returns.
-pub fn reserve_outcomes(
-    event: EventId,
-    requests: &[HoldRequest],
-    granted: &[bool],
-    now: DateTime<Utc>,
-) -> Vec<Result<Reservation, DomainError>> {
-    requests
-        .iter()
-        .zip(granted)
-        .map(|(request, granted)| {
-            if *granted {
-                Ok(request.into_hold(event, now))
-            } else {
-                Err(DomainError::SoldOut)
-            }
-        })
-        .collect()
+    /// The quantity as a ticket count for counter arithmetic.
+    pub fn tickets(&self) -> i64 {
+        i64::from(self.quantity)
+    }
 }
 
 /// What a store must do when asked to move a reservation out of `reserved`.
@@ -251,26 +224,26 @@ mod tests {
     }
 
     #[test]
-    fn reserve_outcomes_answer_each_request_in_order() {
-        let requests: Vec<_> = (0..3)
-            .map(|_| HoldRequest {
-                id: ReservationId::generate(crate::test_support::NOW),
-                expires_at: at(60),
-            })
-            .collect();
-        let outcomes = reserve_outcomes(EventId::new(4), &requests, &[true, false, true], at(0));
-        assert_eq!(outcomes[1], Err(DomainError::SoldOut));
-        for i in [0, 2] {
-            let hold = outcomes[i].as_ref().unwrap();
-            assert_eq!(
-                (hold.id, hold.event_id, hold.status),
-                (requests[i].id, EventId::new(4), Reserved)
-            );
-            assert_eq!(
-                (hold.expires_at, hold.created_at, hold.purchased_at),
-                (Some(at(60)), at(0), None)
-            );
-        }
+    fn a_past_due_hold_is_seen_as_expired_before_any_sweep() {
+        let hold = Reservation {
+            id: ReservationId::generate(at(0), EventId::new(1)),
+            event_id: EventId::new(1),
+            status: Reserved,
+            quantity: 2,
+            customer: None,
+            purchased_at: None,
+            expires_at: Some(at(10)),
+            payment_reference: None,
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        assert_eq!(hold.clone().seen_at(at(9)).status, Reserved);
+        assert_eq!(hold.clone().seen_at(at(10)).status, Expired);
+        let bought = Reservation {
+            status: Purchased,
+            ..hold
+        };
+        assert_eq!(bought.seen_at(at(99)).status, Purchased);
     }
 
     #[test]

@@ -1,110 +1,310 @@
 //! The ports the stores implement.
 //!
-//! Each call is one transaction: it either happens entirely or not at all, whatever else runs
-//! at the same time, in this process or another one on the same database. Stores lock an
-//! event's row before any of its reservation rows, in every call, so calls never deadlock each
-//! other. Stores decide with the pure functions of [`crate::availability`] and
-//! [`crate::reservation`] inside those transactions.
+//! Writes go through [`WriteStore::write`]: one transaction, inside which the domain drives a
+//! [`UnitOfWork`] of primitive operations (lock these events, release past-due holds, apply
+//! these changes) and takes every decision itself with pure functions ([`crate::ledger`]).
+//! Adapters implement the primitives only; no rule is written twice.
 //!
-//! Every call may also fail with [`DomainError::Store`]: [`crate::StoreErrorKind::Unavailable`]
-//! when the database cannot be reached or dropped the connection (the call then changed
-//! nothing), [`crate::StoreErrorKind::Internal`] otherwise.
+//! The lock order, which every write follows so that no two transactions deadlock, on any
+//! number of server processes: idempotency keys (ascending), then event rows (ascending id),
+//! then reservation rows. Adapters lock what the primitives say, in the order given.
+//!
+//! Every call may fail with [`DomainError::Store`]: [`crate::StoreErrorKind::Unavailable`]
+//! when the database cannot be reached or dropped the connection before the commit (nothing
+//! was changed), [`crate::StoreErrorKind::OutcomeUnknown`] when the connection broke during the
+//! commit itself, [`crate::StoreErrorKind::Internal`] otherwise. Adapters never let their own
+//! error types through.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
+use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
-use crate::purchase_plan::PurchaseRequest;
-use crate::reservation::{HoldRequest, Reservation};
+use crate::reservation::Reservation;
+use crate::validation::{Capacity, Customer, EventName};
 
-/// The answer to one request of a reserve batch: the new hold, or [`DomainError::SoldOut`].
-pub type ReserveOutcome = Result<Reservation, DomainError>;
+/// An event's counters, read under its row lock. Counts are in tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockedEvent {
+    /// The event.
+    pub id: EventId,
+    /// Its capacity.
+    pub capacity: i32,
+    /// Tickets purchased.
+    pub purchased: i32,
+    /// Tickets of holds with status `reserved`, past-due ones included.
+    pub held: i32,
+}
 
-/// Events and their ticket counts.
+/// A past-due hold a store marked `expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleasedHold {
+    /// The hold.
+    pub id: ReservationId,
+    /// Its event.
+    pub event: EventId,
+    /// Its tickets.
+    pub quantity: i32,
+}
+
+/// A reservation leaving `reserved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    /// Bought, with the client's reference.
+    Purchased {
+        /// The hold.
+        id: ReservationId,
+        /// What the client recorded.
+        payment_reference: Option<String>,
+    },
+    /// Released by the client.
+    Canceled {
+        /// The hold.
+        id: ReservationId,
+    },
+    /// Found past due.
+    Expired {
+        /// The hold.
+        id: ReservationId,
+    },
+}
+
+impl StatusChange {
+    /// The reservation it changes.
+    pub fn id(&self) -> ReservationId {
+        match self {
+            Self::Purchased { id, .. } | Self::Canceled { id } | Self::Expired { id } => *id,
+        }
+    }
+}
+
+/// How an event's counters change, in tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterDelta {
+    /// Added to the `held` counter.
+    pub held: i64,
+    /// Added to the `purchased` counter.
+    pub purchased: i64,
+}
+
+impl CounterDelta {
+    /// Whether it changes nothing.
+    pub fn is_zero(self) -> bool {
+        self.held == 0 && self.purchased == 0
+    }
+}
+
+/// Everything a transaction writes, decided by the domain. Stores apply it as given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    /// New holds to insert (status `reserved`).
+    pub holds: Vec<Reservation>,
+    /// Reservations leaving `reserved`; a store writes each only while the row is still
+    /// `reserved`, and fails the transaction if one is not.
+    pub statuses: Vec<StatusChange>,
+    /// Counter changes per event, in id order (the lock order).
+    pub counters: BTreeMap<EventId, CounterDelta>,
+    /// First answers to store under their idempotency keys (claimed earlier in the
+    /// transaction).
+    pub answers: Vec<(IdempotencyKey, StoredAnswer)>,
+}
+
+impl Changes {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.holds.is_empty()
+            && self.statuses.is_empty()
+            && self.counters.values().all(|d| d.is_zero())
+            && self.answers.is_empty()
+    }
+}
+
+/// The primitive operations of one write transaction. Each runs inside the transaction
+/// [`WriteStore::write`] opened; none decides anything.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait EventStore: Send + Sync {
-    /// Creates an event with nothing reserved, stamped `now`.
+pub trait UnitOfWork {
+    /// Inserts an event with nothing reserved, stamped `now`.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn create_event(&self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError>;
+    fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError>;
 
-    /// Reads an event, its counters and its past-due holds at `now`, in one consistent snapshot
-    /// and without taking the event's lock.
-    ///
-    /// # Errors
-    /// [`DomainError::EventNotFound`] when no event has this id.
-    fn event_snapshot(&self, id: EventId, now: DateTime<Utc>)
-        -> Result<EventSnapshot, DomainError>;
-
-    /// Recounts the event's reservation rows next to its counters, in one consistent snapshot.
-    ///
-    /// # Errors
-    /// [`DomainError::EventNotFound`] when no event has this id.
-    fn audit_event(&self, id: EventId, now: DateTime<Utc>) -> Result<EventAudit, DomainError>;
-}
-
-/// Reservations: the transactions that move tickets.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait ReservationStore: Send + Sync {
-    /// Serves a batch of reserve requests for one event in one transaction: locks the event
-    /// row, decides with [`crate::availability::decide_reserve`] (which may release past-due
-    /// holds first), inserts the granted holds, updates the counter, commits.
-    ///
-    /// Returns one outcome per request, in order: the new reservation, or
-    /// [`DomainError::SoldOut`]. A batch never half-succeeds: either every outcome is returned
-    /// or the call fails as a whole and grants nothing.
-    ///
-    /// # Errors
-    /// [`DomainError::EventNotFound`] when no event has this id (for the whole batch).
-    fn reserve(
-        &self,
-        event: EventId,
-        requests: &[HoldRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ReserveOutcome>, DomainError>;
-
-    /// Serves a batch of purchases in one transaction: reads which events the holds belong
-    /// to, locks those event rows in id order, then the reservation rows, decides with
-    /// [`crate::purchase_plan::decide_purchases`] (in request order, so of two purchases of
-    /// one hold the first wins), writes `purchased` under a guard that lets only one
-    /// concurrent purchase of a hold win, updates the counters, commits.
-    ///
-    /// Returns one outcome per request, in order: the purchased reservation, or
-    /// [`DomainError::ReservationNotFound`] for an unknown id,
-    /// [`DomainError::AlreadyPurchased`] when it was purchased before,
-    /// [`DomainError::InvalidOrExpired`] when it is expired, canceled or past due (a past-due
-    /// hold is marked `expired` in the same transaction). Either every outcome is returned or
-    /// the call fails as a whole and changes nothing.
-    ///
-    /// # Errors
-    /// Only [`DomainError::Store`], for the whole batch.
-    fn purchase_batch(
-        &self,
-        requests: &[PurchaseRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<Reservation, DomainError>>, DomainError>;
-
-    /// Cancels a hold, releasing its ticket at once: locks its event, then the reservation,
-    /// and decides with [`crate::reservation::decide_transition`].
-    ///
-    /// # Errors
-    /// [`DomainError::ReservationNotFound`], [`DomainError::AlreadyPurchased`] or
-    /// [`DomainError::InvalidOrExpired`] (a past-due hold is marked `expired`).
-    fn cancel(&self, id: ReservationId, now: DateTime<Utc>) -> Result<Reservation, DomainError>;
-
-    /// Reads a reservation.
-    ///
-    /// # Errors
-    /// [`DomainError::ReservationNotFound`] for an unknown id.
-    fn find_reservation(&self, id: ReservationId) -> Result<Reservation, DomainError>;
-
-    /// Marks up to `limit` past-due holds `expired` in one short transaction (locking their
-    /// events first, in id order, and skipping rows another transaction holds), and returns how
-    /// many it marked. Safe to run concurrently with itself and with every other call.
+    /// Locks the rows of the events among `ids` that exist (`ids` is ascending and without
+    /// duplicates: the lock order) and returns their counters, in id order. Unknown ids are
+    /// left out.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn expire_due(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError>;
+    fn lock_events(&mut self, ids: &[EventId]) -> Result<Vec<LockedEvent>, DomainError>;
+
+    /// Sets a locked event's name and capacity, stamping `updated_at` with `now`.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`] (a capacity below the counters breaks the store's own check:
+    /// [`crate::StoreErrorKind::Internal`]).
+    fn update_event(
+        &mut self,
+        id: EventId,
+        name: &EventName,
+        capacity: Capacity,
+        now: DateTime<Utc>,
+    ) -> Result<Event, DomainError>;
+
+    /// Reads, without locking, the event of each reservation among `ids` that exists (an
+    /// event never changes, so this needs no lock). Unknown ids are left out.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn events_of(
+        &mut self,
+        ids: &[ReservationId],
+    ) -> Result<Vec<(ReservationId, EventId)>, DomainError>;
+
+    /// Locks and reads the reservations among `ids` that exist. Called only after their events
+    /// are locked.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn lock_reservations(
+        &mut self,
+        ids: &[ReservationId],
+    ) -> Result<Vec<Reservation>, DomainError>;
+
+    /// Marks up to `limit` holds of `events` (all locked by this transaction) that are
+    /// `reserved` and past due at `now` as `expired`, oldest `expires_at` first, and returns
+    /// them. Counters are not touched: the domain adjusts them through [`UnitOfWork::apply`].
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn release_past_due(
+        &mut self,
+        events: &[EventId],
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReleasedHold>, DomainError>;
+
+    /// The events, ascending and distinct, of the (up to) `limit` holds that have been past
+    /// due longest at `now`, read without locking: what an expiry sweep locks next.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError>;
+
+    /// For each (event, customer) pair, the tickets of that customer's reservations of that
+    /// event that are purchased or active at `now`. Pairs with none may be left out.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn customer_usage(
+        &mut self,
+        pairs: &[(EventId, Customer)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(EventId, Customer, i64)>, DomainError>;
+
+    /// Claims each key for this transaction (in the order given: ascending, the lock order),
+    /// keeping it until `keep_until`. A key whose record expired at or before `now` counts as
+    /// free. A key claimed by a concurrent transaction is waited for (it either commits, and
+    /// the key is then [`ClaimOutcome::Existing`], or rolls back, and the key is free). Returns
+    /// one outcome per claim, in order.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn claim_keys(
+        &mut self,
+        claims: &[IdempotencyClaim],
+        now: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimOutcome>, DomainError>;
+
+    /// Writes `changes`, stamping changed reservations with `now`. A status change finds the
+    /// row `reserved` (the domain decided under its lock); if one does not, the store fails
+    /// with [`crate::StoreErrorKind::Internal`] and the transaction rolls back.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn apply(&mut self, changes: &Changes, now: DateTime<Utc>) -> Result<(), DomainError>;
+
+    /// Deletes up to `limit` idempotency records that expired at or before `now`, and returns
+    /// how many.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError>;
+
+    /// Reads an event's snapshot inside the transaction (see [`ReadStore::event_snapshots`]).
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn event_snapshot(
+        &mut self,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventSnapshot>, DomainError>;
 }
+
+/// The work a write transaction runs.
+pub type Work<'a> = dyn FnMut(&mut dyn UnitOfWork) -> Result<(), DomainError> + 'a;
+
+/// Write transactions.
+pub trait WriteStore: Send + Sync {
+    /// Runs `work` in one transaction: commits when it returns `Ok`, rolls back (and returns
+    /// its error) when it returns `Err`.
+    ///
+    /// # Errors
+    /// The error of `work`; [`DomainError::Store`] when the store fails, with
+    /// [`crate::StoreErrorKind::OutcomeUnknown`] when the connection broke during the commit.
+    fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError>;
+}
+
+/// Reads. Each call is one statement or snapshot: it sees everything committed before it
+/// started, takes no lock, and waits for no writer.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait ReadStore: Send + Sync {
+    /// The events among `ids` that exist, with their counters and the tickets of their
+    /// past-due holds at `now`, each in one consistent snapshot. Unknown ids are left out.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn event_snapshots(
+        &self,
+        ids: &[EventId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError>;
+
+    /// Up to `limit` events with ids below `before` (all when `None`), newest (highest id)
+    /// first, as in [`ReadStore::event_snapshots`].
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn list_events(
+        &self,
+        before: Option<EventId>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError>;
+
+    /// The reservations among `ids` that exist, as stored.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError>;
+
+    /// The event's counters next to a recount of its rows, in one consistent snapshot; `None`
+    /// for an unknown event.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn audit_event(
+        &self,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventAudit>, DomainError>;
+}
+
+/// A complete store: reads and write transactions.
+pub trait Store: ReadStore + WriteStore {}
+
+impl<T: ReadStore + WriteStore> Store for T {}

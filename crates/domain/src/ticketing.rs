@@ -1,12 +1,19 @@
-//! The use cases, bundled with the ports and settings they need.
+//! The use cases, bundled with the store, the clock and the settings they need.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 
+use crate::batch;
 use crate::clock::Clock;
-use crate::store::{EventStore, ReservationStore};
+use crate::command::{Cancel, Command, CommandOutcome, Operation, Purchase, Reserve};
+use crate::error::{DomainError, StoreError};
+use crate::idempotency::{RenderAnswer, StoredAnswer};
+use crate::ledger::Rules;
+use crate::reservation::Reservation;
+use crate::store::Store;
+use crate::validation::DEFAULT_MAX_TICKETS_PER_RESERVATION;
 
 /// How long a hold lasts: between one second and one week.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,47 +38,165 @@ impl HoldTtl {
     }
 }
 
+/// The default of how long an idempotency key is kept: 24 hours.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 3600;
+
+/// The business settings the use cases apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// How long a new hold lasts.
+    pub hold_ttl: HoldTtl,
+    /// The most tickets one reservation may hold.
+    pub max_tickets_per_reservation: u32,
+    /// The most tickets one customer may hold or have bought per event (`None`: no limit).
+    pub max_tickets_per_customer: Option<u32>,
+    /// How long an idempotency key and its first answer are kept.
+    pub idempotency_ttl: TimeDelta,
+}
+
+impl Policy {
+    /// The defaults, with holds of `hold_ttl`.
+    pub fn with_hold_ttl(hold_ttl: HoldTtl) -> Self {
+        Self {
+            hold_ttl,
+            max_tickets_per_reservation: DEFAULT_MAX_TICKETS_PER_RESERVATION,
+            max_tickets_per_customer: None,
+            idempotency_ttl: TimeDelta::seconds(
+                i64::try_from(DEFAULT_IDEMPOTENCY_TTL_SECONDS).unwrap_or(i64::MAX),
+            ),
+        }
+    }
+}
+
 /// The reservation service's use cases: what the HTTP API and the command line call.
 #[derive(Clone)]
 pub struct Ticketing {
-    pub(crate) events: Arc<dyn EventStore>,
-    pub(crate) reservations: Arc<dyn ReservationStore>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) hold_ttl: HoldTtl,
+    pub(crate) policy: Policy,
 }
 
 impl fmt::Debug for Ticketing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticketing")
-            .field("hold_ttl", &self.hold_ttl)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
+/// For commands that carry no idempotency key, whose answers are never stored.
+struct NoAnswers;
+
+impl RenderAnswer for NoAnswers {
+    fn render(
+        &self,
+        _: crate::command::OperationKind,
+        _: &Result<Reservation, DomainError>,
+    ) -> StoredAnswer {
+        StoredAnswer {
+            status: 500,
+            body: String::new(),
+        }
+    }
+}
+
 impl Ticketing {
-    /// Wires the use cases to their ports.
-    pub fn new(
-        events: Arc<dyn EventStore>,
-        reservations: Arc<dyn ReservationStore>,
-        clock: Arc<dyn Clock>,
-        hold_ttl: HoldTtl,
-    ) -> Self {
+    /// Wires the use cases to their store and clock.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policy: Policy) -> Self {
         Self {
-            events,
-            reservations,
+            store,
             clock,
-            hold_ttl,
+            policy,
         }
     }
 
-    /// How long a new hold lasts.
-    pub fn hold_ttl(&self) -> HoldTtl {
-        self.hold_ttl
+    /// The settings.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The clock the use cases read.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// Serves a batch of reserves, purchases and cancels, of any events, in one store
+    /// transaction, deciding them in order exactly as serving them one at a time would. This is
+    /// what group commit calls with the requests it queued. The first answer to each command
+    /// with an idempotency key is rendered by `render` and stored with the effect.
+    ///
+    /// # Errors
+    /// For the whole batch: [`DomainError::Store`] (nothing took effect, or, with
+    /// [`crate::StoreErrorKind::OutcomeUnknown`], maybe everything did). Per command, in the
+    /// outcomes: [`DomainError::SoldOut`], [`DomainError::CustomerLimitReached`],
+    /// [`DomainError::EventNotFound`], [`DomainError::ReservationNotFound`],
+    /// [`DomainError::AlreadyPurchased`], [`DomainError::InvalidOrExpired`],
+    /// [`DomainError::IdempotencyKeyReused`], [`DomainError::IdempotencyKeyInProgress`].
+    pub fn execute(
+        &self,
+        commands: &[Command],
+        render: &dyn RenderAnswer,
+    ) -> Result<Vec<CommandOutcome>, DomainError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let rules = Rules {
+            now,
+            hold_ttl: self.policy.hold_ttl,
+            customer_limit: self.policy.max_tickets_per_customer,
+        };
+        let keep_until = now + self.policy.idempotency_ttl;
+        let mut outcomes = None;
+        self.store.write(&mut |uow| {
+            outcomes = Some(batch::run(uow, commands, rules, keep_until, render)?);
+            Ok(())
+        })?;
+        let outcomes = outcomes
+            .ok_or_else(|| DomainError::from(StoreError::internal("the batch did not run")))?;
+        if outcomes.len() != commands.len() {
+            return Err(StoreError::internal(format!(
+                "{} outcomes for {} commands",
+                outcomes.len(),
+                commands.len()
+            ))
+            .into());
+        }
+        Ok(outcomes)
+    }
+
+    fn execute_one(&self, operation: Operation) -> Result<Reservation, DomainError> {
+        self.execute(&[Command::new(operation)], &NoAnswers)?
+            .pop()
+            .and_then(CommandOutcome::decided)
+            .unwrap_or_else(|| Err(StoreError::internal("no outcome").into()))
+    }
+
+    /// Reserves tickets, held for the configured TTL: a batch of one.
+    ///
+    /// # Errors
+    /// [`DomainError::SoldOut`], [`DomainError::CustomerLimitReached`],
+    /// [`DomainError::EventNotFound`] or [`DomainError::Store`].
+    pub fn reserve(&self, reserve: Reserve) -> Result<Reservation, DomainError> {
+        self.execute_one(Operation::Reserve(reserve))
+    }
+
+    /// Purchases a hold while it is active: a batch of one.
+    ///
+    /// # Errors
+    /// [`DomainError::ReservationNotFound`], [`DomainError::AlreadyPurchased`],
+    /// [`DomainError::InvalidOrExpired`] (expired, canceled or past due) or
+    /// [`DomainError::Store`].
+    pub fn purchase(&self, purchase: Purchase) -> Result<Reservation, DomainError> {
+        self.execute_one(Operation::Purchase(purchase))
+    }
+
+    /// Cancels an active hold, releasing its tickets at once: a batch of one.
+    ///
+    /// # Errors
+    /// As [`Ticketing::purchase`].
+    pub fn cancel(&self, cancel: Cancel) -> Result<Reservation, DomainError> {
+        self.execute_one(Operation::Cancel(cancel))
     }
 }
 

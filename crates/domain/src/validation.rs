@@ -106,6 +106,88 @@ impl PaymentReference {
     }
 }
 
+/// The default of the largest number of tickets one reservation may hold.
+pub const DEFAULT_MAX_TICKETS_PER_RESERVATION: u32 = 10;
+
+/// How many tickets one reservation holds: at least 1, at most the configured maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// One ticket: what a reserve without a quantity asks for.
+    pub const ONE: Self = Self(1);
+
+    /// Validates a quantity against `max` (the configured `MAX_TICKETS_PER_RESERVATION`).
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] on field `quantity` when below 1 or above `max`.
+    pub fn new(raw: i64, max: u32) -> Result<Self, DomainError> {
+        if raw < 1 {
+            return Err(invalid("quantity", "The quantity field must be at least 1."));
+        }
+        match u32::try_from(raw) {
+            Ok(q) if q <= max => Ok(Self(q)),
+            _ => Err(invalid(
+                "quantity",
+                format!("The quantity field must not be greater than {max}."),
+            )),
+        }
+    }
+
+    /// The number of tickets.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The number of tickets, for counter arithmetic.
+    pub fn tickets(self) -> i64 {
+        i64::from(self.0)
+    }
+}
+
+/// The longest customer reference, in characters.
+pub const CUSTOMER_MAX_CHARS: usize = 128;
+
+/// The shop's own reference for the customer a reserve is for (an account id), used only to
+/// apply the per-customer limit. It is whatever the shop sends: not an authenticated identity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Customer(String);
+
+impl Customer {
+    /// Validates a customer reference: 1 to 128 characters, no control characters. It is kept
+    /// exactly as sent (not trimmed), since it names an account.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] on field `customer`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let chars = raw.chars().count();
+        if chars == 0 {
+            return Err(invalid(
+                "customer",
+                "The customer field must be at least 1 character.",
+            ));
+        }
+        if chars > CUSTOMER_MAX_CHARS {
+            return Err(invalid(
+                "customer",
+                format!("The customer field must not be greater than {CUSTOMER_MAX_CHARS} characters."),
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(invalid(
+                "customer",
+                "The customer field must not contain control characters.",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The reference.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -163,6 +245,38 @@ mod tests {
             }
         );
         assert_eq!(PaymentReference::parse(""), Ok(None));
+    }
+
+    #[test]
+    fn quantity_is_accepted_from_1_to_the_maximum() {
+        assert_eq!(Quantity::new(1, 10).map(Quantity::get), Ok(1));
+        assert_eq!(Quantity::new(10, 10).map(Quantity::get), Ok(10));
+        assert_eq!(
+            Quantity::new(11, 10),
+            Err(DomainError::Validation {
+                field: "quantity",
+                message: "The quantity field must not be greater than 10.".into()
+            })
+        );
+        assert_eq!(field_of(Quantity::new(0, 10).unwrap_err()), "quantity");
+        assert_eq!(field_of(Quantity::new(-3, 10).unwrap_err()), "quantity");
+        assert_eq!(field_of(Quantity::new(i64::MAX, u32::MAX).unwrap_err()), "quantity");
+    }
+
+    #[test]
+    fn customer_is_kept_as_sent_and_refused_when_empty_too_long_or_with_controls() {
+        assert_eq!(
+            Customer::parse(" acct-7 ").map(|c| c.as_str().to_owned()),
+            Ok(" acct-7 ".into())
+        );
+        assert!(Customer::parse(&"é".repeat(128)).is_ok());
+        for bad in ["", "a\nb", "\u{0}"] {
+            assert_eq!(field_of(Customer::parse(bad).unwrap_err()), "customer", "{bad:?}");
+        }
+        assert_eq!(
+            field_of(Customer::parse(&"é".repeat(129)).unwrap_err()),
+            "customer"
+        );
     }
 
     proptest! {

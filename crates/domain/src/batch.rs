@@ -1,0 +1,404 @@
+//! One write transaction for a batch of reserves, purchases and cancels, of any events: the
+//! algorithm every store runs, driving the store's primitives in the one lock order (keys,
+//! events by id, reservations) and deciding with [`crate::ledger`].
+
+use chrono::{DateTime, Utc};
+
+use crate::command::{Command, CommandOutcome, Operation};
+use crate::error::{DomainError, StoreError};
+use crate::idempotency::{ClaimOutcome, IdempotencyClaim, RenderAnswer};
+use crate::ids::{EventId, ReservationId};
+use crate::ledger::{Ledger, Rules};
+use crate::store::UnitOfWork;
+use crate::validation::Customer;
+
+/// Serves `commands` inside the transaction behind `uow` and returns one outcome per command,
+/// in order. Nothing is written unless every step succeeds; the caller commits.
+///
+/// # Errors
+/// Only [`DomainError::Store`], for the whole batch.
+pub(crate) fn run(
+    uow: &mut dyn UnitOfWork,
+    commands: &[Command],
+    rules: Rules,
+    keep_keys_until: DateTime<Utc>,
+    render: &dyn RenderAnswer,
+) -> Result<Vec<CommandOutcome>, DomainError> {
+    let now = rules.now;
+    let mut outcomes: Vec<Option<CommandOutcome>> = vec![None; commands.len()];
+
+    // Idempotency keys first, in key order: the first step of the lock order.
+    let answering = claim_keys(uow, commands, now, keep_keys_until, &mut outcomes)?;
+    let live: Vec<usize> = (0..commands.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+
+    // Which events the purchases and cancels touch: a hold never changes event, so this is
+    // read before locking anything.
+    let mut held_ids: Vec<ReservationId> = live
+        .iter()
+        .filter_map(|&i| commands[i].operation.reservation())
+        .collect();
+    held_ids.sort_unstable();
+    held_ids.dedup();
+    let owners = if held_ids.is_empty() {
+        Vec::new()
+    } else {
+        uow.events_of(&held_ids)?
+    };
+
+    // Then every event of the batch, in id order.
+    let mut event_ids: Vec<EventId> = live
+        .iter()
+        .filter_map(|&i| match &commands[i].operation {
+            Operation::Reserve(r) => Some(r.event),
+            _ => None,
+        })
+        .chain(owners.iter().map(|(_, event)| *event))
+        .collect();
+    event_ids.sort_unstable();
+    event_ids.dedup();
+    let events = if event_ids.is_empty() {
+        Vec::new()
+    } else {
+        uow.lock_events(&event_ids)?
+    };
+
+    // Then the reservations.
+    let mut found: Vec<ReservationId> = owners.iter().map(|(id, _)| *id).collect();
+    found.sort_unstable();
+    let rows = if found.is_empty() {
+        Vec::new()
+    } else {
+        uow.lock_reservations(&found)?
+    };
+    if let Some(orphan) = rows
+        .iter()
+        .find(|r| !events.iter().any(|e| e.id == r.event_id))
+    {
+        return Err(StoreError::internal(format!(
+            "reservation {} belongs to event {}, which is not locked",
+            orphan.id, orphan.event_id
+        ))
+        .into());
+    }
+
+    let usage = match rules.customer_limit {
+        Some(_) => {
+            let mut pairs: Vec<(EventId, Customer)> = live
+                .iter()
+                .filter_map(|&i| match &commands[i].operation {
+                    Operation::Reserve(r) => r.customer.clone().map(|c| (r.event, c)),
+                    _ => None,
+                })
+                .filter(|(event, _)| events.iter().any(|e| e.id == *event))
+                .collect();
+            pairs.sort();
+            pairs.dedup();
+            if pairs.is_empty() {
+                Vec::new()
+            } else {
+                uow.customer_usage(&pairs, now)?
+            }
+        }
+        None => Vec::new(),
+    };
+
+    let mut ledger = Ledger::new(
+        rules,
+        live.iter().map(|&i| &commands[i].operation),
+        &events,
+        rows,
+        usage,
+    );
+    for &i in &live {
+        let outcome = ledger.decide(&commands[i].operation, &mut |event, limit| {
+            uow.release_past_due(&[event], now, limit)
+        })?;
+        outcomes[i] = Some(CommandOutcome::Decided(outcome));
+    }
+
+    let mut changes = ledger.into_changes();
+    for i in answering {
+        if let (Some(CommandOutcome::Decided(result)), Some(claim)) =
+            (&outcomes[i], &commands[i].idempotency)
+        {
+            let answer = render.render(commands[i].operation.kind(), result);
+            changes.answers.push((claim.key.clone(), answer));
+        }
+    }
+    if !changes.is_empty() {
+        uow.apply(&changes, now)?;
+    }
+
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::internal("a command was left undecided").into()))
+        .collect()
+}
+
+/// Claims the batch's keys in key order. Settles the commands whose key was used before
+/// (replay, or reuse for another request) or appears twice in the batch, and returns the
+/// indices of the commands whose answers must be stored.
+fn claim_keys(
+    uow: &mut dyn UnitOfWork,
+    commands: &[Command],
+    now: DateTime<Utc>,
+    keep_until: DateTime<Utc>,
+    outcomes: &mut [Option<CommandOutcome>],
+) -> Result<Vec<usize>, DomainError> {
+    let mut keyed: Vec<(usize, &IdempotencyClaim)> = commands
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.idempotency.as_ref().map(|claim| (i, claim)))
+        .collect();
+    if keyed.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Stable: of two requests with one key, the earlier one claims it.
+    keyed.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+    let mut claiming: Vec<(usize, &IdempotencyClaim)> = Vec::with_capacity(keyed.len());
+    for (i, claim) in keyed {
+        if claiming.last().is_some_and(|(_, c)| c.key == claim.key) {
+            outcomes[i] = Some(CommandOutcome::Decided(Err(
+                DomainError::IdempotencyKeyInProgress,
+            )));
+        } else {
+            claiming.push((i, claim));
+        }
+    }
+    let claims: Vec<IdempotencyClaim> = claiming.iter().map(|(_, c)| (*c).clone()).collect();
+    let results = uow.claim_keys(&claims, now, keep_until)?;
+    if results.len() != claims.len() {
+        return Err(StoreError::internal(format!(
+            "store answered {} claims for {} keys",
+            results.len(),
+            claims.len()
+        ))
+        .into());
+    }
+    let mut answering = Vec::new();
+    for ((i, claim), result) in claiming.into_iter().zip(results) {
+        match result {
+            ClaimOutcome::Claimed => answering.push(i),
+            ClaimOutcome::Existing {
+                fingerprint,
+                answer,
+            } => {
+                outcomes[i] = Some(if fingerprint == claim.fingerprint {
+                    CommandOutcome::Replayed(answer)
+                } else {
+                    CommandOutcome::Decided(Err(DomainError::IdempotencyKeyReused))
+                });
+            }
+        }
+    }
+    Ok(answering)
+}
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+    use mockall::Sequence;
+
+    use super::*;
+    use crate::command::{Cancel, Purchase, Reserve};
+    use crate::idempotency::{Fingerprint, IdempotencyKey, StoredAnswer};
+    use crate::store::{LockedEvent, MockUnitOfWork};
+    use crate::test_support::{hold_row, rules, Echo, NOW};
+    use crate::validation::Quantity;
+
+    fn reserve(event: i64) -> Command {
+        Command::new(Operation::Reserve(Reserve {
+            event: EventId::new(event),
+            quantity: Quantity::ONE,
+            customer: None,
+        }))
+    }
+
+    fn keyed(mut command: Command, key: &str, fingerprint: &str) -> Command {
+        command.idempotency = Some(IdempotencyClaim {
+            key: IdempotencyKey::parse(key).unwrap(),
+            fingerprint: Fingerprint(fingerprint.into()),
+        });
+        command
+    }
+
+    fn locked(id: i64, capacity: i32) -> LockedEvent {
+        LockedEvent {
+            id: EventId::new(id),
+            capacity,
+            purchased: 0,
+            held: 0,
+        }
+    }
+
+    #[test]
+    fn a_batch_locks_keys_then_events_in_id_order_then_reservations_then_writes_once() {
+        let hold = hold_row(EventId::new(3));
+        let commands = vec![
+            keyed(reserve(9), "k2", "f"),
+            Command::new(Operation::Purchase(Purchase {
+                id: hold.id,
+                payment_reference: None,
+            })),
+            keyed(reserve(3), "k1", "f"),
+        ];
+        let mut uow = MockUnitOfWork::new();
+        let mut seq = Sequence::new();
+        uow.expect_claim_keys()
+            .withf(|claims, _, _| {
+                claims.iter().map(|c| c.key.as_str()).collect::<Vec<_>>() == ["k1", "k2"]
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
+        let owner = (hold.id, EventId::new(3));
+        uow.expect_events_of()
+            .with(eq(vec![hold.id]))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(vec![owner]));
+        uow.expect_lock_events()
+            .with(eq(vec![EventId::new(3), EventId::new(9)]))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(vec![locked(3, 5), locked(9, 5)]));
+        let row = hold.clone();
+        uow.expect_lock_reservations()
+            .with(eq(vec![hold.id]))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(vec![row.clone()]));
+        uow.expect_apply()
+            .withf(|changes, now| {
+                changes.holds.len() == 2
+                    && changes.statuses.len() == 1
+                    && changes.answers.len() == 2
+                    && *now == NOW
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        let outcomes = run(&mut uow, &commands, rules(None), NOW, &Echo).unwrap();
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, CommandOutcome::Decided(Ok(_)))));
+    }
+
+    #[test]
+    fn a_used_key_replays_its_answer_or_refuses_another_request_without_deciding_it() {
+        let commands = vec![
+            keyed(reserve(1), "same", "fp-1"),
+            keyed(reserve(1), "other", "fp-2"),
+            keyed(reserve(1), "same", "fp-1"),
+        ];
+        let first = StoredAnswer {
+            status: 201,
+            body: "{\"id\":\"x\"}".into(),
+        };
+        let stored = first.clone();
+        let mut uow = MockUnitOfWork::new();
+        uow.expect_claim_keys()
+            .withf(|claims, _, _| claims.len() == 2)
+            .returning(move |_, _, _| {
+                Ok(vec![
+                    ClaimOutcome::Existing {
+                        fingerprint: Fingerprint("fp-1".into()),
+                        answer: stored.clone(),
+                    },
+                    ClaimOutcome::Existing {
+                        fingerprint: Fingerprint("fp-1".into()),
+                        answer: stored.clone(),
+                    },
+                ])
+            });
+        // Nothing is left to decide: no event is locked and nothing is written.
+        let outcomes = run(&mut uow, &commands, rules(None), NOW, &Echo).unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                CommandOutcome::Replayed(first),
+                CommandOutcome::Decided(Err(DomainError::IdempotencyKeyReused)),
+                CommandOutcome::Decided(Err(DomainError::IdempotencyKeyInProgress)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_answer_is_stored_with_the_effect_even_when_it_is_a_refusal() {
+        let commands = vec![keyed(reserve(1), "k", "f")];
+        let mut uow = MockUnitOfWork::new();
+        uow.expect_claim_keys()
+            .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
+        uow.expect_lock_events().returning(|_| {
+            Ok(vec![LockedEvent {
+                purchased: 1,
+                ..locked(1, 1)
+            }])
+        });
+        uow.expect_apply()
+            .withf(|changes, _| {
+                changes.holds.is_empty()
+                    && changes.answers.len() == 1
+                    && changes.answers[0].1.status == 409
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let outcomes = run(&mut uow, &commands, rules(None), NOW, &Echo).unwrap();
+        assert_eq!(
+            outcomes,
+            vec![CommandOutcome::Decided(Err(DomainError::SoldOut))]
+        );
+    }
+
+    #[test]
+    fn a_store_failure_fails_the_whole_batch() {
+        let commands = vec![
+            reserve(1),
+            Command::new(Operation::Cancel(Cancel {
+                id: hold_row(EventId::new(1)).id,
+            })),
+        ];
+        let mut uow = MockUnitOfWork::new();
+        uow.expect_events_of().returning(|_| Ok(vec![]));
+        uow.expect_lock_events()
+            .returning(|_| Err(StoreError::unavailable("gone").into()));
+        assert_eq!(
+            run(&mut uow, &commands, rules(None), NOW, &Echo),
+            Err(StoreError::unavailable("gone").into())
+        );
+    }
+
+    #[test]
+    fn customer_usage_is_read_only_with_a_limit_and_only_for_known_events() {
+        let mut command = reserve(1);
+        if let Operation::Reserve(r) = &mut command.operation {
+            r.customer = Some(Customer::parse("acct").unwrap());
+        }
+        let mut unknown = command.clone();
+        if let Operation::Reserve(r) = &mut unknown.operation {
+            r.event = EventId::new(2);
+        }
+        let commands = vec![command, unknown];
+        let mut uow = MockUnitOfWork::new();
+        uow.expect_lock_events()
+            .returning(|_| Ok(vec![locked(1, 10)]));
+        uow.expect_customer_usage()
+            .withf(|pairs, _| pairs.len() == 1 && pairs[0].0 == EventId::new(1))
+            .times(1)
+            .returning(|pairs, _| Ok(vec![(pairs[0].0, pairs[0].1.clone(), 2)]));
+        uow.expect_apply().returning(|_, _| Ok(()));
+        let outcomes = run(&mut uow, &commands, rules(Some(2)), NOW, &Echo).unwrap();
+        assert_eq!(
+            outcomes
+                .into_iter()
+                .map(|o| o.decided().map(|r| r.map(|_| ())))
+                .collect::<Vec<_>>(),
+            vec![
+                Some(Err(DomainError::CustomerLimitReached)),
+                Some(Err(DomainError::EventNotFound))
+            ]
+        );
+    }
+}

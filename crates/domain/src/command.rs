@@ -1,0 +1,126 @@
+//! The requests that move tickets, as the write pipeline carries them: reserve, purchase and
+//! cancel, each optionally with an idempotency key.
+
+use crate::error::DomainError;
+use crate::idempotency::{IdempotencyClaim, StoredAnswer};
+use crate::ids::{EventId, ReservationId};
+use crate::reservation::Reservation;
+use crate::validation::{Customer, PaymentReference, Quantity};
+
+/// Hold `quantity` tickets of `event`, all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserve {
+    /// The event.
+    pub event: EventId,
+    /// How many tickets.
+    pub quantity: Quantity,
+    /// Whose they are, for the per-customer limit.
+    pub customer: Option<Customer>,
+}
+
+/// Purchase the hold `id` while it is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// The hold.
+    pub id: ReservationId,
+    /// What the client records with the purchase.
+    pub payment_reference: Option<PaymentReference>,
+}
+
+/// Release the active hold `id` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancel {
+    /// The hold.
+    pub id: ReservationId,
+}
+
+/// One request that changes tickets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// See [`Reserve`].
+    Reserve(Reserve),
+    /// See [`Purchase`].
+    Purchase(Purchase),
+    /// See [`Cancel`].
+    Cancel(Cancel),
+}
+
+/// Which kind of [`Operation`] a request is, for rendering its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationKind {
+    /// A reserve.
+    Reserve,
+    /// A purchase.
+    Purchase,
+    /// A cancel.
+    Cancel,
+}
+
+impl Operation {
+    /// Its kind.
+    pub fn kind(&self) -> OperationKind {
+        match self {
+            Self::Reserve(_) => OperationKind::Reserve,
+            Self::Purchase(_) => OperationKind::Purchase,
+            Self::Cancel(_) => OperationKind::Cancel,
+        }
+    }
+
+    /// The hold it acts on, for purchases and cancels.
+    pub fn reservation(&self) -> Option<ReservationId> {
+        match self {
+            Self::Reserve(_) => None,
+            Self::Purchase(p) => Some(p.id),
+            Self::Cancel(c) => Some(c.id),
+        }
+    }
+
+    /// A 16-bit tag of the event it acts on, the same for every request of one event (for
+    /// purchases and cancels, read from the reservation id, so no lookup is needed). Servers
+    /// partition their work by it.
+    pub fn lane_tag(&self) -> u16 {
+        match self {
+            Self::Reserve(r) => r.event.lane_tag(),
+            Self::Purchase(p) => p.id.lane_tag(),
+            Self::Cancel(c) => c.id.lane_tag(),
+        }
+    }
+}
+
+/// A request of a batch: what to do and, optionally, the idempotency key it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// What to do.
+    pub operation: Operation,
+    /// The client's idempotency key and the request's fingerprint.
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+impl Command {
+    /// A command without an idempotency key.
+    pub fn new(operation: Operation) -> Self {
+        Self {
+            operation,
+            idempotency: None,
+        }
+    }
+}
+
+/// The answer to one command of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// Decided in this batch: the reservation as it now is, or why not.
+    Decided(Result<Reservation, DomainError>),
+    /// The command's idempotency key was used before for this same request: its first answer.
+    Replayed(StoredAnswer),
+}
+
+impl CommandOutcome {
+    /// The decided result; a replay is reported as `None`.
+    pub fn decided(self) -> Option<Result<Reservation, DomainError>> {
+        match self {
+            Self::Decided(result) => Some(result),
+            Self::Replayed(_) => None,
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! A store that keeps everything in memory, for tests and simulations of the domain (feature
+//! `memory`). It implements the primitives as plainly as possible and checks what the
+//! databases' constraints check (counters within capacity, status changes only from
+//! `reserved`), so a rule broken by the domain fails here as it would there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{DomainError, StoreError};
+use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
+use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
+use crate::ids::{EventId, ReservationId};
+use crate::reservation::{Reservation, ReservationStatus};
+use crate::store::{
+    Changes, LockedEvent, ReadStore, ReleasedHold, StatusChange, UnitOfWork, Work, WriteStore,
+};
+use crate::validation::{Capacity, Customer, EventName};
+
+#[derive(Debug, Clone)]
+struct EventRow {
+    event: Event,
+    purchased: i32,
+    held: i32,
+}
+
+#[derive(Debug, Clone)]
+struct KeyRecord {
+    fingerprint: crate::idempotency::Fingerprint,
+    answer: Option<StoredAnswer>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    last_event: i64,
+    events: BTreeMap<EventId, EventRow>,
+    reservations: HashMap<ReservationId, Reservation>,
+    keys: BTreeMap<IdempotencyKey, KeyRecord>,
+}
+
+/// The in-memory store: one transaction at a time, each on a copy of the state that replaces
+/// it on commit.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn broken(message: impl Into<String>) -> DomainError {
+    StoreError::internal(message).into()
+}
+
+impl WriteStore for MemoryStore {
+    fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError> {
+        let mut committed = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = committed.clone();
+        work(&mut state)?;
+        if let Some((key, _)) = state.keys.iter().find(|(_, r)| r.answer.is_none()) {
+            return Err(broken(format!("{key:?} was claimed but got no answer")));
+        }
+        *committed = state;
+        Ok(())
+    }
+}
+
+fn snapshot(row: &EventRow, reservations: &HashMap<ReservationId, Reservation>, now: DateTime<Utc>) -> EventSnapshot {
+    let past_due: i32 = reservations
+        .values()
+        .filter(|r| r.event_id == row.event.id)
+        .filter(|r| r.status == ReservationStatus::Reserved && !r.is_active(now))
+        .map(|r| r.quantity)
+        .sum();
+    EventSnapshot {
+        event: row.event.clone(),
+        purchased: row.purchased,
+        held: row.held,
+        past_due,
+    }
+}
+
+impl ReadStore for MemoryStore {
+    fn event_snapshots(
+        &self,
+        ids: &[EventId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.events.get(id))
+            .map(|row| snapshot(row, &state.reservations, now))
+            .collect())
+    }
+
+    fn list_events(
+        &self,
+        before: Option<EventId>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(state
+            .events
+            .values()
+            .rev()
+            .filter(|row| before.is_none_or(|b| row.event.id < b))
+            .take(limit as usize)
+            .map(|row| snapshot(row, &state.reservations, now))
+            .collect())
+    }
+
+    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.reservations.get(id).cloned())
+            .collect())
+    }
+
+    fn audit_event(
+        &self,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventAudit>, DomainError> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(state.events.get(&id).map(|row| {
+            let sum = |keep: &dyn Fn(&Reservation) -> bool| -> i64 {
+                state
+                    .reservations
+                    .values()
+                    .filter(|r| r.event_id == id && keep(r))
+                    .map(Reservation::tickets)
+                    .sum()
+            };
+            EventAudit {
+                capacity: row.event.capacity,
+                purchased_counter: row.purchased,
+                held_counter: row.held,
+                purchased_tickets: sum(&|r| r.status == ReservationStatus::Purchased),
+                reserved_tickets: sum(&|r| r.status == ReservationStatus::Reserved),
+                active_tickets: sum(&|r| r.is_active(now)),
+            }
+        }))
+    }
+}
+
+impl State {
+    fn due(&self, events: Option<&[EventId]>, now: DateTime<Utc>, limit: u32) -> Vec<Reservation> {
+        let mut due: Vec<&Reservation> = self
+            .reservations
+            .values()
+            .filter(|r| r.status == ReservationStatus::Reserved && !r.is_active(now))
+            .filter(|r| events.is_none_or(|e| e.contains(&r.event_id)))
+            .collect();
+        due.sort_by_key(|r| (r.expires_at, r.id));
+        due.into_iter().take(limit as usize).cloned().collect()
+    }
+}
+
+impl UnitOfWork for State {
+    fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError> {
+        self.last_event += 1;
+        let event = Event {
+            id: EventId::new(self.last_event),
+            name: new.name.as_str().to_owned(),
+            capacity: new.capacity.get(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.events.insert(
+            event.id,
+            EventRow {
+                event: event.clone(),
+                purchased: 0,
+                held: 0,
+            },
+        );
+        Ok(event)
+    }
+
+    fn lock_events(&mut self, ids: &[EventId]) -> Result<Vec<LockedEvent>, DomainError> {
+        if !ids.windows(2).all(|w| w[0] < w[1]) {
+            return Err(broken("events must be locked in ascending id order"));
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.events.get(id))
+            .map(|row| LockedEvent {
+                id: row.event.id,
+                capacity: row.event.capacity,
+                purchased: row.purchased,
+                held: row.held,
+            })
+            .collect())
+    }
+
+    fn update_event(
+        &mut self,
+        id: EventId,
+        name: &EventName,
+        capacity: Capacity,
+        now: DateTime<Utc>,
+    ) -> Result<Event, DomainError> {
+        let row = self
+            .events
+            .get_mut(&id)
+            .ok_or_else(|| broken("update of an unknown event"))?;
+        if i64::from(row.purchased) + i64::from(row.held) > i64::from(capacity.get()) {
+            return Err(broken("counters above the new capacity"));
+        }
+        row.event.name = name.as_str().to_owned();
+        row.event.capacity = capacity.get();
+        row.event.updated_at = now;
+        Ok(row.event.clone())
+    }
+
+    fn events_of(
+        &mut self,
+        ids: &[ReservationId],
+    ) -> Result<Vec<(ReservationId, EventId)>, DomainError> {
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.reservations.get(id).map(|r| (*id, r.event_id)))
+            .collect())
+    }
+
+    fn lock_reservations(
+        &mut self,
+        ids: &[ReservationId],
+    ) -> Result<Vec<Reservation>, DomainError> {
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.reservations.get(id).cloned())
+            .collect())
+    }
+
+    fn release_past_due(
+        &mut self,
+        events: &[EventId],
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ReleasedHold>, DomainError> {
+        let due = self.due(Some(events), now, limit);
+        Ok(due
+            .into_iter()
+            .filter_map(|r| {
+                let row = self.reservations.get_mut(&r.id)?;
+                row.status = ReservationStatus::Expired;
+                row.updated_at = now;
+                Some(ReleasedHold {
+                    id: r.id,
+                    event: r.event_id,
+                    quantity: r.quantity,
+                })
+            })
+            .collect())
+    }
+
+    fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError> {
+        let mut events: Vec<EventId> = self
+            .due(None, now, limit)
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect();
+        events.sort_unstable();
+        events.dedup();
+        Ok(events)
+    }
+
+    fn customer_usage(
+        &mut self,
+        pairs: &[(EventId, Customer)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(EventId, Customer, i64)>, DomainError> {
+        Ok(pairs
+            .iter()
+            .map(|(event, customer)| {
+                let used = self
+                    .reservations
+                    .values()
+                    .filter(|r| r.event_id == *event)
+                    .filter(|r| r.customer.as_deref() == Some(customer.as_str()))
+                    .filter(|r| r.status == ReservationStatus::Purchased || r.is_active(now))
+                    .map(Reservation::tickets)
+                    .sum();
+                (*event, customer.clone(), used)
+            })
+            .collect())
+    }
+
+    fn claim_keys(
+        &mut self,
+        claims: &[IdempotencyClaim],
+        now: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimOutcome>, DomainError> {
+        let mut outcomes = Vec::with_capacity(claims.len());
+        for claim in claims {
+            match self.keys.get(&claim.key) {
+                Some(record) if record.expires_at > now => {
+                    let answer = record
+                        .answer
+                        .clone()
+                        .ok_or_else(|| broken("a key claimed twice in one transaction"))?;
+                    outcomes.push(ClaimOutcome::Existing {
+                        fingerprint: record.fingerprint.clone(),
+                        answer,
+                    });
+                }
+                _ => {
+                    self.keys.insert(
+                        claim.key.clone(),
+                        KeyRecord {
+                            fingerprint: claim.fingerprint.clone(),
+                            answer: None,
+                            expires_at: keep_until,
+                        },
+                    );
+                    outcomes.push(ClaimOutcome::Claimed);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn apply(&mut self, changes: &Changes, now: DateTime<Utc>) -> Result<(), DomainError> {
+        for hold in &changes.holds {
+            if self.reservations.insert(hold.id, hold.clone()).is_some() {
+                return Err(broken(format!("duplicate reservation id {}", hold.id)));
+            }
+        }
+        for change in &changes.statuses {
+            let row = self
+                .reservations
+                .get_mut(&change.id())
+                .filter(|r| r.status == ReservationStatus::Reserved)
+                .ok_or_else(|| broken(format!("{} is not reserved", change.id())))?;
+            row.updated_at = now;
+            match change {
+                StatusChange::Purchased {
+                    payment_reference, ..
+                } => {
+                    row.status = ReservationStatus::Purchased;
+                    row.purchased_at = Some(now);
+                    row.payment_reference.clone_from(payment_reference);
+                }
+                StatusChange::Canceled { .. } => row.status = ReservationStatus::Canceled,
+                StatusChange::Expired { .. } => row.status = ReservationStatus::Expired,
+            }
+        }
+        for (id, delta) in &changes.counters {
+            let row = self
+                .events
+                .get_mut(id)
+                .ok_or_else(|| broken(format!("counters of unknown event {id}")))?;
+            let held = i64::from(row.held) + delta.held;
+            let purchased = i64::from(row.purchased) + delta.purchased;
+            if held < 0 || purchased < 0 || held + purchased > i64::from(row.event.capacity) {
+                return Err(broken(format!("event {id}: counters out of range")));
+            }
+            row.held = i32::try_from(held).map_err(|e| broken(e.to_string()))?;
+            row.purchased = i32::try_from(purchased).map_err(|e| broken(e.to_string()))?;
+        }
+        for (key, answer) in &changes.answers {
+            let record = self
+                .keys
+                .get_mut(key)
+                .ok_or_else(|| broken("an answer for an unclaimed key"))?;
+            record.answer = Some(answer.clone());
+        }
+        Ok(())
+    }
+
+    fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
+        let expired: Vec<IdempotencyKey> = self
+            .keys
+            .iter()
+            .filter(|(_, r)| r.expires_at <= now)
+            .take(limit as usize)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &expired {
+            self.keys.remove(key);
+        }
+        Ok(u32::try_from(expired.len()).unwrap_or(u32::MAX))
+    }
+
+    fn event_snapshot(
+        &mut self,
+        id: EventId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventSnapshot>, DomainError> {
+        Ok(self
+            .events
+            .get(&id)
+            .map(|row| snapshot(row, &self.reservations, now)))
+    }
+}
