@@ -32,7 +32,9 @@ pub enum PgStoreError {
 }
 
 impl PgStoreError {
-    fn is_transient(&self) -> bool {
+    /// Whether the failure is the connection's (lost, refused, pool exhausted): retrying
+    /// later may succeed.
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Pool(_)
             | Self::Connect(_)

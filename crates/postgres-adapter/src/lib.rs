@@ -1,21 +1,20 @@
 //! The store ports of `domain` on PostgreSQL.
 //!
-//! Every port call is one transaction on one pooled connection. Reserve, purchase, cancel and
-//! expire lock the event row (`SELECT ... FOR UPDATE`) before touching its reservation rows, so
-//! they serialize per event across any number of server processes and never deadlock each other.
-//! The decisions themselves are the domain's pure functions.
+//! Every write is one transaction on one pooled connection, in which the domain drives the
+//! primitives of [`domain::store::UnitOfWork`]: event rows are locked with `SELECT ... FOR
+//! UPDATE` in id order before any reservation row, so writers serialize per event across any
+//! number of server processes and never deadlock each other. The decisions themselves are the
+//! domain's pure functions; this crate only runs SQL.
 
-mod cancel;
 mod error;
-mod events;
-mod expire;
 mod migrations;
 mod models;
 mod pool;
-mod purchase;
-mod reserve;
+mod reads;
 mod schema;
+mod statement;
 mod store;
+mod unit_of_work;
 
 pub use error::PgStoreError;
 pub use migrations::{migrate_url, MIGRATIONS_DIR};

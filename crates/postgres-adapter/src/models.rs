@@ -30,21 +30,14 @@ impl From<EventRow> for Event {
     }
 }
 
-#[derive(Debug, Insertable)]
-#[diesel(table_name = events)]
-pub(crate) struct NewEventRow<'a> {
-    pub name: &'a str,
-    pub capacity: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = reservations, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct ReservationRow {
     pub id: Uuid,
     pub event_id: i64,
     pub status: String,
+    pub quantity: i32,
+    pub customer: Option<String>,
     pub purchased_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub payment_reference: Option<String>,
@@ -64,6 +57,8 @@ impl TryFrom<ReservationRow> for Reservation {
             id: ReservationId::from_uuid(row.id),
             event_id: EventId::new(row.event_id),
             status,
+            quantity: row.quantity,
+            customer: row.customer,
             purchased_at: row.purchased_at,
             expires_at: row.expires_at,
             payment_reference: row.payment_reference,

@@ -22,8 +22,21 @@ diesel::table! {
         payment_reference -> Nullable<Varchar>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        quantity -> Int4,
+        customer -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        fingerprint -> Text,
+        status -> Nullable<Int2>,
+        body -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
 diesel::joinable!(reservations -> events (event_id));
-diesel::allow_tables_to_appear_in_same_query!(events, reservations);
+diesel::allow_tables_to_appear_in_same_query!(events, reservations, idempotency_keys);

@@ -1,105 +1,67 @@
-//! The port implementations: each checks out a connection and runs one transaction.
+//! The ports on PostgreSQL: a write transaction per [`WriteStore::write`], one statement per
+//! read.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use domain::store::{ReadStore, Work, WriteStore};
 use domain::{
-    DomainError, Event, EventAudit, EventId, EventSnapshot, EventStore, HoldRequest, NewEvent,
-    PurchaseRequest, Reservation, ReservationId, ReservationStore, ReserveOutcome,
+    DomainError, EventAudit, EventId, EventSnapshot, Reservation, ReservationId, StoreError,
 };
 
 use crate::error::PgStoreError;
-use crate::models::ReservationRow;
 use crate::pool::PgStore;
-use crate::schema::reservations;
-use crate::{cancel, events, expire, purchase, reserve};
+use crate::reads;
+use crate::unit_of_work::PgUnitOfWork;
 
-/// Flattens "the store failed" and "the domain refused" into the port's one error type.
-fn flatten<T>(result: Result<Result<T, DomainError>, PgStoreError>) -> Result<T, DomainError> {
-    result.map_err(|e| {
-        tracing::error!(error = %e, "PostgreSQL store call failed");
-        DomainError::from(e)
-    })?
+impl WriteStore for PgStore {
+    fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError> {
+        let mut conn = self.conn()?;
+        AnsiTransactionManager::begin_transaction(&mut *conn).map_err(PgStoreError::from)?;
+        if let Err(err) = work(&mut PgUnitOfWork::new(&mut conn)) {
+            // A broken connection cannot roll back; the pool then discards it.
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+            return Err(err);
+        }
+        AnsiTransactionManager::commit_transaction(&mut *conn).map_err(|e| {
+            let err = PgStoreError::from(e);
+            if err.is_transient() {
+                // The server may have committed before the connection broke: only a retry
+                // with the same idempotency key can tell.
+                DomainError::Store(StoreError::outcome_unknown(err.to_string()))
+            } else {
+                DomainError::from(err)
+            }
+        })
+    }
 }
 
-impl EventStore for PgStore {
-    fn create_event(&self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| events::create_event(&mut c, new, now))
-                .map(Ok),
-        )
+impl ReadStore for PgStore {
+    fn event_snapshots(
+        &self,
+        ids: &[EventId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError> {
+        Ok(reads::event_snapshots(&mut *self.conn()?, ids, now)?)
     }
 
-    fn event_snapshot(
+    fn list_events(
+        &self,
+        before: Option<EventId>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError> {
+        Ok(reads::list_events(&mut *self.conn()?, before, limit, now)?)
+    }
+
+    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
+        Ok(reads::reservations(&mut *self.conn()?, ids)?)
+    }
+
+    fn audit_event(
         &self,
         id: EventId,
         now: DateTime<Utc>,
-    ) -> Result<EventSnapshot, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| events::event_snapshot(&mut c, id, now)),
-        )
-    }
-
-    fn audit_event(&self, id: EventId, now: DateTime<Utc>) -> Result<EventAudit, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| events::audit_event(&mut c, id, now)),
-        )
-    }
-}
-
-impl ReservationStore for PgStore {
-    fn reserve(
-        &self,
-        event: EventId,
-        requests: &[HoldRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ReserveOutcome>, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| reserve::reserve(&mut c, event, requests, now)),
-        )
-    }
-
-    fn purchase_batch(
-        &self,
-        requests: &[PurchaseRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<Reservation, DomainError>>, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| purchase::purchase_batch(&mut c, requests, now))
-                .map(Ok),
-        )
-    }
-
-    fn cancel(&self, id: ReservationId, now: DateTime<Utc>) -> Result<Reservation, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| cancel::cancel(&mut c, id, now)),
-        )
-    }
-
-    fn find_reservation(&self, id: ReservationId) -> Result<Reservation, DomainError> {
-        flatten(self.conn().and_then(|mut c| {
-            let row = reservations::table
-                .find(id.as_uuid())
-                .select(ReservationRow::as_select())
-                .first(&mut c)
-                .optional()?;
-            match row {
-                Some(row) => Ok(Ok(Reservation::try_from(row)?)),
-                None => Ok(Err(DomainError::ReservationNotFound)),
-            }
-        }))
-    }
-
-    fn expire_due(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| expire::expire_due(&mut c, now, limit))
-                .map(Ok),
-        )
+    ) -> Result<Option<EventAudit>, DomainError> {
+        Ok(reads::audit_event(&mut *self.conn()?, id, now)?)
     }
 }

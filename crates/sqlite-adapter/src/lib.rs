@@ -8,18 +8,15 @@
 //! handler. WAL mode lets reads run beside the writer; `synchronous = FULL` makes every
 //! committed reservation durable.
 
-mod cancel;
 mod error;
-mod events;
-mod expire;
 mod migrations;
 mod models;
 mod pool;
-mod purchase;
-mod reserve;
+mod reads;
 mod schema;
 mod store;
 mod time;
+mod unit_of_work;
 
 pub use error::SqliteStoreError;
 pub use pool::{SqliteLocation, SqliteStore};

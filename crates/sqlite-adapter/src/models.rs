@@ -31,21 +31,14 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-#[derive(Debug, Insertable)]
-#[diesel(table_name = events)]
-pub(crate) struct NewEventRow<'a> {
-    pub name: &'a str,
-    pub capacity: i32,
-    pub created_at: &'a str,
-    pub updated_at: &'a str,
-}
-
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = reservations, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct ReservationRow {
     pub id: String,
     pub event_id: i64,
     pub status: String,
+    pub quantity: i32,
+    pub customer: Option<String>,
     pub purchased_at: Option<String>,
     pub expires_at: Option<String>,
     pub payment_reference: Option<String>,
@@ -71,6 +64,8 @@ impl TryFrom<ReservationRow> for Reservation {
             id,
             event_id: EventId::new(row.event_id),
             status,
+            quantity: row.quantity,
+            customer: row.customer,
             purchased_at: from_optional(row.purchased_at.as_deref())?,
             expires_at: from_optional(row.expires_at.as_deref())?,
             payment_reference: row.payment_reference,
@@ -86,6 +81,8 @@ pub(crate) struct NewHoldRow<'a> {
     pub id: String,
     pub event_id: i64,
     pub status: &'static str,
+    pub quantity: i32,
+    pub customer: Option<&'a str>,
     pub expires_at: Option<String>,
     pub created_at: &'a str,
     pub updated_at: &'a str,

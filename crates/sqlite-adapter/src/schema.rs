@@ -22,8 +22,21 @@ diesel::table! {
         payment_reference -> Nullable<Text>,
         created_at -> Text,
         updated_at -> Text,
+        quantity -> Integer,
+        customer -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        fingerprint -> Text,
+        status -> Nullable<Integer>,
+        body -> Nullable<Text>,
+        created_at -> Text,
+        expires_at -> Text,
     }
 }
 
 diesel::joinable!(reservations -> events (event_id));
-diesel::allow_tables_to_appear_in_same_query!(events, reservations);
+diesel::allow_tables_to_appear_in_same_query!(events, reservations, idempotency_keys);

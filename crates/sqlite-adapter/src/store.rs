@@ -1,111 +1,59 @@
-//! The port implementations. Writers take this process's write turn, then a connection, then
-//! SQLite's write lock (`BEGIN IMMEDIATE`); readers only take a connection.
+//! The ports on SQLite. A write takes this process's write turn, then a connection, then
+//! SQLite's write lock (`BEGIN IMMEDIATE`); a read only takes a connection.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use domain::{
-    DomainError, Event, EventAudit, EventId, EventSnapshot, EventStore, HoldRequest, NewEvent,
-    PurchaseRequest, Reservation, ReservationId, ReservationStore, ReserveOutcome,
-};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use domain::store::{ReadStore, Work, WriteStore};
+use domain::{DomainError, EventAudit, EventId, EventSnapshot, Reservation, ReservationId};
 
 use crate::error::SqliteStoreError;
-use crate::models::ReservationRow;
 use crate::pool::SqliteStore;
-use crate::schema::reservations;
-use crate::{cancel, events, expire, purchase, reserve};
+use crate::reads;
+use crate::unit_of_work::SqliteUnitOfWork;
 
-/// Flattens "the store failed" and "the domain refused" into the port's one error type.
-fn flatten<T>(result: Result<Result<T, DomainError>, SqliteStoreError>) -> Result<T, DomainError> {
-    result.map_err(|e| {
-        tracing::error!(error = %e, "SQLite store call failed");
-        DomainError::from(e)
-    })?
+impl WriteStore for SqliteStore {
+    fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError> {
+        let _turn = self.write_turn();
+        let mut conn = self.conn()?;
+        AnsiTransactionManager::begin_transaction_sql(&mut *conn, "BEGIN IMMEDIATE")
+            .map_err(SqliteStoreError::from)?;
+        if let Err(err) = work(&mut SqliteUnitOfWork::new(&mut conn)) {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+            return Err(err);
+        }
+        // SQLite commits atomically or not at all, and reports which.
+        AnsiTransactionManager::commit_transaction(&mut *conn)
+            .map_err(|e| DomainError::from(SqliteStoreError::from(e)))
+    }
 }
 
-impl EventStore for SqliteStore {
-    fn create_event(&self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError> {
-        let _turn = self.write_turn();
-        flatten(
-            self.conn()
-                .and_then(|mut c| events::create_event(&mut c, new, now))
-                .map(Ok),
-        )
+impl ReadStore for SqliteStore {
+    fn event_snapshots(
+        &self,
+        ids: &[EventId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError> {
+        Ok(reads::event_snapshots(&mut *self.conn()?, ids, now)?)
     }
 
-    fn event_snapshot(
+    fn list_events(
+        &self,
+        before: Option<EventId>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventSnapshot>, DomainError> {
+        Ok(reads::list_events(&mut *self.conn()?, before, limit, now)?)
+    }
+
+    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
+        Ok(reads::reservations(&mut *self.conn()?, ids)?)
+    }
+
+    fn audit_event(
         &self,
         id: EventId,
         now: DateTime<Utc>,
-    ) -> Result<EventSnapshot, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| events::event_snapshot(&mut c, id, now)),
-        )
-    }
-
-    fn audit_event(&self, id: EventId, now: DateTime<Utc>) -> Result<EventAudit, DomainError> {
-        flatten(
-            self.conn()
-                .and_then(|mut c| events::audit_event(&mut c, id, now)),
-        )
-    }
-}
-
-impl ReservationStore for SqliteStore {
-    fn reserve(
-        &self,
-        event: EventId,
-        requests: &[HoldRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ReserveOutcome>, DomainError> {
-        let _turn = self.write_turn();
-        flatten(
-            self.conn()
-                .and_then(|mut c| reserve::reserve(&mut c, event, requests, now)),
-        )
-    }
-
-    fn purchase_batch(
-        &self,
-        requests: &[PurchaseRequest],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<Reservation, DomainError>>, DomainError> {
-        let _turn = self.write_turn();
-        flatten(
-            self.conn()
-                .and_then(|mut c| purchase::purchase_batch(&mut c, requests, now))
-                .map(Ok),
-        )
-    }
-
-    fn cancel(&self, id: ReservationId, now: DateTime<Utc>) -> Result<Reservation, DomainError> {
-        let _turn = self.write_turn();
-        flatten(
-            self.conn()
-                .and_then(|mut c| cancel::cancel(&mut c, id, now)),
-        )
-    }
-
-    fn find_reservation(&self, id: ReservationId) -> Result<Reservation, DomainError> {
-        flatten(self.conn().and_then(|mut c| {
-            let row = reservations::table
-                .find(id.to_string())
-                .select(ReservationRow::as_select())
-                .first(&mut c)
-                .optional()?;
-            match row {
-                Some(row) => Ok(Ok(Reservation::try_from(row)?)),
-                None => Ok(Err(DomainError::ReservationNotFound)),
-            }
-        }))
-    }
-
-    fn expire_due(&self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
-        let _turn = self.write_turn();
-        flatten(
-            self.conn()
-                .and_then(|mut c| expire::expire_due(&mut c, now, limit))
-                .map(Ok),
-        )
+    ) -> Result<Option<EventAudit>, DomainError> {
+        Ok(reads::audit_event(&mut *self.conn()?, id, now)?)
     }
 }
