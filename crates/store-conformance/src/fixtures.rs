@@ -1,10 +1,16 @@
 //! Helpers shared by the suite's tests.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use domain::{
-    Capacity, DomainError, Event, EventAudit, EventId, EventName, EventStore, HoldRequest,
-    NewEvent, PaymentReference, PurchaseRequest, Reservation, ReservationId, ReservationStore,
+    Cancel, Capacity, Clock, Command, CommandOutcome, DomainError, Event, EventAudit, EventId,
+    EventName, FixedClock, HoldTtl, NewEvent, Operation, OperationKind, PaymentReference, Policy,
+    Purchase, Quantity, RenderAnswer, Reservation, ReservationId, Reserve, Store, StoredAnswer,
+    SystemClock, Ticketing,
 };
+
+use crate::Harness;
 
 /// Now, at the microsecond precision every store keeps.
 pub fn now() -> DateTime<Utc> {
@@ -13,62 +19,148 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
+/// Ten minutes, the default hold.
+pub const TTL: TimeDelta = TimeDelta::minutes(10);
+
+/// The use cases on a store, with a clock the test moves by hand.
+#[derive(Debug)]
+pub struct Fixture {
+    /// The use cases.
+    pub t: Ticketing,
+    /// Their clock.
+    pub clock: Arc<FixedClock>,
+}
+
+impl Fixture {
+    /// On `store`, with holds of [`TTL`] and `policy` applied to the defaults.
+    pub fn on<S: Store + 'static>(store: Arc<S>, policy: impl FnOnce(&mut Policy)) -> Self {
+        let clock = Arc::new(FixedClock::at(now()));
+        let mut settings = Policy::with_hold_ttl(ttl(TTL));
+        policy(&mut settings);
+        Self {
+            t: Ticketing::new(store, clock.clone(), settings),
+            clock,
+        }
+    }
+
+    /// The default fixture on the harness's store.
+    pub fn of<H: Harness>(h: &H) -> Self {
+        Self::on(h.store(), |_| {})
+    }
+
+    /// The clock's time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Moves the clock.
+    pub fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    /// Creates an event of `capacity` tickets.
+    pub fn event(&self, capacity: i64) -> Event {
+        create_event(&self.t, capacity)
+    }
+}
+
+/// A hold TTL of `by`.
+pub fn ttl(by: TimeDelta) -> HoldTtl {
+    HoldTtl::from_seconds(u64::try_from(by.num_seconds()).unwrap()).unwrap()
+}
+
+/// The use cases on `store` with the system clock, for tests that run in real time.
+pub fn live<S: Store + 'static>(store: Arc<S>, hold: TimeDelta) -> Ticketing {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ticketing::new(store, clock, Policy::with_hold_ttl(ttl(hold)))
+}
+
 /// Creates an event of `capacity` tickets.
-pub fn create_event<S: EventStore + ?Sized>(store: &S, capacity: i64, at: DateTime<Utc>) -> Event {
+pub fn create_event(t: &Ticketing, capacity: i64) -> Event {
     let new = NewEvent {
         name: EventName::parse("Conformance gala").unwrap(),
         capacity: Capacity::new(capacity).unwrap(),
     };
-    store.create_event(&new, at).unwrap()
+    t.create_event(&new).unwrap().event
 }
 
-/// A hold request that expires `ttl` after `at`.
-pub fn hold(at: DateTime<Utc>, ttl: TimeDelta) -> HoldRequest {
-    HoldRequest {
-        id: ReservationId::generate(at),
-        expires_at: at + ttl,
+/// A reserve of `quantity` tickets of `event`.
+pub fn reserve(event: EventId, quantity: u32) -> Operation {
+    Operation::Reserve(Reserve {
+        event,
+        quantity: Quantity::new(i64::from(quantity), 100).unwrap(),
+        customer: None,
+    })
+}
+
+/// A purchase of `id`, with a reference when one is given.
+pub fn purchase(id: ReservationId, reference: Option<&str>) -> Operation {
+    Operation::Purchase(Purchase {
+        id,
+        payment_reference: reference.and_then(|r| PaymentReference::parse(r).unwrap()),
+    })
+}
+
+/// A cancel of `id`.
+pub fn cancel(id: ReservationId) -> Operation {
+    Operation::Cancel(Cancel { id })
+}
+
+/// Serves one operation.
+pub fn one(t: &Ticketing, operation: Operation) -> Result<Reservation, DomainError> {
+    match operation {
+        Operation::Reserve(r) => t.reserve(r),
+        Operation::Purchase(p) => t.purchase(p),
+        Operation::Cancel(c) => t.cancel(c),
     }
 }
 
-/// Reserves one ticket held for `ttl`, as the single-request path does.
-pub fn reserve_one<S: ReservationStore + ?Sized>(
-    store: &S,
-    event: EventId,
-    at: DateTime<Utc>,
-    ttl: TimeDelta,
-) -> Result<Reservation, DomainError> {
-    store
-        .reserve(event, &[hold(at, ttl)], at)?
-        .pop()
-        .expect("one outcome per request")
+/// Serves operations in one batch and returns their decided outcomes.
+pub fn batch(t: &Ticketing, operations: Vec<Operation>) -> Vec<Result<Reservation, DomainError>> {
+    let commands: Vec<Command> = operations.into_iter().map(Command::new).collect();
+    t.execute(&commands, &StatusAnswers)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.decided().expect("no key, no replay"))
+        .collect()
 }
 
-/// Purchases one hold, as the single-request path does.
-pub fn purchase_one<S: ReservationStore + ?Sized>(
-    store: &S,
-    id: ReservationId,
-    payment_reference: Option<PaymentReference>,
-    at: DateTime<Utc>,
-) -> Result<Reservation, DomainError> {
-    store
-        .purchase_batch(
-            &[PurchaseRequest {
-                id,
-                payment_reference,
-            }],
-            at,
-        )?
-        .pop()
-        .expect("one outcome per request")
+/// Renders an answer as its status and the reservation id (or the error), which is enough to
+/// tell a replay from a fresh decision.
+#[derive(Debug)]
+pub struct StatusAnswers;
+
+impl RenderAnswer for StatusAnswers {
+    fn render(
+        &self,
+        kind: OperationKind,
+        outcome: &Result<Reservation, DomainError>,
+    ) -> StoredAnswer {
+        match outcome {
+            Ok(r) => StoredAnswer {
+                status: if kind == OperationKind::Reserve { 201 } else { 200 },
+                body: r.id.to_string(),
+            },
+            Err(e) => StoredAnswer {
+                status: 409,
+                body: e.to_string(),
+            },
+        }
+    }
+}
+
+/// The reservation id a decided or replayed outcome names.
+pub fn outcome_id(outcome: &CommandOutcome) -> Option<String> {
+    match outcome {
+        CommandOutcome::Decided(Ok(r)) => Some(r.id.to_string()),
+        CommandOutcome::Replayed(a) if a.status < 300 => Some(a.body.clone()),
+        _ => None,
+    }
 }
 
 /// Asserts that the counters equal a recount of the rows and that SPEC 3's invariant holds.
-pub fn assert_consistent<S: EventStore + ?Sized>(
-    store: &S,
-    event: EventId,
-    at: DateTime<Utc>,
-) -> EventAudit {
-    let audit = store.audit_event(event, at).unwrap();
+pub fn assert_consistent(t: &Ticketing, event: EventId) -> EventAudit {
+    let audit = t.audit_event(event).unwrap();
     assert!(
         audit.counters_match(),
         "counters differ from the rows: {audit:?}"
@@ -76,6 +168,3 @@ pub fn assert_consistent<S: EventStore + ?Sized>(
     assert!(audit.within_capacity(), "oversold: {audit:?}");
     audit
 }
-
-/// Ten minutes, the default hold.
-pub const TTL: TimeDelta = TimeDelta::minutes(10);

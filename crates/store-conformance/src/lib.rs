@@ -1,5 +1,6 @@
-//! One test suite for every store: the rules of SPEC 3 and 6, every error of every port, the
-//! concurrency guarantees and expiry, written once against the ports of `domain`.
+//! One test suite for every store: the rules of SPEC 3 and 6, every error, quantities,
+//! customer limits, idempotency keys, operator edits, the concurrency guarantees and expiry,
+//! written once against the domain's use cases over the store under test.
 //!
 //! An adapter instantiates it in its own integration tests with a [`Harness`] that makes a
 //! fresh, empty store per test:
@@ -13,18 +14,19 @@
 
 use std::sync::Arc;
 
-use domain::{EventStore, ReservationStore};
+use domain::Store;
 
 pub mod concurrency;
 mod fixtures;
 pub mod rules;
+pub mod shop;
 
 pub use fixtures::*;
 
 /// Makes the stores a test runs against.
 pub trait Harness: Sized {
     /// The store under test.
-    type Store: EventStore + ReservationStore + 'static;
+    type Store: Store + 'static;
 
     /// A fresh, empty, migrated store, used by this test only.
     fn new() -> Self;
@@ -32,8 +34,8 @@ pub trait Harness: Sized {
     /// The store.
     fn store(&self) -> Arc<Self::Store>;
 
-    /// A second, independent handle on the same data (its own pool and connections), standing
-    /// in for a second server process.
+    /// A second handle on the same data (its own pool and connections where the store has
+    /// them), standing in for a second server process.
     fn another_store(&self) -> Arc<Self::Store>;
 }
 
@@ -43,12 +45,12 @@ macro_rules! conformance_tests {
     ($harness:ty) => {
         $crate::conformance_tests!(@each $harness;
             rules::create_event_stores_name_and_capacity_with_nothing_taken,
-            rules::event_snapshot_fails_with_event_not_found_for_an_unknown_event,
-            rules::audit_event_fails_with_event_not_found_for_an_unknown_event,
+            rules::event_summary_fails_with_event_not_found_for_an_unknown_event,
             rules::reserve_grants_a_hold_that_counts_as_reserved,
             rules::reserve_fails_with_sold_out_when_no_ticket_is_left,
             rules::reserve_fails_with_event_not_found_for_an_unknown_event,
-            rules::reserve_batch_grants_in_arrival_order_until_sold_out,
+            rules::reserve_of_several_tickets_takes_them_all_or_none,
+            rules::a_batch_grants_in_arrival_order_until_sold_out,
             rules::a_past_due_hold_stops_counting_before_any_expire_run,
             rules::reserve_releases_past_due_holds_only_when_the_counters_refuse,
             rules::purchase_marks_an_active_hold_purchased_with_its_reference,
@@ -57,21 +59,38 @@ macro_rules! conformance_tests {
             rules::purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due,
             rules::purchase_fails_with_invalid_or_expired_when_canceled_or_expired,
             rules::purchase_fails_with_reservation_not_found_for_an_unknown_id,
-            rules::cancel_releases_the_ticket_at_once,
+            rules::cancel_releases_all_its_tickets_at_once,
             rules::cancel_fails_with_already_purchased_when_purchased,
+            rules::cancel_fails_with_invalid_or_expired_when_the_hold_is_past_due,
             rules::cancel_fails_with_reservation_not_found_for_an_unknown_id,
-            rules::find_reservation_reads_back_what_reserve_wrote,
-            rules::find_reservation_fails_with_reservation_not_found_for_an_unknown_id,
+            rules::reservation_reads_back_what_reserve_wrote,
+            rules::reservation_fails_with_reservation_not_found_for_an_unknown_id,
             rules::expire_due_marks_only_past_due_holds_in_bounded_batches,
             rules::expire_due_is_idempotent,
             rules::a_purchased_hold_is_never_expired,
-            rules::purchase_batch_decides_in_order_with_one_winner_per_hold,
-            rules::purchase_batch_spanning_events_updates_each_events_counters,
+            rules::a_batch_of_purchases_decides_in_order_with_one_winner_per_hold,
+            rules::a_batch_spanning_events_updates_each_events_counters,
+            rules::a_batch_mixing_reserves_purchases_and_cancels_decides_in_arrival_order,
+            shop::the_customer_limit_counts_active_holds_and_purchases_only,
+            shop::a_reserve_without_customer_has_no_limit,
+            shop::a_retry_with_the_same_key_replays_the_first_answer_without_a_second_effect,
+            shop::a_key_reused_for_another_request_is_refused_and_changes_nothing,
+            shop::the_first_answer_is_stored_even_when_it_is_a_refusal,
+            shop::a_key_is_free_again_once_its_record_expired_and_the_sweep_purges_it,
+            shop::update_event_renames_and_changes_capacity,
+            shop::update_event_fails_with_capacity_below_sold_and_changes_nothing,
+            shop::update_event_ignores_past_due_holds,
+            shop::update_event_fails_with_event_not_found_for_an_unknown_event,
+            shop::list_events_pages_newest_first_with_counts,
             concurrency::fifty_simultaneous_reserves_on_capacity_ten_grant_exactly_ten,
+            concurrency::simultaneous_reserves_of_several_tickets_never_exceed_the_capacity,
             concurrency::twenty_simultaneous_purchases_of_one_hold_let_exactly_one_win,
+            concurrency::twenty_simultaneous_requests_with_one_key_make_one_reservation,
+            concurrency::simultaneous_reserves_of_one_customer_stay_within_the_limit,
+            concurrency::lowering_the_capacity_while_reserves_go_on_never_oversells,
             concurrency::a_storm_of_reserves_purchases_and_expiries_never_oversells_nor_deadlocks,
             concurrency::two_stores_on_one_database_never_oversell_between_them,
-            concurrency::concurrent_purchase_batches_over_shared_holds_neither_deadlock_nor_double_sell,
+            concurrency::concurrent_batches_over_shared_holds_neither_deadlock_nor_double_sell,
             concurrency::concurrent_expire_runs_mark_each_hold_once,
         );
     };
