@@ -1,18 +1,21 @@
 //! The server: built once, run until stopped.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
-use domain::Ticketing;
+use domain::{Command, CommandOutcome, DomainError, Ticketing};
 
 use crate::access_log::log_request;
+use crate::commands::HttpAnswers;
 use crate::error::json_error_envelope;
-use crate::group_commit::{purchase_group, reserve_group};
+use crate::group_commit::{GroupCommit, Limits};
+use crate::openapi::ApiDocs;
 use crate::routes::configure;
-use crate::state::AppState;
+use crate::state::{AppState, Writes};
 use crate::sweeper;
 
 /// How the server runs.
@@ -20,7 +23,7 @@ use crate::sweeper;
 pub struct ApiConfig {
     /// Where to listen, `host:port`; port 0 picks a free one (see [`Application::port`]).
     pub bind: String,
-    /// The bearer token of `POST /api/events`; `None` refuses everyone.
+    /// The bearer token of the operators' routes; `None` refuses everyone.
     pub admin_token: Option<String>,
     /// How often the background sweep marks past-due holds expired; `None` turns it off.
     pub expire_interval: Option<Duration>,
@@ -28,9 +31,31 @@ pub struct ApiConfig {
     pub expire_batch: u32,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
-    /// Most reserve (per event) or purchase requests committed in one transaction (1: no
-    /// batching).
+    /// Most requests committed in one transaction (1: no batching).
     pub batch_max: usize,
+    /// Write transactions in flight at most (lanes of the write pipeline).
+    pub write_lanes: usize,
+    /// Requests waiting per lane at most; more are answered 503 at once.
+    pub queue_max: usize,
+    /// How long a request may take before it is answered 503.
+    pub request_deadline: Duration,
+}
+
+impl ApiConfig {
+    /// The defaults, listening on `bind`.
+    pub fn new(bind: impl Into<String>) -> Self {
+        Self {
+            bind: bind.into(),
+            admin_token: None,
+            expire_interval: None,
+            expire_batch: domain::DEFAULT_EXPIRE_BATCH,
+            workers: None,
+            batch_max: 256,
+            write_lanes: 4,
+            queue_max: 4_096,
+            request_deadline: Duration::from_secs(2),
+        }
+    }
 }
 
 /// A bound, ready-to-run server.
@@ -50,6 +75,28 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// The write pipeline: every batch is one `Ticketing::execute`; a failed one is logged here,
+/// once, with its cause.
+fn writes(ticketing: Ticketing, config: &ApiConfig) -> Arc<Writes> {
+    let limits = Limits {
+        lanes: config.write_lanes,
+        max_batch: config.batch_max,
+        max_queue: config.queue_max,
+    };
+    GroupCommit::new(
+        "write",
+        limits,
+        move |commands: Vec<Command>| -> Result<Vec<CommandOutcome>, DomainError> {
+            let count = commands.len();
+            ticketing
+                .execute(&commands, &HttpAnswers)
+                .inspect_err(|err| {
+                    tracing::error!(requests = count, error = %err, "write batch failed");
+                })
+        },
+    )
+}
+
 impl Application {
     /// Binds the listener and builds the server; nothing is served until
     /// [`Application::run_until_stopped`].
@@ -59,19 +106,23 @@ impl Application {
     pub fn build(config: ApiConfig, ticketing: Ticketing) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
+        let max_quantity = ticketing.policy().max_tickets_per_reservation;
         let state = web::Data::new(AppState {
             ticketing: ticketing.clone(),
-            reservations: reserve_group(ticketing.clone(), config.batch_max),
-            purchases: purchase_group(ticketing.clone(), config.batch_max),
+            writes: writes(ticketing.clone(), &config),
+            in_flight: Arc::default(),
             admin_token: config.admin_token.clone(),
+            deadline: config.request_deadline,
+            max_quantity,
         });
+        let docs = web::Data::new(ApiDocs::new(max_quantity));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(json_error_envelope))
                 .wrap(from_fn(log_request))
-                .configure(configure(state.clone()))
+                .configure(configure(state.clone(), docs.clone()))
         })
-        // The hold timeout, not the socket, should end slow requests; but do not let a
+        // The request deadline, not the socket, should end slow requests; but do not let a
         // stalled client keep a worker forever.
         .client_request_timeout(Duration::from_secs(10))
         .listen(listener)?;

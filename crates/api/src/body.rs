@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::HttpRequest;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 
 /// The largest body accepted; larger ones are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -49,6 +49,45 @@ pub(crate) fn optional_object(
     }
 }
 
+/// Adds a domain validation error to the answer's field errors.
+pub(crate) fn record(errors: &mut FieldErrors, err: domain::DomainError) {
+    if let domain::DomainError::Validation { field, message } = err {
+        errors.entry(field).or_default().push(message);
+    }
+}
+
+/// A JSON number that is an integer: `10`, but also `10.0` or `1e1`, which JSON Schema counts
+/// as integers too. `None` for fractions, other types and values beyond `i64`.
+pub(crate) fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            let f = n.as_f64()?;
+            // Beyond ±2^63 a float cannot be an i64; the bound itself is excluded.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let fits = f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64;
+            #[allow(clippy::cast_possible_truncation)]
+            fits.then_some(f as i64)
+        }),
+        _ => None,
+    }
+}
+
+/// An integer field whose JSON value may be too large for `i64`: positive overflows read as
+/// `i64::MAX`, so range checks refuse them with their own message.
+pub(crate) fn saturating_integer(value: &Value) -> Option<i64> {
+    integer(value).or_else(|| match value {
+        Value::Number(n) if n.is_u64() => Some(i64::MAX),
+        Value::Number(n) => n.as_f64().filter(|f| f.fract() == 0.0).map(|f| {
+            if f > 0.0 {
+                i64::MAX
+            } else {
+                i64::MIN
+            }
+        }),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
@@ -59,6 +98,20 @@ mod tests {
         TestRequest::default()
             .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
             .to_http_request()
+    }
+
+    #[test]
+    fn integers_include_integral_floats_and_nothing_else() {
+        use serde_json::json;
+        assert_eq!(integer(&json!(10)), Some(10));
+        assert_eq!(integer(&json!(10.0)), Some(10));
+        assert_eq!(integer(&json!(-3.0)), Some(-3));
+        assert_eq!(integer(&json!(1.5)), None);
+        assert_eq!(integer(&json!("5")), None);
+        assert_eq!(integer(&json!(u64::MAX)), None);
+        assert_eq!(saturating_integer(&json!(u64::MAX)), Some(i64::MAX));
+        assert_eq!(saturating_integer(&json!(1e300)), Some(i64::MAX));
+        assert_eq!(saturating_integer(&json!(true)), None);
     }
 
     #[test]

@@ -1,17 +1,33 @@
-//! The JSON bodies of the answers, also printed by `ticketctl`. Timestamps are RFC 3339 in UTC.
+//! The JSON bodies of requests and answers, also printed by `ticketctl`, and described in the
+//! OpenAPI document. Timestamps are RFC 3339 in UTC.
+//!
+//! Request bodies are read by hand (see [`crate::body`]) so that every refusal gets the answer
+//! SPEC 4 gives it; the request types here describe them for the OpenAPI document.
 
 use chrono::{DateTime, Utc};
-use domain::{EventSummary, Reservation};
+use domain::{EventPage, EventSummary, Reservation};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-/// `201` of `POST /api/events/{event}/reserve`.
-#[derive(Debug, Serialize)]
+/// `201` of `POST /api/events/{event}/reserve`: the seed's body, with the quantity.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HoldCreated {
+    /// The reservation id: pass it to purchase or cancel.
+    #[schema(format = "uuid", example = "019a2b3c-4d5e-7f60-8a9b-0c1d2e3f4a5b")]
     id: String,
+    /// The event.
+    #[schema(format = Int64, example = 1)]
     event_id: i64,
+    /// Always `reserved`.
+    #[schema(value_type = String, pattern = "^reserved$", example = "reserved")]
     status: &'static str,
+    /// When the hold ends unless purchased.
     expires_at: Option<DateTime<Utc>>,
+    /// When it was made.
     created_at: DateTime<Utc>,
+    /// How many tickets it holds.
+    #[schema(minimum = 1, example = 2)]
+    quantity: i32,
 }
 
 impl From<Reservation> for HoldCreated {
@@ -22,21 +38,62 @@ impl From<Reservation> for HoldCreated {
             status: r.status.as_str(),
             expires_at: r.expires_at,
             created_at: r.created_at,
+            quantity: r.quantity,
+        }
+    }
+}
+
+/// Where a reservation is in its life.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    /// Holds its tickets until `expires_at`.
+    Reserved,
+    /// Bought; final.
+    Purchased,
+    /// Its hold ran out; final.
+    Expired,
+    /// Released by the client; final.
+    Canceled,
+}
+
+impl From<domain::ReservationStatus> for ReservationStatus {
+    fn from(s: domain::ReservationStatus) -> Self {
+        match s {
+            domain::ReservationStatus::Reserved => Self::Reserved,
+            domain::ReservationStatus::Purchased => Self::Purchased,
+            domain::ReservationStatus::Expired => Self::Expired,
+            domain::ReservationStatus::Canceled => Self::Canceled,
         }
     }
 }
 
 /// A reservation after a purchase, a cancel, or a read.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReservationBody {
+    /// The reservation id.
+    #[schema(format = "uuid")]
     id: String,
+    /// The event.
+    #[schema(format = Int64)]
     event_id: i64,
-    status: &'static str,
+    /// Where it is in its life; a hold past its `expires_at` reads `expired`.
+    status: ReservationStatus,
+    /// When the hold ends (or ended).
     expires_at: Option<DateTime<Utc>>,
+    /// When it was purchased, if it was.
     purchased_at: Option<DateTime<Utc>>,
+    /// What the client recorded with the purchase.
     payment_reference: Option<String>,
+    /// When it was made.
     created_at: DateTime<Utc>,
+    /// When it last changed.
     updated_at: DateTime<Utc>,
+    /// How many tickets it holds.
+    #[schema(minimum = 1)]
+    quantity: i32,
+    /// The shop's reference for the customer, when the reserve named one.
+    customer: Option<String>,
 }
 
 impl From<Reservation> for ReservationBody {
@@ -44,26 +101,42 @@ impl From<Reservation> for ReservationBody {
         Self {
             id: r.id.to_string(),
             event_id: r.event_id.get(),
-            status: r.status.as_str(),
+            status: r.status.into(),
             expires_at: r.expires_at,
             purchased_at: r.purchased_at,
             payment_reference: r.payment_reference,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            quantity: r.quantity,
+            customer: r.customer,
         }
     }
 }
 
-/// An event with its counts: `purchased + reserved + available = capacity`.
-#[derive(Debug, Serialize)]
+/// An event with its counts in tickets: `purchased + reserved + available = capacity`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventBody {
+    /// The event id.
+    #[schema(format = Int64, minimum = 1, example = 1)]
     id: i64,
+    /// Its name.
+    #[schema(example = "Opening night")]
     name: String,
+    /// Its tickets.
+    #[schema(minimum = 1, example = 100)]
     capacity: i32,
+    /// Tickets purchased.
+    #[schema(minimum = 0)]
     purchased: i32,
+    /// Tickets held by active holds (past-due holds do not count).
+    #[schema(minimum = 0)]
     reserved: i32,
+    /// Tickets that may still be reserved.
+    #[schema(minimum = 0)]
     available: i32,
+    /// When it was created.
     created_at: DateTime<Utc>,
+    /// When its name or capacity last changed.
     updated_at: DateTime<Utc>,
 }
 
@@ -80,4 +153,143 @@ impl From<EventSummary> for EventBody {
             updated_at: s.event.updated_at,
         }
     }
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// The events of this page.
+    events: Vec<EventBody>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    #[schema(format = Int64, minimum = 1)]
+    next: Option<i64>,
+}
+
+impl From<EventPage> for EventList {
+    fn from(page: EventPage) -> Self {
+        Self {
+            events: page.events.into_iter().map(EventBody::from).collect(),
+            next: page.next.map(domain::EventId::get),
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
+    pub status: &'static str,
+}
+
+/// Every `error` code an answer may carry.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 404: unknown route, event or reservation.
+    NotFound,
+    /// 409: fewer tickets available than asked for.
+    SoldOut,
+    /// 409: the customer's limit for this event would be exceeded.
+    CustomerLimitReached,
+    /// 409: the reservation was purchased before.
+    AlreadyPurchased,
+    /// 409: the hold expired, was canceled, or is past due.
+    InvalidOrExpiredReservation,
+    /// 409: the new capacity is below the tickets purchased and held.
+    CapacityBelowSold,
+    /// 409: a request with this Idempotency-Key is still being served; retry after
+    /// `Retry-After`.
+    IdempotencyKeyInProgress,
+    /// 422: this Idempotency-Key was used for a different request.
+    IdempotencyKeyReused,
+    /// 401: no valid admin bearer token.
+    Unauthorized,
+    /// 400: the body is not valid JSON.
+    MalformedJson,
+    /// 400: the request is malformed.
+    BadRequest,
+    /// 413: the body is larger than 64 KiB.
+    PayloadTooLarge,
+    /// 415: a body not sent as `application/json`.
+    UnsupportedMediaType,
+    /// 405: the route does not accept this method (see `Allow`).
+    MethodNotAllowed,
+    /// 429: too many requests from this client (see `Retry-After`).
+    RateLimited,
+    /// 503: not served; nothing was done. Retry after `Retry-After`.
+    ServiceUnavailable,
+    /// 503: the request may or may not have taken effect; retry with the same
+    /// Idempotency-Key.
+    OutcomeUnknown,
+    /// 500: a bug.
+    InternalError,
+}
+
+/// The envelope of every error answer but validation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for programs.
+    pub error: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// A validation answer, in the shape existing (Laravel) clients parse.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    /// Always "The given data was invalid."
+    pub message: String,
+    /// Field → what is wrong with it.
+    pub errors: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Body of `POST /api/events/{event}/reserve`, optional (an empty body or `{}` reserves one
+/// ticket). Unknown fields are ignored.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReserveRequest {
+    /// How many tickets, all or nothing (default 1; the maximum is the server's
+    /// `MAX_TICKETS_PER_RESERVATION`).
+    #[schema(minimum = 1, maximum = 10, example = 2)]
+    quantity: Option<u32>,
+    /// The shop's own account id for the customer, for the optional per-customer limit
+    /// (`MAX_TICKETS_PER_CUSTOMER`). It is whatever the shop sends: not an authenticated
+    /// identity.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", example = "acct-8841")]
+    customer: Option<String>,
+}
+
+/// Body of `POST /api/reservations/{reservation}/purchase`, optional.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PurchaseRequest {
+    /// What the client records with the purchase (an empty string records none).
+    #[schema(max_length = 64, example = "pay_8f2k")]
+    payment_reference: Option<String>,
+}
+
+/// Body of `POST /api/events`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct NewEventRequest {
+    /// 1 to 200 characters, not all white space, no control characters; surrounding white
+    /// space is trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", example = "Opening night")]
+    name: String,
+    /// Tickets, at least 1.
+    #[schema(minimum = 1, maximum = 2_147_483_647, example = 100)]
+    capacity: i64,
+}
+
+/// Body of `PATCH /api/events/{event}`: each field present is changed.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EventPatchRequest {
+    /// A new name (as for `POST /api/events`).
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", example = "Matinee")]
+    name: Option<String>,
+    /// A new capacity, never below the tickets purchased and held by active holds.
+    #[schema(minimum = 1, maximum = 2_147_483_647, example = 120)]
+    capacity: Option<i64>,
 }

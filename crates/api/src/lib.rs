@@ -1,5 +1,6 @@
-//! The HTTP API of SPEC 4: actix-web handlers, the JSON bodies, and the one place where domain
-//! errors become HTTP answers ([`error`]).
+//! The HTTP API of SPEC 4: actix-web handlers, DTOs, the one place where domain errors become
+//! HTTP answers ([`error`]), group commit ([`group_commit`]), idempotency keys and the OpenAPI
+//! document.
 //!
 //! [`Application`] builds the server both for `ticketctl serve` and for the tests, which bind
 //! port 0 and talk HTTP to it.
@@ -8,16 +9,19 @@ mod access_log;
 mod application;
 mod auth;
 mod body;
+mod commands;
 pub mod dto;
 pub mod error;
 mod events;
-mod group_commit;
+pub mod group_commit;
+pub mod idempotency;
+pub mod openapi;
 mod reservations;
 mod routes;
 mod state;
 mod sweeper;
 
 pub use application::{ApiConfig, Application};
-pub use group_commit::{GroupCommit, PurchaseGroup, ReserveGroup};
+pub use commands::HttpAnswers;
 pub use routes::configure;
 pub use state::AppState;

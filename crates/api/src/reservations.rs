@@ -1,31 +1,130 @@
 //! Reserve, purchase, cancel and read reservations.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::{EventId, PaymentReference, PurchaseRequest, ReservationId};
-use serde_json::Value;
+use domain::{
+    Cancel, Customer, EventId, Operation, PaymentReference, Purchase, Quantity, ReservationId,
+    Reserve,
+};
+use serde_json::{Map, Value};
 
-use crate::body::optional_object;
+use crate::body::{optional_object, saturating_integer};
+use crate::commands;
 use crate::dto::{HoldCreated, ReservationBody};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::state::{blocking, AppState};
 
+/// Reads the reserve body: every problem at once.
+fn parse_reserve(
+    event: EventId,
+    body: Option<&Map<String, Value>>,
+    max_quantity: u32,
+) -> Result<Reserve, ApiError> {
+    let empty = Map::new();
+    let body = body.unwrap_or(&empty);
+    let mut errors = FieldErrors::new();
+    let quantity = match body.get("quantity") {
+        None | Some(Value::Null) => Some(Quantity::ONE),
+        Some(value) => match saturating_integer(value) {
+            Some(raw) => Quantity::new(raw, max_quantity)
+                .map_err(|e| crate::body::record(&mut errors, e))
+                .ok(),
+            None => {
+                errors.insert(
+                    "quantity",
+                    vec!["The quantity field must be an integer.".into()],
+                );
+                None
+            }
+        },
+    };
+    let customer = match body.get("customer") {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(raw)) => Customer::parse(raw)
+            .map(Some)
+            .map_err(|e| crate::body::record(&mut errors, e))
+            .ok(),
+        Some(_) => {
+            errors.insert(
+                "customer",
+                vec!["The customer field must be a string.".into()],
+            );
+            None
+        }
+    };
+    match (quantity, customer) {
+        (Some(quantity), Some(customer)) if errors.is_empty() => Ok(Reserve {
+            event,
+            quantity,
+            customer,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// Hold tickets of an event, all or nothing.
+///
+/// The hold lasts `RESERVATION_TTL_SECONDS`; purchase it before `expires_at`. Send an
+/// `Idempotency-Key` to retry safely after a network error: a retry gets the first answer
+/// again (with `Idempotent-Replayed: true`) and takes no second hold.
+#[utoipa::path(
+    post,
+    path = "/api/events/{event}/reserve",
+    operation_id = "reserve",
+    tag = "reservations",
+    params(
+        ("event" = i64, Path, description = "The event's id.", minimum = 1, format = Int64),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+            description = "A key of the client's choosing (1 to 255 visible ASCII characters) \
+                           that makes retries safe; kept 24 hours.",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$"),
+    ),
+    request_body(content = crate::dto::ReserveRequest, content_type = "application/json",
+        description = "Optional: an empty body or `{}` reserves one ticket."),
+    responses(
+        (status = 201, description = "The hold.", body = HoldCreated,
+            links(
+                ("purchase" = (operation_id = "purchase",
+                    parameters(("reservation" = "$response.body#/id")),
+                    description = "Buy the held tickets before `expires_at`.")),
+                ("cancel" = (operation_id = "cancel",
+                    parameters(("reservation" = "$response.body#/id")),
+                    description = "Release the held tickets at once.")),
+                ("getReservation" = (operation_id = "getReservation",
+                    parameters(("reservation" = "$response.body#/id")),
+                    description = "Read the reservation.")),
+            )),
+    ),
+)]
 pub(crate) async fn reserve(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    // The body carries nothing yet, but a broken one is still refused.
-    optional_object(&req, &body)?;
     let event: EventId = path.parse().map_err(|_| ApiError::invalid_event())?;
-    let hold = state
-        .reservations
-        .submit(event, ())
-        .await
-        .map_err(ApiError::from_reserve)?;
-    Ok(HttpResponse::Created().json(HoldCreated::from(hold)))
+    let body = optional_object(&req, &body)?;
+    let reserve = parse_reserve(event, body.as_ref(), state.max_quantity)?;
+    commands::serve(&state, &req, Operation::Reserve(reserve), body.as_ref()).await
 }
 
+/// Buy a held reservation while its hold is active; a reservation is purchased at most once.
+#[utoipa::path(
+    post,
+    path = "/api/reservations/{reservation}/purchase",
+    operation_id = "purchase",
+    tag = "reservations",
+    params(
+        ("reservation" = String, Path, description = "The reservation id.", format = "uuid"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+            description = "Makes retries safe, as for reserve.",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$"),
+    ),
+    request_body(content = crate::dto::PurchaseRequest, content_type = "application/json",
+        description = "Optional."),
+    responses(
+        (status = 200, description = "The purchased reservation.", body = ReservationBody),
+    ),
+)]
 pub(crate) async fn purchase(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -34,8 +133,8 @@ pub(crate) async fn purchase(
 ) -> Result<HttpResponse, ApiError> {
     // An unknown reservation answers 404 before its body is looked at.
     let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let body = optional_object(&req, &body)?.unwrap_or_default();
-    let reference = match body.get("payment_reference") {
+    let body = optional_object(&req, &body)?;
+    let reference = match body.as_ref().and_then(|b| b.get("payment_reference")) {
         None | Some(Value::Null) => None,
         Some(Value::String(raw)) => PaymentReference::parse(raw)?,
         Some(_) => {
@@ -45,19 +144,29 @@ pub(crate) async fn purchase(
             ));
         }
     };
-    let bought = state
-        .purchases
-        .submit(
-            (),
-            PurchaseRequest {
-                id,
-                payment_reference: reference,
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(ReservationBody::from(bought)))
+    let operation = Operation::Purchase(Purchase {
+        id,
+        payment_reference: reference,
+    });
+    commands::serve(&state, &req, operation, body.as_ref()).await
 }
 
+/// Release an active hold at once; its tickets are available again.
+#[utoipa::path(
+    post,
+    path = "/api/reservations/{reservation}/cancel",
+    operation_id = "cancel",
+    tag = "reservations",
+    params(
+        ("reservation" = String, Path, description = "The reservation id.", format = "uuid"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+            description = "Makes retries safe, as for reserve.",
+            min_length = 1, max_length = 255, pattern = "^[!-~]+$"),
+    ),
+    responses(
+        (status = 200, description = "The canceled reservation.", body = ReservationBody),
+    ),
+)]
 pub(crate) async fn cancel(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -65,12 +174,28 @@ pub(crate) async fn cancel(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    optional_object(&req, &body)?;
-    let ticketing = state.ticketing.clone();
-    let canceled = blocking(move || ticketing.cancel(id)).await??;
-    Ok(HttpResponse::Ok().json(ReservationBody::from(canceled)))
+    let body = optional_object(&req, &body)?;
+    let operation = Operation::Cancel(Cancel { id });
+    commands::serve(&state, &req, operation, body.as_ref()).await
 }
 
+/// Read a reservation; a hold past its `expires_at` reads `expired` at once.
+#[utoipa::path(
+    get,
+    path = "/api/reservations/{reservation}",
+    operation_id = "getReservation",
+    tag = "reservations",
+    params(("reservation" = String, Path, description = "The reservation id.", format = "uuid")),
+    responses(
+        (status = 200, description = "The reservation.", body = ReservationBody,
+            links(
+                ("purchase" = (operation_id = "purchase",
+                    parameters(("reservation" = "$response.body#/id")))),
+                ("cancel" = (operation_id = "cancel",
+                    parameters(("reservation" = "$response.body#/id")))),
+            )),
+    ),
+)]
 pub(crate) async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -79,4 +204,68 @@ pub(crate) async fn show(
     let ticketing = state.ticketing.clone();
     let found = blocking(move || ticketing.reservation(id)).await??;
     Ok(HttpResponse::Ok().json(ReservationBody::from(found)))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn errors_of(body: &Value) -> FieldErrors {
+        match parse_reserve(EventId::new(1), body.as_object(), 10) {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reserve_without_body_or_fields_is_for_one_ticket_and_no_customer() {
+        for body in [None, Some(json!({})), Some(json!({"quantity": null, "customer": null, "x": 1}))] {
+            let r = parse_reserve(EventId::new(1), body.as_ref().and_then(Value::as_object), 10)
+                .unwrap();
+            assert_eq!((r.quantity, r.customer), (Quantity::ONE, None));
+        }
+        let r = parse_reserve(
+            EventId::new(1),
+            json!({"quantity": 10.0, "customer": "acct"}).as_object(),
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.quantity.get(), r.customer.map(|c| c.as_str().to_owned())),
+            (10, Some("acct".into()))
+        );
+    }
+
+    #[test]
+    fn a_reserve_body_reports_every_bad_field_at_once() {
+        let errors = errors_of(&json!({"quantity": 11, "customer": ""}));
+        assert_eq!(
+            errors["quantity"],
+            vec!["The quantity field must not be greater than 10."]
+        );
+        assert_eq!(
+            errors["customer"],
+            vec!["The customer field must be at least 1 character."]
+        );
+        for bad in [json!("2"), json!(1.5), json!(true), json!([1])] {
+            assert_eq!(
+                errors_of(&json!({ "quantity": bad }))["quantity"],
+                vec!["The quantity field must be an integer."]
+            );
+        }
+        assert_eq!(
+            errors_of(&json!({"quantity": 0}))["quantity"],
+            vec!["The quantity field must be at least 1."]
+        );
+        assert_eq!(
+            errors_of(&json!({"quantity": u64::MAX}))["quantity"],
+            vec!["The quantity field must not be greater than 10."]
+        );
+        assert_eq!(
+            errors_of(&json!({"customer": 7}))["customer"],
+            vec!["The customer field must be a string."]
+        );
+    }
 }

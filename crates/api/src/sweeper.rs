@@ -30,11 +30,15 @@ pub(crate) fn spawn(
         loop {
             let t = ticketing.clone();
             let marked = match rt::task::spawn_blocking(move || t.expire_due(batch)).await {
-                Ok(Ok(marked)) => {
-                    if marked > 0 {
-                        tracing::info!(marked, "expiry sweep marked past-due holds expired");
+                Ok(Ok(report)) => {
+                    if report.holds > 0 || report.keys > 0 {
+                        tracing::info!(
+                            marked = report.holds,
+                            keys_purged = report.keys,
+                            "expiry sweep marked past-due holds expired"
+                        );
                     }
-                    marked
+                    report.holds
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "expiry sweep failed; retrying at the next tick");

@@ -16,27 +16,35 @@ fn invalid(field: &'static str, message: impl Into<String>) -> DomainError {
     }
 }
 
-/// An event name: 1 to 200 characters after trimming surrounding white space.
+/// An event name: at most 200 characters, not all white space, no control characters; kept
+/// without its surrounding white space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventName(String);
 
 impl EventName {
-    /// Validates and trims a name.
+    /// Validates and trims a name. The length is that of the name as sent, so that a name
+    /// the API's published schema calls too long is refused, whatever white space it carries.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on field `name` when the trimmed name is empty or longer than
-    /// 200 characters.
+    /// [`DomainError::Validation`] on field `name` when the name is blank, longer than 200
+    /// characters, or has control characters.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(invalid("name", "The name field is required."));
         }
-        if trimmed.chars().count() > EVENT_NAME_MAX_CHARS {
+        if raw.chars().count() > EVENT_NAME_MAX_CHARS {
             return Err(invalid(
                 "name",
                 format!(
                     "The name field must not be greater than {EVENT_NAME_MAX_CHARS} characters."
                 ),
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(invalid(
+                "name",
+                "The name field must not contain control characters.",
             ));
         }
         Ok(Self(trimmed.to_owned()))
@@ -210,13 +218,18 @@ mod tests {
     }
 
     #[test]
-    fn event_name_fails_when_blank_or_longer_than_200_chars() {
+    fn event_name_fails_when_blank_longer_than_200_chars_or_with_controls() {
         assert_eq!(field_of(EventName::parse("   ").unwrap_err()), "name");
         assert!(EventName::parse(&"é".repeat(200)).is_ok());
         assert_eq!(
             field_of(EventName::parse(&"é".repeat(201)).unwrap_err()),
             "name"
         );
+        // Counted as sent: 199 characters and two spaces are too many.
+        assert!(EventName::parse(&format!(" {} ", "x".repeat(199))).is_err());
+        for bad in ["a\tb", "line\n", "\u{7f}x", "\u{85}"] {
+            assert_eq!(field_of(EventName::parse(bad).unwrap_err()), "name", "{bad:?}");
+        }
     }
 
     #[test]
