@@ -39,14 +39,26 @@ impl PgStoreError {
             Self::Pool(_)
             | Self::Connect(_)
             | Self::Query(DieselError::BrokenTransactionManager) => true,
-            Self::Query(DieselError::DatabaseError(kind, info)) => {
-                matches!(
-                    kind,
-                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure
-                ) || is_connection_loss(info.message())
+            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
             }
+            Self::Query(err) => lost_during(err),
             _ => false,
         }
+    }
+}
+
+/// Whether `err` means the connection was lost while a statement ran, so the server may have
+/// done it or not (for a `COMMIT`: committed or not).
+pub(crate) fn lost_during(err: &DieselError) -> bool {
+    match err {
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => lost_during(commit_error),
+        DieselError::BrokenTransactionManager => true,
+        DieselError::DatabaseError(kind, info) => {
+            matches!(kind, DatabaseErrorKind::ClosedConnection)
+                || is_connection_loss(info.message())
+        }
+        _ => false,
     }
 }
 

@@ -23,13 +23,15 @@ impl WriteStore for PgStore {
             return Err(err);
         }
         AnsiTransactionManager::commit_transaction(&mut *conn).map_err(|e| {
-            let err = PgStoreError::from(e);
-            if err.is_transient() {
+            if crate::error::lost_during(&e) {
                 // The server may have committed before the connection broke: only a retry
                 // with the same idempotency key can tell.
-                DomainError::Store(StoreError::outcome_unknown(err.to_string()))
+                DomainError::Store(StoreError::outcome_unknown(
+                    PgStoreError::from(e).to_string(),
+                ))
             } else {
-                DomainError::from(err)
+                // The server answered the COMMIT with an error: nothing was committed.
+                DomainError::from(PgStoreError::from(e))
             }
         })
     }

@@ -2,11 +2,10 @@
 
 use futures_util::future::join_all;
 
-use crate::helpers::{Body, TestApp};
+use crate::helpers::{Backend, Body, TestApp};
 
-#[actix_web::test]
-async fn fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_409() {
-    let app = TestApp::spawn();
+pub async fn fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_409(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(10).await;
     let answers = join_all((0..50).map(|_| app.reserve(event))).await;
     let created = answers.iter().filter(|a| a.status == 201).count();
@@ -26,9 +25,8 @@ async fn fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_409() 
     );
 }
 
-#[actix_web::test]
-async fn twenty_parallel_purchases_of_one_hold_answer_one_200_and_nineteen_409() {
-    let app = TestApp::spawn();
+pub async fn twenty_parallel_purchases_of_one_hold_answer_one_200_and_nineteen_409(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let answers = join_all((0..20).map(|_| app.purchase(&id, Body::None))).await;

@@ -6,13 +6,17 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 use futures_util::future::join_all;
 
-use crate::helpers::{Answer, TestApp};
+use crate::helpers::{Answer, Backend, Settings, TestApp};
 
-#[actix_web::test]
-async fn five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches(
-) {
+pub async fn five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches(backend: Backend) {
     // Batches of at most 64: the 100th ticket is granted across a batch boundary.
-    let app = TestApp::spawn_with_batch_max(64);
+    let app = TestApp::spawn_with(
+        backend,
+        Settings {
+            batch_max: 64,
+            ..Settings::default()
+        },
+    );
     let event = app.create_event(100).await;
     let answers = join_all((0..500).map(|_| app.reserve(event))).await;
     let created = answers.iter().filter(|a| a.status == 201).count();
@@ -44,9 +48,8 @@ async fn five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_on
     );
 }
 
-#[actix_web::test]
-async fn parallel_purchases_of_many_holds_are_each_won_once() {
-    let app = TestApp::spawn();
+pub async fn parallel_purchases_of_many_holds_are_each_won_once(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(30).await;
     let holds = join_all((0..30).map(|_| app.hold(event))).await;
     // Every hold is bought three times at once: one 200 and two 409 each.
@@ -117,17 +120,16 @@ async fn terminate(admin_url: String, pids: Vec<i32>) {
     .await;
 }
 
-#[actix_web::test]
-async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing() {
-    let app = TestApp::spawn();
+pub async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(100).await;
     let admin = test_support::server_url().to_owned();
-    let db = app.db.name().to_owned();
+    let db = app.db().name().to_owned();
 
     // Hold the event's row lock from outside, so the service's transactions queue behind it.
     let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let url = app.db.url().to_owned();
+    let url = app.db().url().to_owned();
     let holder = std::thread::spawn(move || {
         let mut conn = PgConnection::establish(&url).expect("lock holder");
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
@@ -206,7 +208,7 @@ async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants
         (Some(0), Some(100))
     );
     let rows: Vec<Pid> = off_thread({
-        let url = app.db.url().to_owned();
+        let url = app.db().url().to_owned();
         move || {
             let mut conn = PgConnection::establish(&url).expect("connection");
             diesel::sql_query("SELECT count(*)::int4 AS pid FROM reservations")

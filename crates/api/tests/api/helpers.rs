@@ -1,39 +1,80 @@
-//! Starting the app and talking to it.
+//! Starting the app on a store of its own and talking to it over a real socket.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use api::{ApiConfig, Application};
 use awc::http::header;
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::{Clock, FixedClock, HoldTtl, Ticketing};
+use domain::{Clock, FixedClock, HoldTtl, Policy, Store, Ticketing};
 use postgres_adapter::{migrate_url, PgStore, PoolSettings, MIGRATIONS_DIR};
 use serde_json::{json, Value};
+use sqlite_adapter::{SqliteLocation, SqliteStore};
 use test_support::TestDatabase;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const TTL_SECONDS: u64 = 600;
 
+/// Which store a test runs on: every test of this suite runs on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// How the app under test is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub admin_token: Option<&'static str>,
+    pub batch_max: usize,
+    pub max_tickets_per_customer: Option<u32>,
+    pub request_deadline: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            admin_token: Some(ADMIN_TOKEN),
+            batch_max: 256,
+            max_tickets_per_customer: None,
+            // Long enough that a test holding locks never meets it by accident.
+            request_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A store of the test's own, removed when the test ends.
+pub enum Data {
+    Postgres(TestDatabase),
+    Sqlite(PathBuf),
+}
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        if let Self::Sqlite(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: awc::Client,
     pub clock: Arc<FixedClock>,
-    pub db: TestDatabase,
+    pub data: Data,
 }
 
-/// A JSON answer: status, content type and parsed body.
+/// A JSON answer: status, content type, the headers tests look at, and the parsed body.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub body: Value,
+    pub raw: String,
     pub allow: Option<String>,
-}
-
-fn fresh_database() -> TestDatabase {
-    TestDatabase::create(MIGRATIONS_DIR, &|url| {
-        migrate_url(url).map(drop).map_err(|e| e.to_string())
-    })
+    pub replayed: Option<String>,
+    pub retry_after: Option<String>,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -41,44 +82,57 @@ pub fn start_time() -> DateTime<Utc> {
     now - TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000))
 }
 
+fn open(backend: Backend) -> (Data, Arc<dyn Store>) {
+    match backend {
+        Backend::Postgres => {
+            let db = TestDatabase::create(MIGRATIONS_DIR, &|url| {
+                migrate_url(url).map(drop).map_err(|e| e.to_string())
+            });
+            let settings = PoolSettings {
+                max_size: 8,
+                checkout_timeout: Duration::from_secs(5),
+            };
+            let store = Arc::new(PgStore::connect(db.url(), settings).unwrap());
+            (Data::Postgres(db), store)
+        }
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!(
+                "ticketing-api-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let store = SqliteStore::open(
+                SqliteLocation::File(dir.join("tickets.db")),
+                8,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            store.migrate().unwrap();
+            (Data::Sqlite(dir), Arc::new(store))
+        }
+    }
+}
+
 impl TestApp {
-    pub fn spawn() -> Self {
-        Self::spawn_with(Some(ADMIN_TOKEN))
+    pub fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Settings::default())
     }
 
-    pub fn spawn_with(admin_token: Option<&str>) -> Self {
-        Self::build(admin_token, 256)
-    }
-
-    /// With group commit batches of at most `batch_max` requests.
-    pub fn spawn_with_batch_max(batch_max: usize) -> Self {
-        Self::build(Some(ADMIN_TOKEN), batch_max)
-    }
-
-    /// Starts the app on port 0 with a clock the test moves by hand.
-    fn build(admin_token: Option<&str>, batch_max: usize) -> Self {
-        let db = fresh_database();
-        let settings = PoolSettings {
-            max_size: 8,
-            checkout_timeout: Duration::from_secs(5),
-        };
-        let store = Arc::new(PgStore::connect(db.url(), settings).unwrap());
+    /// Starts the app on port 0, on a fresh store, with a clock the test moves by hand.
+    pub fn spawn_with(backend: Backend, settings: Settings) -> Self {
+        let (data, store) = open(backend);
         let clock = Arc::new(FixedClock::at(start_time()));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let ticketing = Ticketing::new(
-            store.clone(),
-            store.clone(),
-            dyn_clock,
-            HoldTtl::from_seconds(TTL_SECONDS).unwrap(),
-        );
-        let config = ApiConfig {
-            bind: "127.0.0.1:0".into(),
-            admin_token: admin_token.map(str::to_owned),
-            expire_interval: None,
-            expire_batch: 1_000,
-            workers: Some(2),
-            batch_max,
+        let policy = Policy {
+            max_tickets_per_customer: settings.max_tickets_per_customer,
+            ..Policy::with_hold_ttl(HoldTtl::from_seconds(TTL_SECONDS).unwrap())
         };
+        let ticketing = Ticketing::new(store, dyn_clock, policy);
+        let mut config = ApiConfig::new("127.0.0.1:0");
+        config.admin_token = settings.admin_token.map(str::to_owned);
+        config.workers = Some(2);
+        config.batch_max = settings.batch_max;
+        config.request_deadline = settings.request_deadline;
         let app = Application::build(config, ticketing).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         actix_web::rt::spawn(app.run_until_stopped());
@@ -90,7 +144,15 @@ impl TestApp {
             address,
             client,
             clock,
-            db,
+            data,
+        }
+    }
+
+    /// The PostgreSQL database, for tests that reach under the app.
+    pub fn db(&self) -> &TestDatabase {
+        match &self.data {
+            Data::Postgres(db) => db,
+            Data::Sqlite(_) => panic!("this test needs PostgreSQL"),
         }
     }
 
@@ -113,26 +175,28 @@ impl TestApp {
         };
         let mut res = sent.expect("request failed");
         let status = res.status().as_u16();
-        let text = |name| {
+        let text = |name: &str| {
             res.headers()
                 .get(name)
                 .and_then(|v: &header::HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let content_type = text(header::CONTENT_TYPE).unwrap_or_default();
-        let allow = text(header::ALLOW);
+        let content_type = text("content-type").unwrap_or_default();
+        let allow = text("allow");
+        let replayed = text("idempotent-replayed");
+        let retry_after = text("retry-after");
         let bytes = res.body().limit(1 << 20).await.expect("read body");
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "status {status}: body is not JSON: {:?}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {raw:?}"));
         Answer {
             status,
             content_type,
             body,
+            raw,
             allow,
+            replayed,
+            retry_after,
         }
     }
 
@@ -144,12 +208,26 @@ impl TestApp {
         self.send(self.client.post(self.url(path)), body).await
     }
 
+    /// A POST with an `Idempotency-Key`.
+    pub async fn post_keyed(&self, path: &str, key: &str, body: Body) -> Answer {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .insert_header(("Idempotency-Key", key)),
+            body,
+        )
+        .await
+    }
+
+    /// A request with the operators' token.
+    pub fn admin(&self, req: awc::ClientRequest) -> awc::ClientRequest {
+        req.bearer_auth(ADMIN_TOKEN)
+    }
+
     pub async fn create_event(&self, capacity: i64) -> i64 {
         let answer = self
             .send(
-                self.client
-                    .post(self.url("/api/events"))
-                    .bearer_auth(ADMIN_TOKEN),
+                self.admin(self.client.post(self.url("/api/events"))),
                 Body::Json(json!({"name": "Test event", "capacity": capacity})),
             )
             .await;
@@ -157,13 +235,30 @@ impl TestApp {
         answer.body["id"].as_i64().expect("event id")
     }
 
+    pub async fn event(&self, event: i64) -> Value {
+        self.get(&format!("/api/events/{event}"))
+            .await
+            .expect(200)
+            .clone()
+    }
+
     pub async fn reserve(&self, event: i64) -> Answer {
         self.post(&format!("/api/events/{event}/reserve"), Body::None)
             .await
     }
 
+    pub async fn reserve_with(&self, event: i64, body: Value) -> Answer {
+        self.post(&format!("/api/events/{event}/reserve"), Body::Json(body))
+            .await
+    }
+
     pub async fn purchase(&self, reservation: &str, body: Body) -> Answer {
         self.post(&format!("/api/reservations/{reservation}/purchase"), body)
+            .await
+    }
+
+    pub async fn cancel(&self, reservation: &str) -> Answer {
+        self.post(&format!("/api/reservations/{reservation}/cancel"), Body::None)
             .await
     }
 
@@ -187,7 +282,7 @@ impl TestApp {
 }
 
 /// A request body.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Body {
     None,
     Json(Value),

@@ -1,13 +1,95 @@
-//! HTTP feature tests: the real actix app on a real socket, on a real PostgreSQL database of
-//! its own per test.
+//! HTTP feature tests: the real actix app on a real socket, on a store of its own per test.
+//! Every test runs on both stores (PostgreSQL and the embedded SQLite); the few that reach
+//! under the app into PostgreSQL run there only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod helpers;
 
+mod commit_outcome;
 mod concurrency;
+mod docs;
 mod envelope;
 mod events;
 mod group_commit;
+mod idempotency;
 mod purchase;
+mod quantities;
 mod reservations;
 mod reserve;
+
+/// One `#[actix_web::test]` per test and store.
+macro_rules! tests {
+    ($store:ident on $backend:ident: $($module:ident :: $name:ident),* $(,)?) => {
+        mod $store {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    crate::$module::$name(crate::helpers::Backend::$backend).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! both_stores {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        tests!(postgres on Postgres: $($module::$name),*);
+        tests!(sqlite on Sqlite: $($module::$name),*);
+    };
+}
+
+both_stores!(
+    concurrency::fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_409,
+    concurrency::twenty_parallel_purchases_of_one_hold_answer_one_200_and_nineteen_409,
+    docs::the_openapi_document_is_served_as_openapi_3_1,
+    docs::the_docs_page_and_its_assets_come_from_the_binary,
+    envelope::unknown_routes_answer_404_in_the_envelope,
+    envelope::wrong_methods_answer_405_naming_the_allowed_ones,
+    envelope::malformed_json_answers_400,
+    envelope::bodies_over_64_kib_answer_413,
+    envelope::bodies_of_another_content_type_answer_415,
+    envelope::health_answers_200,
+    events::create_event_answers_201_with_the_event_and_its_counts,
+    events::create_event_answers_401_without_or_with_a_wrong_token,
+    events::create_event_answers_401_to_everyone_when_no_token_is_configured,
+    events::create_event_answers_422_listing_every_invalid_field,
+    events::show_event_counts_only_active_holds_and_adds_up_to_capacity,
+    events::show_event_answers_404_for_unknown_or_malformed_ids,
+    events::list_events_pages_newest_first_with_a_next_cursor,
+    events::list_events_answers_422_for_a_bad_limit_or_cursor,
+    events::update_event_changes_name_and_capacity,
+    events::update_event_refuses_below_sold_unknown_events_bad_fields_and_strangers,
+    group_commit::five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches,
+    group_commit::parallel_purchases_of_many_holds_are_each_won_once,
+    idempotency::a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte,
+    idempotency::purchase_and_cancel_retries_replay_their_first_answer,
+    idempotency::a_refusal_is_replayed_too,
+    idempotency::the_same_key_with_another_request_answers_422_idempotency_key_reused,
+    idempotency::a_malformed_key_answers_422_and_changes_nothing,
+    idempotency::twenty_parallel_identical_reserves_with_one_key_make_one_reservation,
+    purchase::purchase_answers_200_with_the_purchased_reservation,
+    purchase::purchase_answers_200_without_a_body,
+    purchase::purchase_answers_409_already_purchased_the_second_time,
+    purchase::purchase_answers_409_invalid_or_expired_once_the_hold_ran_out,
+    purchase::purchase_answers_409_invalid_or_expired_after_a_cancel,
+    purchase::purchase_answers_404_for_unknown_or_malformed_ids,
+    purchase::purchase_answers_422_for_a_long_or_non_string_payment_reference,
+    quantities::reserve_of_several_tickets_answers_201_with_the_quantity_and_counts_tickets,
+    quantities::reserve_answers_409_sold_out_with_the_seeds_body_when_fewer_than_asked_are_left,
+    quantities::reserve_answers_422_for_a_bad_quantity_or_customer,
+    quantities::purchase_and_cancel_move_every_ticket_of_a_hold,
+    quantities::the_customer_limit_answers_409_customer_limit_reached,
+    reservations::show_reservation_answers_200_and_404,
+    reservations::cancel_releases_the_ticket_and_cannot_be_repeated,
+    reserve::reserve_answers_201_with_a_hold_that_expires_after_the_ttl,
+    reserve::reserve_answers_409_sold_out_when_no_ticket_is_left,
+    reserve::reserve_answers_422_for_an_unknown_or_malformed_event,
+    reserve::a_past_due_hold_frees_its_ticket_at_once_without_any_sweep,
+);
+
+// These reach under the app into PostgreSQL (kill its connections, drop its database).
+tests!(postgres_only on Postgres:
+    commit_outcome::a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it,
+    envelope::a_lost_database_answers_503_in_the_envelope,
+    group_commit::a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing,
+);

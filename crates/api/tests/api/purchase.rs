@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::helpers::{timestamp, Body, TestApp, TTL_SECONDS};
+use crate::helpers::{timestamp, Backend, Body, TestApp, TTL_SECONDS};
 
-#[actix_web::test]
-async fn purchase_answers_200_with_the_purchased_reservation() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_200_with_the_purchased_reservation(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(2).await;
     let hold = app.reserve(event).await.expect(201).clone();
     let id = hold["id"].as_str().unwrap();
@@ -38,18 +37,16 @@ async fn purchase_answers_200_with_the_purchased_reservation() {
     );
 }
 
-#[actix_web::test]
-async fn purchase_answers_200_without_a_body() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_200_without_a_body(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let body = app.purchase(&id, Body::None).await.expect(200).clone();
     assert_eq!(body["payment_reference"], json!(null));
 }
 
-#[actix_web::test]
-async fn purchase_answers_409_already_purchased_the_second_time() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_409_already_purchased_the_second_time(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     app.purchase(&id, Body::None).await.expect(200);
@@ -58,9 +55,8 @@ async fn purchase_answers_409_already_purchased_the_second_time() {
         .expect_error(409, "already_purchased");
 }
 
-#[actix_web::test]
-async fn purchase_answers_409_invalid_or_expired_once_the_hold_ran_out() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_409_invalid_or_expired_once_the_hold_ran_out(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     app.advance(i64::try_from(TTL_SECONDS).unwrap());
@@ -71,9 +67,8 @@ async fn purchase_answers_409_invalid_or_expired_once_the_hold_ran_out() {
     app.hold(event).await;
 }
 
-#[actix_web::test]
-async fn purchase_answers_409_invalid_or_expired_after_a_cancel() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_409_invalid_or_expired_after_a_cancel(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     app.post(&format!("/api/reservations/{id}/cancel"), Body::None)
@@ -84,11 +79,10 @@ async fn purchase_answers_409_invalid_or_expired_after_a_cancel() {
         .expect_error(409, "invalid_or_expired_reservation");
 }
 
-#[actix_web::test]
-async fn purchase_answers_404_for_unknown_or_malformed_ids() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_404_for_unknown_or_malformed_ids(backend: Backend) {
+    let app = TestApp::spawn(backend);
     for id in [
-        domain::ReservationId::generate(chrono::Utc::now())
+        domain::ReservationId::generate(chrono::Utc::now(), domain::EventId::new(1))
             .to_string()
             .as_str(),
         "123",
@@ -100,9 +94,8 @@ async fn purchase_answers_404_for_unknown_or_malformed_ids() {
     }
 }
 
-#[actix_web::test]
-async fn purchase_answers_422_for_a_long_or_non_string_payment_reference() {
-    let app = TestApp::spawn();
+pub async fn purchase_answers_422_for_a_long_or_non_string_payment_reference(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let too_long = app

@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::helpers::{Body, TestApp};
+use crate::helpers::{Backend, Body, TestApp};
 
-#[actix_web::test]
-async fn show_reservation_answers_200_and_404() {
-    let app = TestApp::spawn();
+pub async fn show_reservation_answers_200_and_404(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let body = app
@@ -21,15 +20,14 @@ async fn show_reservation_answers_200_and_404() {
     app.get("/api/reservations/nope")
         .await
         .expect_error(404, "not_found");
-    let unknown = domain::ReservationId::generate(chrono::Utc::now());
+    let unknown = domain::ReservationId::generate(chrono::Utc::now(), domain::EventId::new(1));
     app.get(&format!("/api/reservations/{unknown}"))
         .await
         .expect_error(404, "not_found");
 }
 
-#[actix_web::test]
-async fn cancel_releases_the_ticket_and_cannot_be_repeated() {
-    let app = TestApp::spawn();
+pub async fn cancel_releases_the_ticket_and_cannot_be_repeated(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;
     let canceled = app

@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::helpers::{timestamp, Body, TestApp, TTL_SECONDS};
+use crate::helpers::{timestamp, Backend, Body, TestApp, TTL_SECONDS};
 
-#[actix_web::test]
-async fn reserve_answers_201_with_a_hold_that_expires_after_the_ttl() {
-    let app = TestApp::spawn();
+pub async fn reserve_answers_201_with_a_hold_that_expires_after_the_ttl(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(3).await;
     for body in [
         Body::None,
@@ -32,9 +31,8 @@ fn uuid_like(s: &str) -> bool {
         && s.parse::<domain::ReservationId>().is_ok()
 }
 
-#[actix_web::test]
-async fn reserve_answers_409_sold_out_when_no_ticket_is_left() {
-    let app = TestApp::spawn();
+pub async fn reserve_answers_409_sold_out_when_no_ticket_is_left(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     app.hold(event).await;
     let answer = app.reserve(event).await;
@@ -44,9 +42,8 @@ async fn reserve_answers_409_sold_out_when_no_ticket_is_left() {
     );
 }
 
-#[actix_web::test]
-async fn reserve_answers_422_for_an_unknown_or_malformed_event() {
-    let app = TestApp::spawn();
+pub async fn reserve_answers_422_for_an_unknown_or_malformed_event(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let expected = json!({
         "message": "The given data was invalid.",
         "errors": {"event": ["The selected event is invalid."]}
@@ -57,9 +54,8 @@ async fn reserve_answers_422_for_an_unknown_or_malformed_event() {
     }
 }
 
-#[actix_web::test]
-async fn a_past_due_hold_frees_its_ticket_at_once_without_any_sweep() {
-    let app = TestApp::spawn();
+pub async fn a_past_due_hold_frees_its_ticket_at_once_without_any_sweep(backend: Backend) {
+    let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let first = app.hold(event).await;
     app.reserve(event).await.expect_error(409, "sold_out");
