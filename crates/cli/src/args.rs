@@ -149,11 +149,45 @@ pub struct ServeArgs {
     #[arg(long, env = "NO_MIGRATE")]
     pub no_migrate: bool,
 
-    /// Most reserve requests of one event committed in one transaction (group commit);
-    /// 1 turns batching off
+    /// Most requests committed in one transaction (group commit); 1 turns batching off
     #[arg(long, env = "BATCH_MAX", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_max: u32,
+
+    /// Write transactions in flight at most: requests are spread over this many group-commit
+    /// lanes by event, so one hot event never holds up the others
+    #[arg(long, env = "WRITE_LANES", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub write_lanes: u32,
+
+    /// Requests waiting per lane at most; more are answered 503 at once
+    #[arg(long, env = "QUEUE_MAX", default_value_t = 4_096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue_max: u32,
+
+    /// Milliseconds a request may take; one that cannot be served in time is answered 503
+    /// with Retry-After
+    #[arg(long, env = "REQUEST_DEADLINE_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub request_deadline_ms: u64,
+
+    /// The most tickets one reservation may hold
+    #[arg(long, env = "MAX_TICKETS_PER_RESERVATION",
+          default_value_t = domain::DEFAULT_MAX_TICKETS_PER_RESERVATION,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_tickets_per_reservation: u32,
+
+    /// The most tickets one customer (the reserve's `customer` field) may hold or have bought
+    /// per event; no limit when unset
+    #[arg(long, env = "MAX_TICKETS_PER_CUSTOMER",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_tickets_per_customer: Option<u32>,
+
+    /// Seconds an Idempotency-Key and its first answer are kept
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECONDS",
+          default_value_t = domain::DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+          value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub idempotency_ttl_seconds: u64,
 
     /// HTTP worker threads (default: one per core)
     #[arg(long, env = "HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -165,8 +199,8 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReservationsCommand {
-    /// Mark past-due holds expired, print how many, exit 0. Safe from cron every minute,
-    /// alongside live servers and other runs
+    /// Mark past-due holds expired and purge old idempotency keys, print how many, exit 0.
+    /// Safe from cron every minute, alongside live servers and other runs
     Expire(ExpireArgs),
 }
 
@@ -191,6 +225,29 @@ pub enum EventsCommand {
         /// Number of tickets (at least 1)
         #[arg(long, env = "EVENT_CAPACITY")]
         capacity: i64,
+    },
+    /// Change an event's name or capacity and print it as JSON; the capacity is never lowered
+    /// below the tickets purchased and held
+    Update {
+        /// Event id
+        #[arg(env = "EVENT_ID")]
+        id: String,
+        /// New name (1 to 200 characters)
+        #[arg(long, env = "EVENT_NAME")]
+        name: Option<String>,
+        /// New number of tickets
+        #[arg(long, env = "EVENT_CAPACITY")]
+        capacity: Option<i64>,
+    },
+    /// Print events with their ticket counts as JSON, newest first
+    List {
+        /// Events to print at most
+        #[arg(long, env = "EVENTS_LIMIT", default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        limit: u32,
+        /// Print events older than this id (the `next` of a previous page)
+        #[arg(long, env = "EVENTS_AFTER")]
+        after: Option<String>,
     },
     /// Print an event with its ticket counts as JSON
     Show {

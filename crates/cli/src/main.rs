@@ -9,9 +9,9 @@ mod store;
 
 use std::process::ExitCode;
 
-use api::dto::EventBody;
+use api::dto::{EventBody, EventList};
 use clap::Parser;
-use domain::{Capacity, EventId, EventName, HoldTtl, NewEvent, Ticketing};
+use domain::{Capacity, EventId, EventName, EventPatch, HoldTtl, NewEvent, Policy, Ticketing};
 use serde_json::json;
 
 use crate::args::{Cli, Command, EventsCommand, ReservationsCommand};
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 fn maintenance_ticketing(store: &Store) -> Result<Ticketing, CliError> {
     store.prepare_embedded()?;
     let ttl = HoldTtl::from_seconds(600).ok_or_else(|| CliError::Config("invalid TTL".into()))?;
-    Ok(store.ticketing(ttl))
+    Ok(store.ticketing(Policy::with_hold_ttl(ttl)))
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
@@ -71,9 +71,16 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Reservations(ReservationsCommand::Expire(args)) => {
             let store = Store::open(url, Some(&args.pool))?;
-            let marked = maintenance_ticketing(&store)?.expire_due(args.batch_size)?;
-            tracing::info!(marked, "expiry run done");
-            println!("expired {marked}");
+            let report = maintenance_ticketing(&store)?.expire_due(args.batch_size)?;
+            tracing::info!(
+                marked = report.holds,
+                keys_purged = report.keys,
+                "expiry run done"
+            );
+            println!("expired {}", report.holds);
+            if report.keys > 0 {
+                println!("purged {} idempotency keys", report.keys);
+            }
             Ok(())
         }
         Command::Events(EventsCommand::Create { name, capacity }) => {
@@ -84,6 +91,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let store = Store::open(url, None)?;
             let created = maintenance_ticketing(&store)?.create_event(&new)?;
             print_json(&EventBody::from(created))
+        }
+        Command::Events(EventsCommand::Update { id, name, capacity }) => {
+            let id = parse_event_id(&id)?;
+            let patch = EventPatch {
+                name: name.as_deref().map(EventName::parse).transpose()?,
+                capacity: capacity.map(Capacity::new).transpose()?,
+            };
+            if patch.is_empty() {
+                return Err(CliError::Config(
+                    "nothing to change: give --name, --capacity or both".into(),
+                ));
+            }
+            let store = Store::open(url, None)?;
+            let updated = maintenance_ticketing(&store)?.update_event(id, &patch)?;
+            print_json(&EventBody::from(updated))
+        }
+        Command::Events(EventsCommand::List { limit, after }) => {
+            let after = after.as_deref().map(parse_event_id).transpose()?;
+            let store = Store::open(url, None)?;
+            let page = maintenance_ticketing(&store)?.list_events(after, limit)?;
+            print_json(&EventList::from(page))
         }
         Command::Events(EventsCommand::Show { id }) => {
             let id = parse_event_id(&id)?;
@@ -100,9 +128,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 "capacity": audit.capacity,
                 "purchased_counter": audit.purchased_counter,
                 "reserved_counter": audit.held_counter,
-                "purchased_rows": audit.purchased_rows,
-                "reserved_rows": audit.reserved_rows,
-                "active_rows": audit.active_rows,
+                "purchased_tickets": audit.purchased_tickets,
+                "reserved_tickets": audit.reserved_tickets,
+                "active_tickets": audit.active_tickets,
                 "counters_match": audit.counters_match(),
                 "within_capacity": audit.within_capacity(),
             }))?;

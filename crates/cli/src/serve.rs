@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use api::{ApiConfig, Application};
-use domain::HoldTtl;
+use domain::{HoldTtl, Policy};
 
 use crate::args::ServeArgs;
 use crate::error::CliError;
@@ -35,8 +35,19 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
         expire_batch: args.expire_batch_size,
         workers: args.workers.map(usize::from),
         batch_max: usize::try_from(args.batch_max).unwrap_or(1),
+        write_lanes: usize::try_from(args.write_lanes).unwrap_or(1),
+        queue_max: usize::try_from(args.queue_max).unwrap_or(1),
+        request_deadline: Duration::from_millis(args.request_deadline_ms),
     };
-    let ticketing = store.ticketing(ttl);
+    let policy = Policy {
+        hold_ttl: ttl,
+        max_tickets_per_reservation: args.max_tickets_per_reservation,
+        max_tickets_per_customer: args.max_tickets_per_customer,
+        idempotency_ttl: chrono::TimeDelta::seconds(
+            i64::try_from(args.idempotency_ttl_seconds).unwrap_or(i64::MAX),
+        ),
+    };
+    let ticketing = store.ticketing(policy);
     actix_web::rt::System::new().block_on(async move {
         let app =
             Application::build(config.clone(), ticketing).map_err(|source| CliError::Bind {
@@ -52,6 +63,9 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
             hold_ttl_seconds = args.reservation_ttl_seconds,
             expire_interval_seconds = args.expire_interval_seconds,
             batch_max = args.batch_max,
+            write_lanes = args.write_lanes,
+            max_tickets_per_reservation = args.max_tickets_per_reservation,
+            max_tickets_per_customer = ?args.max_tickets_per_customer,
             "listening"
         );
         app.run_until_stopped().await.map_err(CliError::Server)

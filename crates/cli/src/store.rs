@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{Clock, EventStore, HoldTtl, ReservationStore, SystemClock, Ticketing};
+use domain::{Clock, Policy, Store as Ports, SystemClock, Ticketing};
 use postgres_adapter::{redact_url, PgStore, PoolSettings};
 use sqlite_adapter::{SqliteLocation, SqliteStore};
 
@@ -111,14 +111,13 @@ impl Store {
         })
     }
 
-    pub fn ticketing(&self, ttl: HoldTtl) -> Ticketing {
+    pub fn ticketing(&self, policy: Policy) -> Ticketing {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (events, reservations): (Arc<dyn EventStore>, Arc<dyn ReservationStore>) =
-            match &self.backend {
-                Backend::Postgres(pg) => (pg.clone(), pg.clone()),
-                Backend::Sqlite(lite) => (lite.clone(), lite.clone()),
-            };
-        Ticketing::new(events, reservations, clock, ttl)
+        let ports: Arc<dyn Ports> = match &self.backend {
+            Backend::Postgres(pg) => pg.clone(),
+            Backend::Sqlite(lite) => lite.clone(),
+        };
+        Ticketing::new(ports, clock, policy)
     }
 }
 
