@@ -77,13 +77,17 @@ pub(crate) fn integer(value: &Value) -> Option<i64> {
 pub(crate) fn saturating_integer(value: &Value) -> Option<i64> {
     integer(value).or_else(|| match value {
         Value::Number(n) if n.is_u64() => Some(i64::MAX),
-        Value::Number(n) => n.as_f64().filter(|f| f.fract() == 0.0).map(|f| {
-            if f > 0.0 {
-                i64::MAX
-            } else {
-                i64::MIN
-            }
-        }),
+        Value::Number(n) => {
+            n.as_f64().filter(|f| f.fract() == 0.0).map(
+                |f| {
+                    if f > 0.0 {
+                        i64::MAX
+                    } else {
+                        i64::MIN
+                    }
+                },
+            )
+        }
         _ => None,
     })
 }

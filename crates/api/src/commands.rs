@@ -7,8 +7,8 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use domain::{
-    Command, CommandOutcome, DomainError, IdempotencyClaim, Operation, OperationKind,
-    RenderAnswer, Reservation, StoredAnswer,
+    Command, CommandOutcome, DomainError, IdempotencyClaim, Operation, OperationKind, RenderAnswer,
+    Reservation, StoredAnswer,
 };
 use serde_json::{Map, Value};
 
@@ -58,16 +58,14 @@ fn render(kind: OperationKind, outcome: &Result<Reservation, DomainError>) -> (S
 }
 
 fn respond(kind: OperationKind, outcome: &Result<Reservation, DomainError>) -> HttpResponse {
-    match outcome {
+    if let Err(err) = outcome {
         // Errors carry their headers (Retry-After, ...) besides the rendered body.
-        Err(err) => ApiError::for_operation(kind, err.clone()).error_response(),
-        Ok(_) => {
-            let (status, body) = render(kind, outcome);
-            HttpResponse::build(status)
-                .content_type(mime_json())
-                .body(body)
-        }
+        return ApiError::for_operation(kind, err.clone()).error_response();
     }
+    let (status, body) = render(kind, outcome);
+    HttpResponse::build(status)
+        .content_type(mime_json())
+        .body(body)
 }
 
 fn replay(answer: StoredAnswer) -> HttpResponse {

@@ -256,7 +256,12 @@ pub struct ReserveRequest {
     /// The shop's own account id for the customer, for the optional per-customer limit
     /// (`MAX_TICKETS_PER_CUSTOMER`). It is whatever the shop sends: not an authenticated
     /// identity.
-    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", example = "acct-8841")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        example = "acct-8841"
+    )]
     customer: Option<String>,
 }
 
@@ -275,7 +280,12 @@ pub struct PurchaseRequest {
 pub struct NewEventRequest {
     /// 1 to 200 characters, not all white space, no control characters; surrounding white
     /// space is trimmed.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", example = "Opening night")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Opening night"
+    )]
     name: String,
     /// Tickets, at least 1.
     #[schema(minimum = 1, maximum = 2_147_483_647, example = 100)]
@@ -287,7 +297,12 @@ pub struct NewEventRequest {
 #[allow(dead_code)]
 pub struct EventPatchRequest {
     /// A new name (as for `POST /api/events`).
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$", example = "Matinee")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Matinee"
+    )]
     name: Option<String>,
     /// A new capacity, never below the tickets purchased and held by active holds.
     #[schema(minimum = 1, maximum = 2_147_483_647, example = 120)]

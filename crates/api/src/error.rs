@@ -229,9 +229,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        answer
-            .content_type(mime_json())
-            .body(self.body())
+        answer.content_type(mime_json()).body(self.body())
     }
 }
 
@@ -262,10 +260,9 @@ fn envelope_for(status: StatusCode) -> String {
         StatusCode::BAD_REQUEST => ("bad_request", "The request is malformed."),
         StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to arrive."),
         StatusCode::URI_TOO_LONG => ("uri_too_long", "The request URI is too long."),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
-            "headers_too_large",
-            "The request headers are too large.",
-        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "The request headers are too large.")
+        }
         _ => ("error", "The request failed."),
     };
     json!({ "error": code, "message": message }).to_string()
@@ -327,10 +324,22 @@ mod tests {
     #[test]
     fn every_new_code_has_its_status() {
         let cases = [
-            (ApiError::CustomerLimitReached, 409, "customer_limit_reached"),
+            (
+                ApiError::CustomerLimitReached,
+                409,
+                "customer_limit_reached",
+            ),
             (ApiError::CapacityBelowSold, 409, "capacity_below_sold"),
-            (ApiError::IdempotencyKeyInProgress, 409, "idempotency_key_in_progress"),
-            (ApiError::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (
+                ApiError::IdempotencyKeyInProgress,
+                409,
+                "idempotency_key_in_progress",
+            ),
+            (
+                ApiError::IdempotencyKeyReused,
+                422,
+                "idempotency_key_reused",
+            ),
             (ApiError::OutcomeUnknown, 503, "outcome_unknown"),
             (ApiError::Unavailable, 503, "service_unavailable"),
         ];
@@ -339,7 +348,10 @@ mod tests {
         }
         let retry = ApiError::OutcomeUnknown.error_response();
         assert_eq!(
-            retry.headers().get(header::RETRY_AFTER).map(HeaderValue::as_bytes),
+            retry
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(HeaderValue::as_bytes),
             Some(&b"1"[..])
         );
     }

@@ -116,12 +116,12 @@ pub(crate) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, state.admin_token.as_deref())?;
     let id: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let patch = parse_patch(&optional_object(&req, &body)?.unwrap_or_default())?;
+    let changes = parse_patch(&optional_object(&req, &body)?.unwrap_or_default())?;
     let ticketing = state.ticketing.clone();
-    let updated = if patch.is_empty() {
+    let updated = if changes.is_empty() {
         blocking(move || ticketing.event_summary(id)).await??
     } else {
-        let summary = blocking(move || ticketing.update_event(id, &patch)).await??;
+        let summary = blocking(move || ticketing.update_event(id, &changes)).await??;
         tracing::info!(
             event = id.get(),
             capacity = summary.event.capacity,
@@ -133,25 +133,23 @@ pub(crate) async fn update(
 }
 
 fn parse_name(errors: &mut FieldErrors, value: &Value) -> Option<EventName> {
-    match value {
-        Value::String(raw) => EventName::parse(raw).map_err(|e| record(errors, e)).ok(),
-        _ => {
-            errors.insert("name", vec!["The name field must be a string.".into()]);
-            None
-        }
+    if let Value::String(raw) = value {
+        EventName::parse(raw).map_err(|e| record(errors, e)).ok()
+    } else {
+        errors.insert("name", vec!["The name field must be a string.".into()]);
+        None
     }
 }
 
 fn parse_capacity(errors: &mut FieldErrors, value: &Value) -> Option<Capacity> {
-    match saturating_integer(value) {
-        Some(raw) => Capacity::new(raw).map_err(|e| record(errors, e)).ok(),
-        None => {
-            errors.insert(
-                "capacity",
-                vec!["The capacity field must be an integer.".into()],
-            );
-            None
-        }
+    if let Some(raw) = saturating_integer(value) {
+        Capacity::new(raw).map_err(|e| record(errors, e)).ok()
+    } else {
+        errors.insert(
+            "capacity",
+            vec!["The capacity field must be an integer.".into()],
+        );
+        None
     }
 }
 
@@ -224,16 +222,17 @@ fn parse_page(query: &str) -> Result<(Option<EventId>, u32), ApiError> {
     };
     let after = match first("after") {
         None => None,
-        Some(raw) => match raw.parse::<EventId>() {
-            Ok(id) => Some(id),
-            Err(_) => {
+        Some(raw) => {
+            if let Ok(id) = raw.parse::<EventId>() {
+                Some(id)
+            } else {
                 errors.insert(
                     "after",
                     vec!["The after cursor must be the next value of a previous page.".into()],
                 );
                 None
             }
-        },
+        }
     };
     if errors.is_empty() {
         Ok((after, limit))
@@ -321,7 +320,14 @@ mod tests {
             parse_page("limit=5&after=9&x=y").unwrap(),
             (Some(EventId::new(9)), 5)
         );
-        for bad in ["limit=0", "limit=101", "limit=abc", "after=0", "after=-1", "after=x"] {
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "limit=abc",
+            "after=0",
+            "after=-1",
+            "after=x",
+        ] {
             assert!(parse_page(bad).is_err(), "{bad}");
         }
     }

@@ -136,12 +136,21 @@ mod tests {
 
     #[test]
     fn a_key_is_read_whole_and_refused_when_empty_long_repeated_or_not_visible_ascii() {
-        let with = |value: &str| TestRequest::post().insert_header((HEADER, value)).to_http_request();
+        let with = |value: &str| {
+            TestRequest::post()
+                .insert_header((HEADER, value))
+                .to_http_request()
+        };
         assert_eq!(
-            key_of(&with("\"8e03978e\"")).unwrap().map(|k| k.as_str().to_owned()),
+            key_of(&with("\"8e03978e\""))
+                .unwrap()
+                .map(|k| k.as_str().to_owned()),
             Some("\"8e03978e\"".into())
         );
-        assert_eq!(key_of(&TestRequest::post().to_http_request()).unwrap(), None);
+        assert_eq!(
+            key_of(&TestRequest::post().to_http_request()).unwrap(),
+            None
+        );
         for bad in ["", "a b", &"k".repeat(256)] {
             assert!(key_of(&with(bad)).is_err(), "{bad:?}");
         }

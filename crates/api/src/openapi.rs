@@ -52,9 +52,17 @@ const IDEMPOTENT: [&str; 3] = ["reserve", "purchase", "cancel"];
 /// Which error answers each operation gives, with the error codes each can carry.
 fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
     let bad_body = [
-        (StatusCode::BAD_REQUEST, vec![ApiError::MalformedJson("expected value at line 1 column 1".into())]),
+        (
+            StatusCode::BAD_REQUEST,
+            vec![ApiError::MalformedJson(
+                "expected value at line 1 column 1".into(),
+            )],
+        ),
         (StatusCode::PAYLOAD_TOO_LARGE, vec![]),
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, vec![ApiError::UnsupportedMediaType]),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            vec![ApiError::UnsupportedMediaType],
+        ),
     ];
     let unavailable = (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -82,7 +90,10 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 vec![
                     ApiError::invalid_event(),
-                    ApiError::invalid("quantity", "The quantity field must not be greater than 10."),
+                    ApiError::invalid(
+                        "quantity",
+                        "The quantity field must not be greater than 10.",
+                    ),
                     ApiError::IdempotencyKeyReused,
                 ],
             ),
@@ -94,7 +105,11 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                 key(&[ApiError::AlreadyPurchased, ApiError::InvalidOrExpired]),
             ),
             unprocessable(
-                if operation == "purchase" { "payment_reference" } else { "idempotency_key" },
+                if operation == "purchase" {
+                    "payment_reference"
+                } else {
+                    "idempotency_key"
+                },
                 if operation == "purchase" {
                     "The payment reference must not be greater than 64 characters."
                 } else {
@@ -140,7 +155,10 @@ fn error_response(status: StatusCode, errors: &[ApiError]) -> Value {
             let value: Value = serde_json::from_str(&err.body()).unwrap_or(Value::Null);
             let name = match err {
                 ApiError::Validation(fields) => {
-                    format!("validation_{}", fields.keys().next().copied().unwrap_or("body"))
+                    format!(
+                        "validation_{}",
+                        fields.keys().next().copied().unwrap_or("body")
+                    )
                 }
                 other => other.code().to_owned(),
             };
@@ -187,9 +205,11 @@ fn error_response(status: StatusCode, errors: &[ApiError]) -> Value {
         _ => {}
     }
     if IDEMPOTENT_ERRORS.contains(&status.as_u16()) {
-        let headers = response
-            .as_object_mut()
-            .and_then(|r| r.entry("headers").or_insert_with(|| json!({})).as_object_mut());
+        let headers = response.as_object_mut().and_then(|r| {
+            r.entry("headers")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+        });
         if let Some(headers) = headers {
             headers.insert("Idempotent-Replayed".into(), replayed_header());
         }
@@ -219,7 +239,8 @@ pub fn document(max_quantity: u32) -> Value {
             }
         }
     }
-    if let Some(quantity) = doc.pointer_mut("/components/schemas/ReserveRequest/properties/quantity")
+    if let Some(quantity) =
+        doc.pointer_mut("/components/schemas/ReserveRequest/properties/quantity")
     {
         quantity["maximum"] = json!(max_quantity);
     }
@@ -251,7 +272,10 @@ fn finish_operation(operation: &mut Map<String, Value>) {
             }),
         );
     }
-    let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
         return;
     };
     if idempotent {
@@ -309,12 +333,10 @@ pub(crate) fn configure(docs: web::Data<ApiDocs>) -> impl FnOnce(&mut web::Servi
                 })),
         )
         .service(web::redirect("/docs", "/docs/"))
-        .service(
-            SwaggerUi::new("/docs/{_:.*}").config(
-                // No validator badge: it would fetch an image from validator.swagger.io.
-                Config::new(["/api/openapi.json"]).validator_url("none"),
-            ),
-        );
+        .service(SwaggerUi::new("/docs/{_:.*}").config(
+            // No validator badge: it would fetch an image from validator.swagger.io.
+            Config::new(["/api/openapi.json"]).validator_url("none"),
+        ));
     }
 }
 
@@ -351,7 +373,10 @@ mod tests {
         );
         let sold_out = &reserve["responses"]["409"]["content"]["application/json"]["examples"]
             ["sold_out"]["value"];
-        assert_eq!(sold_out, &json!({"error": "sold_out", "message": "Event is sold out."}));
+        assert_eq!(
+            sold_out,
+            &json!({"error": "sold_out", "message": "Event is sold out."})
+        );
         assert_eq!(
             reserve["responses"]["503"]["headers"]["Retry-After"]["required"],
             true
@@ -362,7 +387,10 @@ mod tests {
             .iter()
             .find(|p| p["name"] == "Idempotency-Key")
             .unwrap();
-        assert_eq!((key["in"].as_str(), key["required"].as_bool()), (Some("header"), Some(false)));
+        assert_eq!(
+            (key["in"].as_str(), key["required"].as_bool()),
+            (Some("header"), Some(false))
+        );
         assert_eq!(key["schema"]["type"], "string");
         assert_eq!(
             paths["/api/events"]["post"]["security"][0]["admin_token"],

@@ -24,18 +24,19 @@ fn parse_reserve(
     let mut errors = FieldErrors::new();
     let quantity = match body.get("quantity") {
         None | Some(Value::Null) => Some(Quantity::ONE),
-        Some(value) => match saturating_integer(value) {
-            Some(raw) => Quantity::new(raw, max_quantity)
-                .map_err(|e| crate::body::record(&mut errors, e))
-                .ok(),
-            None => {
+        Some(value) => {
+            if let Some(raw) = saturating_integer(value) {
+                Quantity::new(raw, max_quantity)
+                    .map_err(|e| crate::body::record(&mut errors, e))
+                    .ok()
+            } else {
                 errors.insert(
                     "quantity",
                     vec!["The quantity field must be an integer.".into()],
                 );
                 None
             }
-        },
+        }
     };
     let customer = match body.get("customer") {
         None | Some(Value::Null) => Some(None),
@@ -221,9 +222,17 @@ mod tests {
 
     #[test]
     fn a_reserve_without_body_or_fields_is_for_one_ticket_and_no_customer() {
-        for body in [None, Some(json!({})), Some(json!({"quantity": null, "customer": null, "x": 1}))] {
-            let r = parse_reserve(EventId::new(1), body.as_ref().and_then(Value::as_object), 10)
-                .unwrap();
+        for body in [
+            None,
+            Some(json!({})),
+            Some(json!({"quantity": null, "customer": null, "x": 1})),
+        ] {
+            let r = parse_reserve(
+                EventId::new(1),
+                body.as_ref().and_then(Value::as_object),
+                10,
+            )
+            .unwrap();
             assert_eq!((r.quantity, r.customer), (Quantity::ONE, None));
         }
         let r = parse_reserve(

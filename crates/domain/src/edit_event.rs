@@ -102,7 +102,12 @@ mod tests {
         };
         let s = t.update_event(id, &patch).unwrap();
         assert_eq!(
-            (s.event.name.as_str(), s.event.capacity, s.reserved, s.available),
+            (
+                s.event.name.as_str(),
+                s.event.capacity,
+                s.reserved,
+                s.available
+            ),
             ("Matinee", 4, 3, 1)
         );
         assert_eq!(t.event_summary(id).unwrap(), s);
@@ -139,7 +144,10 @@ mod tests {
         let s = t.update_event(id, &patch).unwrap();
         assert_eq!((s.event.capacity, s.reserved, s.available), (2, 2, 0));
         let audit = t.audit_event(id).unwrap();
-        assert!(audit.counters_match() && audit.within_capacity(), "{audit:?}");
+        assert!(
+            audit.counters_match() && audit.within_capacity(),
+            "{audit:?}"
+        );
     }
 
     #[test]

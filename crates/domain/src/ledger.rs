@@ -163,8 +163,7 @@ impl Ledger {
                 return Ok(Err(DomainError::CustomerLimitReached));
             }
         }
-        if tickets > counts.available() && counts.may_have_past_due && self.released.insert(event)
-        {
+        if tickets > counts.available() && counts.may_have_past_due && self.released.insert(event) {
             let released = release(event, release_limit(demand, counts.available()))?;
             self.absorb(released);
         }
@@ -349,7 +348,12 @@ mod tests {
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
-            vec![Ok(2), Err(DomainError::SoldOut), Ok(1), Err(DomainError::SoldOut)]
+            vec![
+                Ok(2),
+                Err(DomainError::SoldOut),
+                Ok(1),
+                Err(DomainError::SoldOut)
+            ]
         );
         let changes = ledger.into_changes();
         assert_eq!(changes.holds.len(), 2);
@@ -364,13 +368,20 @@ mod tests {
         let ops = [reserve(9, 1, None), reserve(1, 1, None)];
         let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 1, 0, 0)], vec![], vec![]);
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
-        assert_eq!(kinds(&outcomes), vec![Err(DomainError::EventNotFound), Ok(1)]);
+        assert_eq!(
+            kinds(&outcomes),
+            vec![Err(DomainError::EventNotFound), Ok(1)]
+        );
     }
 
     #[test]
     fn past_due_holds_are_released_once_and_only_when_the_counters_refuse() {
         // Capacity 4, all held, 3 tickets of it by past-due holds.
-        let ops = [reserve(1, 2, None), reserve(1, 1, None), reserve(1, 1, None)];
+        let ops = [
+            reserve(1, 2, None),
+            reserve(1, 1, None),
+            reserve(1, 1, None),
+        ];
         let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 4, 0, 4)], vec![], vec![]);
         let mut calls = Vec::new();
         let outcomes = decide_all(&mut ledger, &ops, &mut |event, limit| {
@@ -411,13 +422,7 @@ mod tests {
             Customer::parse("acct-2").unwrap_or_else(|_| unreachable!()),
             1,
         )];
-        let mut ledger = Ledger::new(
-            rules(Some(3)),
-            &ops,
-            &[locked(1, 100, 0, 0)],
-            vec![],
-            usage,
-        );
+        let mut ledger = Ledger::new(rules(Some(3)), &ops, &[locked(1, 100, 0, 0)], vec![], usage);
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -467,7 +472,10 @@ mod tests {
             vec![Err(DomainError::SoldOut), Ok(2), Ok(2)]
         );
         let changes = ledger.into_changes();
-        assert_eq!(changes.statuses, vec![StatusChange::Canceled { id: hold.id }]);
+        assert_eq!(
+            changes.statuses,
+            vec![StatusChange::Canceled { id: hold.id }]
+        );
         // -2 canceled, +2 granted: nothing to write on the event.
         assert!(changes.counters.is_empty());
     }
@@ -502,7 +510,11 @@ mod tests {
         );
         let bought = outcomes[0].as_ref().unwrap_or_else(|_| unreachable!());
         assert_eq!(
-            (bought.status, bought.purchased_at, bought.payment_reference.as_deref()),
+            (
+                bought.status,
+                bought.purchased_at,
+                bought.payment_reference.as_deref()
+            ),
             (ReservationStatus::Purchased, Some(at(0)), Some("pay_1"))
         );
         let changes = ledger.into_changes();
@@ -537,7 +549,10 @@ mod tests {
         // The purchase freed 2; a 3-ticket reserve needs the third, which no release frees.
         assert_eq!(
             kinds(&outcomes),
-            vec![Err(DomainError::InvalidOrExpired), Err(DomainError::SoldOut)]
+            vec![
+                Err(DomainError::InvalidOrExpired),
+                Err(DomainError::SoldOut)
+            ]
         );
         let changes = ledger.into_changes();
         assert!(changes.statuses.is_empty(), "the store marked it already");

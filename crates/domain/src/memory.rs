@@ -71,7 +71,11 @@ impl WriteStore for MemoryStore {
     }
 }
 
-fn snapshot(row: &EventRow, reservations: &HashMap<ReservationId, Reservation>, now: DateTime<Utc>) -> EventSnapshot {
+fn snapshot(
+    row: &EventRow,
+    reservations: &HashMap<ReservationId, Reservation>,
+    now: DateTime<Utc>,
+) -> EventSnapshot {
     let past_due: i32 = reservations
         .values()
         .filter(|r| r.event_id == row.event.id)
@@ -216,7 +220,7 @@ impl UnitOfWork for State {
         if i64::from(row.purchased) + i64::from(row.held) > i64::from(capacity.get()) {
             return Err(broken("counters above the new capacity"));
         }
-        row.event.name = name.as_str().to_owned();
+        name.as_str().clone_into(&mut row.event.name);
         row.event.capacity = capacity.get();
         row.event.updated_at = now;
         Ok(row.event.clone())

@@ -113,7 +113,10 @@ mod tests {
             t.event_summary(EventId::new(3)),
             Err(DomainError::EventNotFound)
         );
-        assert_eq!(t.audit_event(EventId::new(3)), Err(DomainError::EventNotFound));
+        assert_eq!(
+            t.audit_event(EventId::new(3)),
+            Err(DomainError::EventNotFound)
+        );
     }
 
     #[test]

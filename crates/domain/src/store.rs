@@ -168,10 +168,8 @@ pub trait UnitOfWork {
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn lock_reservations(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<Reservation>, DomainError>;
+    fn lock_reservations(&mut self, ids: &[ReservationId])
+        -> Result<Vec<Reservation>, DomainError>;
 
     /// Marks up to `limit` holds of `events` (all locked by this transaction) that are
     /// `reserved` and past due at `now` as `expired`, oldest `expires_at` first, and returns

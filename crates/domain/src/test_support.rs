@@ -9,8 +9,8 @@ use crate::idempotency::{RenderAnswer, StoredAnswer};
 use crate::ledger::Rules;
 use crate::memory::MemoryStore;
 use crate::{
-    Capacity, DomainError, EventId, EventName, FixedClock, HoldTtl, NewEvent, Policy,
-    Reservation, ReservationId, ReservationStatus, Ticketing,
+    Capacity, DomainError, EventId, EventName, FixedClock, HoldTtl, NewEvent, Policy, Reservation,
+    ReservationId, ReservationStatus, Ticketing,
 };
 
 /// The fixed time every test starts at.

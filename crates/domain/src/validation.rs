@@ -131,7 +131,10 @@ impl Quantity {
     /// [`DomainError::Validation`] on field `quantity` when below 1 or above `max`.
     pub fn new(raw: i64, max: u32) -> Result<Self, DomainError> {
         if raw < 1 {
-            return Err(invalid("quantity", "The quantity field must be at least 1."));
+            return Err(invalid(
+                "quantity",
+                "The quantity field must be at least 1.",
+            ));
         }
         match u32::try_from(raw) {
             Ok(q) if q <= max => Ok(Self(q)),
@@ -178,7 +181,9 @@ impl Customer {
         if chars > CUSTOMER_MAX_CHARS {
             return Err(invalid(
                 "customer",
-                format!("The customer field must not be greater than {CUSTOMER_MAX_CHARS} characters."),
+                format!(
+                    "The customer field must not be greater than {CUSTOMER_MAX_CHARS} characters."
+                ),
             ));
         }
         if raw.chars().any(char::is_control) {
@@ -228,7 +233,11 @@ mod tests {
         // Counted as sent: 199 characters and two spaces are too many.
         assert!(EventName::parse(&format!(" {} ", "x".repeat(199))).is_err());
         for bad in ["a\tb", "line\n", "\u{7f}x", "\u{85}"] {
-            assert_eq!(field_of(EventName::parse(bad).unwrap_err()), "name", "{bad:?}");
+            assert_eq!(
+                field_of(EventName::parse(bad).unwrap_err()),
+                "name",
+                "{bad:?}"
+            );
         }
     }
 
@@ -273,7 +282,10 @@ mod tests {
         );
         assert_eq!(field_of(Quantity::new(0, 10).unwrap_err()), "quantity");
         assert_eq!(field_of(Quantity::new(-3, 10).unwrap_err()), "quantity");
-        assert_eq!(field_of(Quantity::new(i64::MAX, u32::MAX).unwrap_err()), "quantity");
+        assert_eq!(
+            field_of(Quantity::new(i64::MAX, u32::MAX).unwrap_err()),
+            "quantity"
+        );
     }
 
     #[test]
@@ -284,7 +296,11 @@ mod tests {
         );
         assert!(Customer::parse(&"é".repeat(128)).is_ok());
         for bad in ["", "a\nb", "\u{0}"] {
-            assert_eq!(field_of(Customer::parse(bad).unwrap_err()), "customer", "{bad:?}");
+            assert_eq!(
+                field_of(Customer::parse(bad).unwrap_err()),
+                "customer",
+                "{bad:?}"
+            );
         }
         assert_eq!(
             field_of(Customer::parse(&"é".repeat(129)).unwrap_err()),

@@ -38,8 +38,7 @@ impl PgStoreError {
         match self {
             Self::Pool(_)
             | Self::Connect(_)
-            | Self::Query(DieselError::BrokenTransactionManager) => true,
-            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+            | Self::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
                 true
             }
             Self::Query(err) => lost_during(err),

@@ -167,4 +167,3 @@ pub(crate) fn audit_event(
 pub(crate) fn uuids(ids: &[ReservationId]) -> Vec<Uuid> {
     ids.iter().map(|id| *id.as_uuid()).collect()
 }
-

@@ -410,7 +410,11 @@ impl UnitOfWork for PgUnitOfWork<'_> {
             .iter()
             .map(|(_, a)| i16::try_from(a.status).unwrap_or(500))
             .collect();
-        let answer_bodies: Vec<&str> = changes.answers.iter().map(|(_, a)| a.body.as_str()).collect();
+        let answer_bodies: Vec<&str> = changes
+            .answers
+            .iter()
+            .map(|(_, a)| a.body.as_str())
+            .collect();
 
         let applied: AppliedRow = Prepared::new(APPLY_SQL)
             .bind::<Timestamptz, _>(now)

@@ -116,10 +116,13 @@ pub fn twenty_simultaneous_requests_with_one_key_make_one_reservation<H: Harness
         .iter()
         .filter(|o| matches!(o, CommandOutcome::Decided(Ok(_))))
         .count();
-    let ids: std::collections::BTreeSet<Option<String>> =
-        outcomes.iter().map(outcome_id).collect();
+    let ids: std::collections::BTreeSet<Option<String>> = outcomes.iter().map(outcome_id).collect();
     assert_eq!(fresh, 1, "{outcomes:?}");
-    assert_eq!(ids.len(), 1, "every answer names the one reservation: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "every answer names the one reservation: {ids:?}"
+    );
     assert!(ids.iter().all(Option::is_some));
     assert_eq!(assert_consistent(&servers[0], event.id).reserved_tickets, 2);
 }
@@ -213,8 +216,7 @@ pub fn concurrent_batches_over_shared_holds_neither_deadlock_nor_double_sell<H: 
         }
         mine.chunks(6)
             .flat_map(|chunk| {
-                let mut ops: Vec<Operation> =
-                    chunk.iter().map(|id| purchase(*id, None)).collect();
+                let mut ops: Vec<Operation> = chunk.iter().map(|id| purchase(*id, None)).collect();
                 ops.push(reserve(events[i % 3], 1));
                 batch(&servers[i % 2], ops)
             })

@@ -138,7 +138,11 @@ impl RenderAnswer for StatusAnswers {
     ) -> StoredAnswer {
         match outcome {
             Ok(r) => StoredAnswer {
-                status: if kind == OperationKind::Reserve { 201 } else { 200 },
+                status: if kind == OperationKind::Reserve {
+                    201
+                } else {
+                    200
+                },
                 body: r.id.to_string(),
             },
             Err(e) => StoredAnswer {

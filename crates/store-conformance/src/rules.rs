@@ -15,9 +15,8 @@ fn unknown_hold(f: &Fixture) -> ReservationId {
 pub fn create_event_stores_name_and_capacity_with_nothing_taken<H: Harness>() {
     let h = H::new();
     let f = Fixture::of(&h);
-    let created = f
-        .t
-        .create_event(&domain::NewEvent {
+    let created =
+        f.t.create_event(&domain::NewEvent {
             name: domain::EventName::parse(" Conformance gala ").unwrap(),
             capacity: domain::Capacity::new(7).unwrap(),
         })
@@ -54,7 +53,10 @@ pub fn reserve_grants_a_hold_that_counts_as_reserved<H: Harness>() {
     let event = f.event(2);
     let hold = one(&f.t, reserve(event.id, 1)).unwrap();
     assert_eq!(hold.event_id, event.id);
-    assert_eq!((hold.status, hold.quantity), (ReservationStatus::Reserved, 1));
+    assert_eq!(
+        (hold.status, hold.quantity),
+        (ReservationStatus::Reserved, 1)
+    );
     assert_eq!(hold.expires_at, Some(f.now() + TTL));
     assert_eq!(
         (hold.purchased_at, hold.payment_reference.as_deref()),
@@ -70,10 +72,7 @@ pub fn reserve_fails_with_sold_out_when_no_ticket_is_left<H: Harness>() {
     let f = Fixture::of(&h);
     let event = f.event(1);
     one(&f.t, reserve(event.id, 1)).unwrap();
-    assert_eq!(
-        one(&f.t, reserve(event.id, 1)),
-        Err(DomainError::SoldOut)
-    );
+    assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
     assert_eq!(assert_consistent(&f.t, event.id).reserved_tickets, 1);
 }
 
@@ -93,10 +92,7 @@ pub fn reserve_of_several_tickets_takes_them_all_or_none<H: Harness>() {
     let three = one(&f.t, reserve(event.id, 3)).unwrap();
     assert_eq!(three.quantity, 3);
     // Two are left: a reserve of three gets none of them.
-    assert_eq!(
-        one(&f.t, reserve(event.id, 3)),
-        Err(DomainError::SoldOut)
-    );
+    assert_eq!(one(&f.t, reserve(event.id, 3)), Err(DomainError::SoldOut));
     let s = f.t.event_summary(event.id).unwrap();
     assert_eq!((s.reserved, s.available), (3, 2));
     assert_eq!(one(&f.t, reserve(event.id, 2)).unwrap().quantity, 2);
@@ -134,14 +130,13 @@ pub fn a_batch_grants_in_arrival_order_until_sold_out<H: Harness>() {
 
 pub fn a_past_due_hold_stops_counting_before_any_expire_run<H: Harness>() {
     let h = H::new();
-    let f = Fixture::on(h.store(), |p| p.hold_ttl = crate::ttl(TimeDelta::seconds(30)));
+    let f = Fixture::on(h.store(), |p| {
+        p.hold_ttl = crate::ttl(TimeDelta::seconds(30));
+    });
     let event = f.event(2);
     let first = one(&f.t, reserve(event.id, 2)).unwrap();
     f.advance(TimeDelta::seconds(30) - TimeDelta::microseconds(1));
-    assert_eq!(
-        one(&f.t, reserve(event.id, 1)),
-        Err(DomainError::SoldOut)
-    );
+    assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
     // At the expiry instant the hold stops counting, with no expire run in between.
     f.advance(TimeDelta::microseconds(1));
     let s = f.t.event_summary(event.id).unwrap();
@@ -161,7 +156,9 @@ pub fn a_past_due_hold_stops_counting_before_any_expire_run<H: Harness>() {
 
 pub fn reserve_releases_past_due_holds_only_when_the_counters_refuse<H: Harness>() {
     let h = H::new();
-    let f = Fixture::on(h.store(), |p| p.hold_ttl = crate::ttl(TimeDelta::seconds(5)));
+    let f = Fixture::on(h.store(), |p| {
+        p.hold_ttl = crate::ttl(TimeDelta::seconds(5));
+    });
     let event = f.event(3);
     let short = one(&f.t, reserve(event.id, 2)).unwrap();
     f.advance(TimeDelta::seconds(6));
@@ -178,10 +175,7 @@ pub fn reserve_releases_past_due_holds_only_when_the_counters_refuse<H: Harness>
         f.t.reservation(short.id).unwrap().status,
         ReservationStatus::Expired
     );
-    assert_eq!(
-        one(&f.t, reserve(event.id, 1)),
-        Err(DomainError::SoldOut)
-    );
+    assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
 }
 
 pub fn purchase_marks_an_active_hold_purchased_with_its_reference<H: Harness>() {
@@ -193,7 +187,10 @@ pub fn purchase_marks_an_active_hold_purchased_with_its_reference<H: Harness>() 
     f.advance(TimeDelta::seconds(1));
     let bought = one(&f.t, purchase(hold.id, Some("pay_42"))).unwrap();
     assert_eq!(bought.id, hold.id);
-    assert_eq!((bought.status, bought.quantity), (ReservationStatus::Purchased, 3));
+    assert_eq!(
+        (bought.status, bought.quantity),
+        (ReservationStatus::Purchased, 3)
+    );
     assert_eq!(bought.purchased_at, Some(f.now()));
     assert_eq!((bought.updated_at, bought.created_at), (f.now(), t0));
     assert_eq!(bought.payment_reference.as_deref(), Some("pay_42"));
@@ -202,10 +199,7 @@ pub fn purchase_marks_an_active_hold_purchased_with_its_reference<H: Harness>() 
     assert_eq!((s.purchased, s.reserved, s.available), (3, 0, 0));
     // Purchased tickets stay taken forever, long after the hold would have expired.
     f.advance(TTL + TTL);
-    assert_eq!(
-        one(&f.t, reserve(event.id, 1)),
-        Err(DomainError::SoldOut)
-    );
+    assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
     assert_eq!(
         f.t.reservation(hold.id).unwrap().status,
         ReservationStatus::Purchased
@@ -266,7 +260,9 @@ pub fn purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harne
 
 pub fn purchase_fails_with_invalid_or_expired_when_canceled_or_expired<H: Harness>() {
     let h = H::new();
-    let f = Fixture::on(h.store(), |p| p.hold_ttl = crate::ttl(TimeDelta::seconds(1)));
+    let f = Fixture::on(h.store(), |p| {
+        p.hold_ttl = crate::ttl(TimeDelta::seconds(1));
+    });
     let event = f.event(2);
     let canceled = one(&f.t, reserve(event.id, 1)).unwrap();
     one(&f.t, cancel(canceled.id)).unwrap();
@@ -370,7 +366,10 @@ pub fn reservation_reads_back_what_reserve_wrote<H: Harness>() {
     let hold = f.t.reserve(request.clone()).unwrap();
     assert_eq!(f.t.reservation(hold.id).unwrap(), hold);
     assert_eq!(hold.customer.as_deref(), Some("acct-7"));
-    assert_eq!(f.t.reservations(&[hold.id, unknown_hold(&f)]), Ok(vec![hold]));
+    assert_eq!(
+        f.t.reservations(&[hold.id, unknown_hold(&f)]),
+        Ok(vec![hold])
+    );
     request.customer = None;
     assert_eq!(f.t.reserve(request), Err(DomainError::SoldOut));
 }
@@ -386,7 +385,9 @@ pub fn reservation_fails_with_reservation_not_found_for_an_unknown_id<H: Harness
 
 pub fn expire_due_marks_only_past_due_holds_in_bounded_batches<H: Harness>() {
     let h = H::new();
-    let short = Fixture::on(h.store(), |p| p.hold_ttl = crate::ttl(TimeDelta::seconds(1)));
+    let short = Fixture::on(h.store(), |p| {
+        p.hold_ttl = crate::ttl(TimeDelta::seconds(1));
+    });
     let a = short.event(40);
     let b = short.event(30);
     let due: Vec<_> = batch(
@@ -457,7 +458,9 @@ pub fn a_batch_of_purchases_decides_in_order_with_one_winner_per_hold<H: Harness
     let event = f.event(5);
     let a = one(&f.t, reserve(event.id, 1)).unwrap();
     let b = one(&f.t, reserve(event.id, 2)).unwrap();
-    let short = Fixture::on(h.store(), |p| p.hold_ttl = crate::ttl(TimeDelta::seconds(1)));
+    let short = Fixture::on(h.store(), |p| {
+        p.hold_ttl = crate::ttl(TimeDelta::seconds(1));
+    });
     short.clock.advance(f.now() - short.now());
     let due = one(&short.t, reserve(event.id, 1)).unwrap();
     f.advance(TimeDelta::seconds(2));
@@ -562,8 +565,5 @@ pub fn a_batch_mixing_reserves_purchases_and_cancels_decides_in_arrival_order<H:
         ]
     );
     let audit = assert_consistent(&f.t, event.id);
-    assert_eq!(
-        (audit.purchased_tickets, audit.reserved_tickets),
-        (1, 3)
-    );
+    assert_eq!((audit.purchased_tickets, audit.reserved_tickets), (1, 3));
 }

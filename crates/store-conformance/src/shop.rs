@@ -8,8 +8,8 @@ use domain::{
 };
 
 use crate::{
-    assert_consistent, cancel, one, outcome_id, purchase, reserve, Fixture, Harness,
-    StatusAnswers, TTL,
+    assert_consistent, cancel, one, outcome_id, purchase, reserve, Fixture, Harness, StatusAnswers,
+    TTL,
 };
 
 fn for_customer(event: domain::EventId, quantity: u32, customer: &str) -> Operation {
@@ -76,23 +76,19 @@ pub fn a_reserve_without_customer_has_no_limit<H: Harness>() {
     );
 }
 
-pub fn a_retry_with_the_same_key_replays_the_first_answer_without_a_second_effect<
-    H: Harness,
->() {
+pub fn a_retry_with_the_same_key_replays_the_first_answer_without_a_second_effect<H: Harness>() {
     let h = H::new();
     let f = Fixture::of(&h);
     let event = f.event(5);
-    let first = f
-        .t
-        .execute(&[keyed(reserve(event.id, 2), "k-1", "fp")], &StatusAnswers)
-        .unwrap();
+    let first =
+        f.t.execute(&[keyed(reserve(event.id, 2), "k-1", "fp")], &StatusAnswers)
+            .unwrap();
     let CommandOutcome::Decided(Ok(hold)) = &first[0] else {
         panic!("{first:?}")
     };
-    let retry = f
-        .t
-        .execute(&[keyed(reserve(event.id, 2), "k-1", "fp")], &StatusAnswers)
-        .unwrap();
+    let retry =
+        f.t.execute(&[keyed(reserve(event.id, 2), "k-1", "fp")], &StatusAnswers)
+            .unwrap();
     assert_eq!(
         retry,
         vec![CommandOutcome::Replayed(domain::StoredAnswer {
@@ -103,14 +99,18 @@ pub fn a_retry_with_the_same_key_replays_the_first_answer_without_a_second_effec
     let s = f.t.event_summary(event.id).unwrap();
     assert_eq!(s.reserved, 2, "the retry took no second hold");
     // Purchases and cancels replay the same way, long after the first answer.
-    let bought = f
-        .t
-        .execute(&[keyed(purchase(hold.id, Some("p")), "k-2", "fp2")], &StatusAnswers)
+    let bought =
+        f.t.execute(
+            &[keyed(purchase(hold.id, Some("p")), "k-2", "fp2")],
+            &StatusAnswers,
+        )
         .unwrap();
     f.advance(TimeDelta::hours(2));
-    let again = f
-        .t
-        .execute(&[keyed(purchase(hold.id, Some("p")), "k-2", "fp2")], &StatusAnswers)
+    let again =
+        f.t.execute(
+            &[keyed(purchase(hold.id, Some("p")), "k-2", "fp2")],
+            &StatusAnswers,
+        )
         .unwrap();
     assert_eq!(outcome_id(&again[0]), outcome_id(&bought[0]));
     assert!(matches!(again[0], CommandOutcome::Replayed(ref a) if a.status == 200));
@@ -121,21 +121,27 @@ pub fn a_key_reused_for_another_request_is_refused_and_changes_nothing<H: Harnes
     let h = H::new();
     let f = Fixture::of(&h);
     let event = f.event(5);
-    f.t.execute(&[keyed(reserve(event.id, 1), "k", "reserve 1")], &StatusAnswers)
-        .unwrap();
-    let reused = f
-        .t
-        .execute(&[keyed(reserve(event.id, 3), "k", "reserve 3")], &StatusAnswers)
+    f.t.execute(
+        &[keyed(reserve(event.id, 1), "k", "reserve 1")],
+        &StatusAnswers,
+    )
+    .unwrap();
+    let reused =
+        f.t.execute(
+            &[keyed(reserve(event.id, 3), "k", "reserve 3")],
+            &StatusAnswers,
+        )
         .unwrap();
     assert_eq!(
         reused,
-        vec![CommandOutcome::Decided(Err(DomainError::IdempotencyKeyReused))]
+        vec![CommandOutcome::Decided(Err(
+            DomainError::IdempotencyKeyReused
+        ))]
     );
     assert_eq!(f.t.event_summary(event.id).unwrap().reserved, 1);
     // Two requests with one key in one batch: the first is served, the second is in progress.
-    let twice = f
-        .t
-        .execute(
+    let twice =
+        f.t.execute(
             &[
                 keyed(reserve(event.id, 1), "pair", "a"),
                 keyed(reserve(event.id, 1), "pair", "a"),
@@ -156,20 +162,18 @@ pub fn the_first_answer_is_stored_even_when_it_is_a_refusal<H: Harness>() {
     let f = Fixture::of(&h);
     let event = f.event(1);
     one(&f.t, reserve(event.id, 1)).unwrap();
-    let refused = f
-        .t
-        .execute(&[keyed(reserve(event.id, 1), "late", "fp")], &StatusAnswers)
-        .unwrap();
+    let refused =
+        f.t.execute(&[keyed(reserve(event.id, 1), "late", "fp")], &StatusAnswers)
+            .unwrap();
     assert_eq!(
         refused,
         vec![CommandOutcome::Decided(Err(DomainError::SoldOut))]
     );
     // Even once a ticket is free again, the retry answers what the first request got.
     f.advance(TTL);
-    let retry = f
-        .t
-        .execute(&[keyed(reserve(event.id, 1), "late", "fp")], &StatusAnswers)
-        .unwrap();
+    let retry =
+        f.t.execute(&[keyed(reserve(event.id, 1), "late", "fp")], &StatusAnswers)
+            .unwrap();
     assert!(matches!(retry[0], CommandOutcome::Replayed(ref a) if a.status == 409));
     assert_eq!(f.t.event_summary(event.id).unwrap().available, 1);
 }
@@ -182,10 +186,9 @@ pub fn a_key_is_free_again_once_its_record_expired_and_the_sweep_purges_it<H: Ha
         .unwrap();
     f.advance(TimeDelta::seconds(60));
     // Expired: the same key may now name another request.
-    let fresh = f
-        .t
-        .execute(&[keyed(reserve(event.id, 2), "k", "other")], &StatusAnswers)
-        .unwrap();
+    let fresh =
+        f.t.execute(&[keyed(reserve(event.id, 2), "k", "other")], &StatusAnswers)
+            .unwrap();
     assert!(matches!(fresh[0], CommandOutcome::Decided(Ok(ref r)) if r.quantity == 2));
     f.t.execute(&[keyed(reserve(event.id, 1), "k2", "fp")], &StatusAnswers)
         .unwrap();
@@ -206,7 +209,12 @@ pub fn update_event_renames_and_changes_capacity<H: Harness>() {
     };
     let s = f.t.update_event(event.id, &patch).unwrap();
     assert_eq!(
-        (s.event.name.as_str(), s.event.capacity, s.reserved, s.available),
+        (
+            s.event.name.as_str(),
+            s.event.capacity,
+            s.reserved,
+            s.available
+        ),
         ("Matinee", 3, 3, 0)
     );
     assert_eq!(
@@ -219,10 +227,7 @@ pub fn update_event_renames_and_changes_capacity<H: Harness>() {
         capacity: Some(Capacity::new(20).unwrap()),
     };
     assert_eq!(f.t.update_event(event.id, &grow).unwrap().available, 17);
-    assert_eq!(
-        f.t.event_summary(event.id).unwrap().event.name,
-        "Matinee"
-    );
+    assert_eq!(f.t.event_summary(event.id).unwrap().event.name, "Matinee");
     assert_consistent(&f.t, event.id);
 }
 

@@ -30,9 +30,7 @@ async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
     actix_web::web::block(f).await.expect("blocking task")
 }
 
-pub async fn a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it(
-    backend: Backend,
-) {
+pub async fn a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it(backend: Backend) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(10).await;
     let url = app.db().url().to_owned();
@@ -70,7 +68,11 @@ pub async fn a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it
                 .get("retry-after")
                 .map(|v| v.to_str().unwrap_or_default().to_owned());
             let bytes = res.body().await.expect("body");
-            (res.status().as_u16(), retry_after, serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON"))
+            (
+                res.status().as_u16(),
+                retry_after,
+                serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON"),
+            )
         }
     };
     let pending = actix_web::rt::spawn(request);
@@ -100,15 +102,24 @@ pub async fn a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it
     })
     .await;
     let (status, retry_after, answer) = pending.await.expect("task");
-    assert_eq!((status, answer["error"].as_str()), (503, Some("outcome_unknown")), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("outcome_unknown")),
+        "{answer}"
+    );
     assert_eq!(retry_after.as_deref(), Some("1"));
-    assert!(answer["message"].as_str().unwrap().contains("Idempotency-Key"));
+    assert!(answer["message"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
 
     // The retry with the same key settles it: here the commit never finished, so the retry is
     // served afresh, once.
     open_tx.send(()).expect("open");
     off_thread(move || gate.join().expect("gate thread")).await;
-    let retry = app.post_keyed(&path, "cut-off", Body::Json(body.clone())).await;
+    let retry = app
+        .post_keyed(&path, "cut-off", Body::Json(body.clone()))
+        .await;
     assert_eq!(retry.expect(201)["quantity"], 3);
     let replay = app.post_keyed(&path, "cut-off", Body::Json(body)).await;
     assert_eq!(replay.raw, retry.raw);

@@ -4,7 +4,9 @@ use futures_util::future::join_all;
 
 use crate::helpers::{Backend, Body, TestApp};
 
-pub async fn fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_409(backend: Backend) {
+pub async fn fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_409(
+    backend: Backend,
+) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(10).await;
     let answers = join_all((0..50).map(|_| app.reserve(event))).await;
@@ -25,7 +27,9 @@ pub async fn fifty_parallel_reserves_on_capacity_ten_answer_ten_201_and_forty_40
     );
 }
 
-pub async fn twenty_parallel_purchases_of_one_hold_answer_one_200_and_nineteen_409(backend: Backend) {
+pub async fn twenty_parallel_purchases_of_one_hold_answer_one_200_and_nineteen_409(
+    backend: Backend,
+) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
     let id = app.hold(event).await;

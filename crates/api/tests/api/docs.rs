@@ -16,7 +16,9 @@ pub async fn the_openapi_document_is_served_as_openapi_3_1(backend: Backend) {
         doc["components"]["schemas"]["ReserveRequest"]["properties"]["quantity"]["maximum"],
         10
     );
-    let wrong = app.post("/api/openapi.json", crate::helpers::Body::None).await;
+    let wrong = app
+        .post("/api/openapi.json", crate::helpers::Body::None)
+        .await;
     wrong.expect_error(405, "method_not_allowed");
 }
 
@@ -31,8 +33,16 @@ pub async fn the_docs_page_and_its_assets_come_from_the_binary(backend: Backend)
     );
     for (path, kind, needle) in [
         ("/docs/", "text/html", "swagger-ui"),
-        ("/docs/swagger-initializer.js", "javascript", "/api/openapi.json"),
-        ("/docs/swagger-ui-bundle.js", "javascript", "SwaggerUIBundle"),
+        (
+            "/docs/swagger-initializer.js",
+            "javascript",
+            "/api/openapi.json",
+        ),
+        (
+            "/docs/swagger-ui-bundle.js",
+            "javascript",
+            "SwaggerUIBundle",
+        ),
         ("/docs/swagger-ui.css", "text/css", ".swagger-ui"),
     ] {
         let mut res = app.client.get(app.url(path)).send().await.expect(path);
@@ -51,7 +61,15 @@ pub async fn the_docs_page_and_its_assets_come_from_the_binary(backend: Backend)
         );
     }
     // No asset is fetched from elsewhere: the page names none.
-    let mut page = app.client.get(app.url("/docs/")).send().await.expect("page");
+    let mut page = app
+        .client
+        .get(app.url("/docs/"))
+        .send()
+        .await
+        .expect("page");
     let html = String::from_utf8_lossy(&page.body().await.expect("body")).into_owned();
-    assert!(!html.contains("http://") && !html.contains("https://"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
 }

@@ -202,7 +202,11 @@ pub async fn list_events_answers_422_for_a_bad_limit_or_cursor(backend: Backend)
     let app = TestApp::spawn(backend);
     for query in ["limit=0", "limit=101", "limit=ten", "after=0", "after=-4"] {
         let answer = app.get(&format!("/api/events?{query}")).await;
-        assert_eq!(answer.expect(422)["message"], "The given data was invalid.", "{query}");
+        assert_eq!(
+            answer.expect(422)["message"],
+            "The given data was invalid.",
+            "{query}"
+        );
     }
 }
 
@@ -219,7 +223,11 @@ pub async fn update_event_changes_name_and_capacity(backend: Backend) {
         .await;
     let body = answer.expect(200).clone();
     assert_eq!(
-        (body["name"].clone(), body["capacity"].clone(), body["available"].clone()),
+        (
+            body["name"].clone(),
+            body["capacity"].clone(),
+            body["available"].clone()
+        ),
         (json!("Matinee"), json!(4), json!(3))
     );
     assert_eq!(timestamp(&body["updated_at"]), app.now());
@@ -243,7 +251,10 @@ pub async fn update_event_refuses_below_sold_unknown_events_bad_fields_and_stran
         app.reserve(event).await.expect(201);
     }
     let patch = |path: String, body| {
-        app.send(app.admin(app.client.patch(app.url(&path))), Body::Json(body))
+        app.send(
+            app.admin(app.client.patch(app.url(&path))),
+            Body::Json(body),
+        )
     };
     patch(format!("/api/events/{event}"), json!({"capacity": 2}))
         .await
@@ -251,7 +262,11 @@ pub async fn update_event_refuses_below_sold_unknown_events_bad_fields_and_stran
     patch("/api/events/999999".into(), json!({"capacity": 2}))
         .await
         .expect_error(404, "not_found");
-    let invalid = patch(format!("/api/events/{event}"), json!({"capacity": 0, "name": ""})).await;
+    let invalid = patch(
+        format!("/api/events/{event}"),
+        json!({"capacity": 0, "name": ""}),
+    )
+    .await;
     assert_eq!(
         invalid.expect(422)["errors"]
             .as_object()
@@ -266,5 +281,8 @@ pub async fn update_event_refuses_below_sold_unknown_events_bad_fields_and_stran
         .await;
     stranger.expect_error(401, "unauthorized");
     let body = app.event(event).await;
-    assert_eq!((body["capacity"].clone(), body["reserved"].clone()), (json!(10), json!(3)));
+    assert_eq!(
+        (body["capacity"].clone(), body["reserved"].clone()),
+        (json!(10), json!(3))
+    );
 }

@@ -8,7 +8,9 @@ use futures_util::future::join_all;
 
 use crate::helpers::{Answer, Backend, Settings, TestApp};
 
-pub async fn five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches(backend: Backend) {
+pub async fn five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches(
+    backend: Backend,
+) {
     // Batches of at most 64: the 100th ticket is granted across a batch boundary.
     let app = TestApp::spawn_with(
         backend,
@@ -120,7 +122,9 @@ async fn terminate(admin_url: String, pids: Vec<i32>) {
     .await;
 }
 
-pub async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing(backend: Backend) {
+pub async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing(
+    backend: Backend,
+) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(100).await;
     let admin = test_support::server_url().to_owned();

@@ -24,7 +24,7 @@ pub enum Backend {
 }
 
 /// How the app under test is set up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Settings {
     pub admin_token: Option<&'static str>,
     pub batch_max: usize,
@@ -96,10 +96,8 @@ fn open(backend: Backend) -> (Data, Arc<dyn Store>) {
             (Data::Postgres(db), store)
         }
         Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(format!(
-                "ticketing-api-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
+            let dir = std::env::temp_dir()
+                .join(format!("ticketing-api-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).unwrap();
             let store = SqliteStore::open(
                 SqliteLocation::File(dir.join("tickets.db")),
@@ -220,6 +218,7 @@ impl TestApp {
     }
 
     /// A request with the operators' token.
+    #[allow(clippy::unused_self)] // reads as app.admin(app.client.patch(...)) at call sites
     pub fn admin(&self, req: awc::ClientRequest) -> awc::ClientRequest {
         req.bearer_auth(ADMIN_TOKEN)
     }
@@ -258,8 +257,11 @@ impl TestApp {
     }
 
     pub async fn cancel(&self, reservation: &str) -> Answer {
-        self.post(&format!("/api/reservations/{reservation}/cancel"), Body::None)
-            .await
+        self.post(
+            &format!("/api/reservations/{reservation}/cancel"),
+            Body::None,
+        )
+        .await
     }
 
     /// Reserves one ticket and returns the reservation id.

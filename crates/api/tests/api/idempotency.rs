@@ -12,7 +12,9 @@ pub async fn a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte(ba
     let event = app.create_event(5).await;
     let path = format!("/api/events/{event}/reserve");
     let body = json!({"quantity": 2, "customer": "acct-9"});
-    let first = app.post_keyed(&path, "order-77", Body::Json(body.clone())).await;
+    let first = app
+        .post_keyed(&path, "order-77", Body::Json(body.clone()))
+        .await;
     first.expect(201);
     assert_eq!(first.replayed, None);
     app.advance(30);
@@ -27,7 +29,10 @@ pub async fn a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte(ba
             ),
         )
         .await;
-    assert_eq!((again.status, again.raw.as_str()), (201, first.raw.as_str()));
+    assert_eq!(
+        (again.status, again.raw.as_str()),
+        (201, first.raw.as_str())
+    );
     assert_eq!(again.replayed.as_deref(), Some("true"));
     assert_eq!(app.event(event).await["reserved"], 2, "no second hold");
 }
@@ -41,7 +46,10 @@ pub async fn purchase_and_cancel_retries_replay_their_first_answer(backend: Back
     let first = app.post_keyed(&path, "pay-attempt-1", body.clone()).await;
     first.expect(200);
     let again = app.post_keyed(&path, "pay-attempt-1", body).await;
-    assert_eq!((again.status, again.raw.as_str()), (200, first.raw.as_str()));
+    assert_eq!(
+        (again.status, again.raw.as_str()),
+        (200, first.raw.as_str())
+    );
     assert_eq!(again.replayed.as_deref(), Some("true"));
     // Without the key, a second purchase is refused as usual.
     app.purchase(&bought, Body::None)
@@ -53,7 +61,10 @@ pub async fn purchase_and_cancel_retries_replay_their_first_answer(backend: Back
     let first = app.post_keyed(&path, "drop-1", Body::None).await;
     assert_eq!(first.expect(200)["status"], "canceled");
     let again = app.post_keyed(&path, "drop-1", Body::None).await;
-    assert_eq!((again.status, again.raw.as_str()), (200, first.raw.as_str()));
+    assert_eq!(
+        (again.status, again.raw.as_str()),
+        (200, first.raw.as_str())
+    );
 }
 
 pub async fn a_refusal_is_replayed_too(backend: Backend) {
@@ -66,7 +77,10 @@ pub async fn a_refusal_is_replayed_too(backend: Backend) {
     app.cancel(&taken).await.expect(200);
     // A ticket is free now, but the retry answers what the first request got.
     let again = app.post_keyed(&path, "late", Body::None).await;
-    assert_eq!((again.status, again.raw.as_str()), (409, first.raw.as_str()));
+    assert_eq!(
+        (again.status, again.raw.as_str()),
+        (409, first.raw.as_str())
+    );
     assert_eq!(again.replayed.as_deref(), Some("true"));
     assert_eq!(app.event(event).await["available"], 1);
 }
@@ -98,7 +112,10 @@ pub async fn a_malformed_key_answers_422_and_changes_nothing(backend: Backend) {
     for key in [String::new(), "k".repeat(256), "with space".into()] {
         let answer = app.post_keyed(&path, &key, Body::None).await;
         let errors = &answer.expect(422)["errors"];
-        assert!(errors["idempotency_key"][0].is_string(), "{key:?}: {answer:?}");
+        assert!(
+            errors["idempotency_key"][0].is_string(),
+            "{key:?}: {answer:?}"
+        );
     }
     app.post_keyed(&path, &"k".repeat(255), Body::None)
         .await
@@ -131,13 +148,20 @@ pub async fn twenty_parallel_identical_reserves_with_one_key_make_one_reservatio
             _ => panic!("{answer:?}"),
         }
     }
-    assert_eq!(ids.len(), 1, "every 201 carries the one reservation: {answers:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "every 201 carries the one reservation: {answers:?}"
+    );
     assert!(in_progress < 20);
     // Once the first is done, a retry replays it.
     actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     let retry = app
         .post_keyed(&path, "burst", Body::Json(json!({"quantity": 2})))
         .await;
-    assert_eq!(retry.expect(201)["id"].as_str(), ids.iter().next().map(String::as_str));
+    assert_eq!(
+        retry.expect(201)["id"].as_str(),
+        ids.iter().next().map(String::as_str)
+    );
     assert_eq!(app.event(event).await["reserved"], 2);
 }

@@ -28,13 +28,20 @@ pub async fn reserve_answers_409_sold_out_with_the_seeds_body_when_fewer_than_as
 ) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(3).await;
-    app.reserve_with(event, json!({"quantity": 2})).await.expect(201);
+    app.reserve_with(event, json!({"quantity": 2}))
+        .await
+        .expect(201);
     let refused = app.reserve_with(event, json!({"quantity": 2})).await;
     refused.expect(409);
-    assert_eq!(refused.raw, r#"{"error":"sold_out","message":"Event is sold out."}"#);
+    assert_eq!(
+        refused.raw,
+        r#"{"error":"sold_out","message":"Event is sold out."}"#
+    );
     // All or nothing: the one ticket left is still there.
     assert_eq!(app.event(event).await["available"], 1);
-    app.reserve_with(event, json!({"quantity": 1})).await.expect(201);
+    app.reserve_with(event, json!({"quantity": 1}))
+        .await
+        .expect(201);
 }
 
 pub async fn reserve_answers_422_for_a_bad_quantity_or_customer(backend: Backend) {
@@ -105,7 +112,9 @@ pub async fn the_customer_limit_answers_409_customer_limit_reached(backend: Back
         .await
         .expect(201);
     // Without a customer no limit applies.
-    app.reserve_with(event, json!({"quantity": 10})).await.expect(201);
+    app.reserve_with(event, json!({"quantity": 10}))
+        .await
+        .expect(201);
     // A canceled hold no longer counts.
     let id = first.body["id"].as_str().unwrap();
     app.cancel(id).await.expect(200);
