@@ -18,7 +18,17 @@ use serde_json::Value;
 use test_support::TestDatabase;
 
 /// The environment variables ticketctl reads, cleared so the caller's shell cannot leak in.
-const VARS: [&str; 14] = [
+const VARS: [&str; 24] = [
+    "WRITE_LANES",
+    "QUEUE_MAX",
+    "REQUEST_DEADLINE_MS",
+    "MAX_TICKETS_PER_RESERVATION",
+    "MAX_TICKETS_PER_CUSTOMER",
+    "IDEMPOTENCY_TTL_SECONDS",
+    "BATCH_MAX",
+    "DATABASE_POOL_TIMEOUT_SECONDS",
+    "EVENTS_LIMIT",
+    "EVENTS_AFTER",
     "DATABASE_URL",
     "BIND_ADDR",
     "RESERVATION_TTL_SECONDS",
@@ -130,6 +140,13 @@ fn help_shows_every_flag_with_its_environment_variable() {
         "DATABASE_POOL_SIZE",
         "LOG_FORMAT",
         "NO_MIGRATE",
+        "BATCH_MAX",
+        "WRITE_LANES",
+        "QUEUE_MAX",
+        "REQUEST_DEADLINE_MS",
+        "MAX_TICKETS_PER_RESERVATION",
+        "MAX_TICKETS_PER_CUSTOMER",
+        "IDEMPOTENCY_TTL_SECONDS",
     ] {
         assert!(
             serve.contains(&format!("[env: {var}")),
@@ -149,6 +166,51 @@ fn help_shows_every_flag_with_its_environment_variable() {
         expire.contains("[env: DATABASE_POOL_SIZE") && expire.contains("[env: DATABASE_URL"),
         "{expire}"
     );
+}
+
+#[test]
+fn events_update_and_list_print_json_and_refuse_a_capacity_below_sold() {
+    let db = migrated();
+    let create = |name: &str, capacity: &str| {
+        let out = run(ticketctl(Some(db.url())).args([
+            "events", "create", "--name", name, "--capacity", capacity,
+        ]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["id"].to_string()
+    };
+    let old = create("Old", "5");
+    let new = create("New", "8");
+    let (t, _) = ticketing_at(db.url(), Utc::now(), 600);
+    t.reserve(Reserve {
+        event: old.parse().unwrap(),
+        quantity: Quantity::new(3, 10).unwrap(),
+        customer: None,
+    })
+    .unwrap();
+
+    let out = run(ticketctl(Some(db.url())).args([
+        "events", "update", &old, "--name", "Renamed", "--capacity", "4",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let updated: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (updated["name"].as_str(), updated["capacity"].as_i64(), updated["available"].as_i64()),
+        (Some("Renamed"), Some(4), Some(1))
+    );
+    let below = run(ticketctl(Some(db.url())).args(["events", "update", &old, "--capacity", "2"]));
+    assert_one_line_failure(&below, "capacity");
+    let nothing = run(ticketctl(Some(db.url())).args(["events", "update", &old]));
+    assert_one_line_failure(&nothing, "nothing to change");
+
+    let out = run(ticketctl(Some(db.url())).args(["events", "list", "--limit", "1"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(page["events"][0]["id"].to_string(), new);
+    assert_eq!(page["next"].to_string(), new);
+    let out = run(ticketctl(Some(db.url())).args(["events", "list", "--after", &new]));
+    let rest: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(rest["events"][0]["name"], "Renamed");
+    assert_eq!(rest["next"], Value::Null);
 }
 
 #[test]
@@ -346,39 +408,67 @@ impl Server {
 
     /// One HTTP/1.1 request on its own connection: status and JSON body.
     fn request(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let content_type = if body.is_empty() {
-            String::new()
-        } else {
-            "Content-Type: application/json\r\n".into()
-        };
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer cli-test-token\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
+        let (status, _, value) = self.request_with(method, path, &[], body);
+        (status, value)
+    }
+
+    /// One HTTP/1.1 request with extra headers: status, the answer's head (lower case) and
+    /// its JSON body.
+    fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, Value) {
+        let raw = exchange(self.port, method, path, headers, body).expect("an answer");
         let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
         let status = head
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("a status");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("content-type: application/json"),
-            "{head}"
-        );
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains("content-type: application/json"), "{head}");
         (
             status,
+            head,
             serde_json::from_str(payload).unwrap_or_else(|_| panic!("not JSON: {payload}")),
         )
     }
+}
+
+/// Sends one request on a connection of its own and reads the whole answer; `None` when the
+/// connection breaks before an answer arrives.
+fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let content_type = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/json\r\n".into()
+    };
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer cli-test-token\r\n{extra}{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    (!raw.is_empty()).then_some(raw)
 }
 
 impl Drop for Server {
@@ -784,4 +874,86 @@ fn bench_verify_fails_when_the_counts_do_not_add_up() {
         err.contains("!= capacity 10") && err.contains("20 tickets granted, capacity is 10"),
         "{err}"
     );
+}
+
+/// Makes every commit that inserted a reservation wait, inside `COMMIT`, for advisory lock 4242
+/// (a deferred constraint trigger runs at commit time).
+const COMMIT_GATE_SQL: &str = "
+CREATE FUNCTION test_commit_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242);
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER test_commit_gate AFTER INSERT ON reservations
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_commit_gate();";
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut diesel::PgConnection, sql: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .expect(sql)
+        .n
+}
+
+#[test]
+fn a_retry_after_the_server_was_killed_between_commit_and_answer_replays_the_201() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let db = migrated();
+    let first = Server::start(db.url(), &[]);
+    let (_, event) = first.request("POST", "/api/events", r#"{"name":"Crash","capacity":5}"#);
+    let path = format!("/api/events/{}/reserve", event["id"]);
+    let body = r#"{"quantity":2}"#;
+    let key = [("Idempotency-Key", "crash-test-1")];
+
+    // Hold the gate: the server's COMMIT will wait inside the commit.
+    let mut gate = diesel::PgConnection::establish(db.url()).unwrap();
+    gate.batch_execute(COMMIT_GATE_SQL).unwrap();
+    gate.batch_execute("SELECT pg_advisory_lock(4242)").unwrap();
+    let port = first.port;
+    let (path2, body2) = (path.clone(), body.to_owned());
+    let client = std::thread::spawn(move || exchange(port, "POST", &path2, &key, &body2));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(
+        &mut gate,
+        "SELECT count(*) AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND query = 'COMMIT' AND wait_event_type = 'Lock'",
+    ) == 0
+    {
+        assert!(Instant::now() < deadline, "no COMMIT came to the gate");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Kill the server while it waits for its COMMIT, then let the commit finish.
+    drop(first);
+    assert_eq!(client.join().unwrap(), None, "the client got no answer");
+    gate.batch_execute("SELECT pg_advisory_unlock(4242)").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(&mut gate, "SELECT count(*) AS n FROM reservations") == 0 {
+        assert!(Instant::now() < deadline, "the commit never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gate.batch_execute("DROP TRIGGER test_commit_gate ON reservations")
+        .unwrap();
+
+    // The client retries on a new server with the same key: it gets the 201 the first one
+    // committed, marked as a replay, and no second hold is made.
+    let second = Server::start(db.url(), &[]);
+    let (status, head, hold) = second.request_with("POST", &path, &key, body);
+    assert_eq!(status, 201, "{hold}");
+    assert!(head.contains("idempotent-replayed: true"), "{head}");
+    assert_eq!(hold["quantity"], 2);
+    let id: domain::ReservationId = hold["id"].as_str().unwrap().parse().unwrap();
+    let stored = store(db.url()).reservations(&[id]).unwrap();
+    assert_eq!(stored.len(), 1, "the replayed id is the committed hold");
+    assert_eq!(count(&mut gate, "SELECT count(*) AS n FROM reservations"), 1);
+    let (_, event) = second.request("GET", &format!("/api/events/{}", event["id"]), "");
+    assert_eq!(event["reserved"], 2);
 }
