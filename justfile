@@ -34,6 +34,10 @@ db-up:
 db-down:
     docker compose -f docker/compose.yaml down
 
+# schemathesis against a live `ticketctl serve` (SQLite): every check, stateful phase, bounded.
+schemathesis seconds="120":
+    .ci/schemathesis {{seconds}}
+
 # The hot-event benchmark: seed design (pgbench) vs the service on PostgreSQL and SQLite.
 # `just bench --smoke` is the 5-second check CI runs. See bench/README.md.
 bench *args:

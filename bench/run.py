@@ -199,8 +199,8 @@ def invariant(cluster: Cluster, db: str) -> list[tuple[int, int, int, int]]:
     """SPEC 2's check on every event: (event, capacity, purchased, reserved_active)."""
     rows = cluster.psql(db, """
         SELECT e.id, e.capacity,
-               COALESCE(SUM(CASE WHEN r.status='purchased' THEN 1 ELSE 0 END), 0),
-               COALESCE(SUM(CASE WHEN r.status='reserved' AND r.expires_at > NOW() THEN 1 ELSE 0 END), 0)
+               COALESCE(SUM(CASE WHEN r.status='purchased' THEN r.quantity ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN r.status='reserved' AND r.expires_at > NOW() THEN r.quantity ELSE 0 END), 0)
           FROM events e LEFT JOIN reservations r ON r.event_id = e.id
          GROUP BY e.id, e.capacity ORDER BY e.id""")
     return [tuple(int(x) for x in line.split("|")) for line in rows.splitlines() if line]

@@ -27,7 +27,7 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
         })
 }
 
-/// The body as a JSON object, or `None` when there is no body (or only white space, or `null`).
+/// The body as a JSON object, or `None` when there is no body (or only white space).
 pub(crate) fn optional_object(
     req: &HttpRequest,
     body: &[u8],
@@ -40,7 +40,6 @@ pub(crate) fn optional_object(
     }
     match serde_json::from_slice::<Value>(body) {
         Err(e) => Err(ApiError::MalformedJson(e.to_string())),
-        Ok(Value::Null) => Ok(None),
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(ApiError::invalid(
             "body",
@@ -155,7 +154,10 @@ mod tests {
             optional_object(&json_req(), b"[1]"),
             Err(ApiError::Validation(_))
         ));
-        assert!(matches!(optional_object(&json_req(), b"null"), Ok(None)));
+        assert!(matches!(
+            optional_object(&json_req(), b"null"),
+            Err(ApiError::Validation(_))
+        ));
         assert!(matches!(optional_object(&json_req(), br#"{"a":1}"#), Ok(Some(m)) if m.len() == 1));
     }
 }

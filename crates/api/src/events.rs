@@ -116,7 +116,9 @@ pub(crate) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, state.admin_token.as_deref())?;
     let id: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let changes = parse_patch(&optional_object(&req, &body)?.unwrap_or_default())?;
+    let body = optional_object(&req, &body)?
+        .ok_or_else(|| ApiError::invalid("body", "The request body is required."))?;
+    let changes = parse_patch(&body)?;
     let ticketing = state.ticketing.clone();
     let updated = if changes.is_empty() {
         blocking(move || ticketing.event_summary(id)).await??
