@@ -173,7 +173,12 @@ fn events_update_and_list_print_json_and_refuse_a_capacity_below_sold() {
     let db = migrated();
     let create = |name: &str, capacity: &str| {
         let out = run(ticketctl(Some(db.url())).args([
-            "events", "create", "--name", name, "--capacity", capacity,
+            "events",
+            "create",
+            "--name",
+            name,
+            "--capacity",
+            capacity,
         ]));
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_str::<Value>(&stdout(&out)).unwrap()["id"].to_string()
@@ -189,12 +194,22 @@ fn events_update_and_list_print_json_and_refuse_a_capacity_below_sold() {
     .unwrap();
 
     let out = run(ticketctl(Some(db.url())).args([
-        "events", "update", &old, "--name", "Renamed", "--capacity", "4",
+        "events",
+        "update",
+        &old,
+        "--name",
+        "Renamed",
+        "--capacity",
+        "4",
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let updated: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
-        (updated["name"].as_str(), updated["capacity"].as_i64(), updated["available"].as_i64()),
+        (
+            updated["name"].as_str(),
+            updated["capacity"].as_i64(),
+            updated["available"].as_i64()
+        ),
         (Some("Renamed"), Some(4), Some(1))
     );
     let below = run(ticketctl(Some(db.url())).args(["events", "update", &old, "--capacity", "2"]));
@@ -934,7 +949,8 @@ fn a_retry_after_the_server_was_killed_between_commit_and_answer_replays_the_201
     // Kill the server while it waits for its COMMIT, then let the commit finish.
     drop(first);
     assert_eq!(client.join().unwrap(), None, "the client got no answer");
-    gate.batch_execute("SELECT pg_advisory_unlock(4242)").unwrap();
+    gate.batch_execute("SELECT pg_advisory_unlock(4242)")
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while count(&mut gate, "SELECT count(*) AS n FROM reservations") == 0 {
         assert!(Instant::now() < deadline, "the commit never finished");
@@ -953,7 +969,10 @@ fn a_retry_after_the_server_was_killed_between_commit_and_answer_replays_the_201
     let id: domain::ReservationId = hold["id"].as_str().unwrap().parse().unwrap();
     let stored = store(db.url()).reservations(&[id]).unwrap();
     assert_eq!(stored.len(), 1, "the replayed id is the committed hold");
-    assert_eq!(count(&mut gate, "SELECT count(*) AS n FROM reservations"), 1);
+    assert_eq!(
+        count(&mut gate, "SELECT count(*) AS n FROM reservations"),
+        1
+    );
     let (_, event) = second.request("GET", &format!("/api/events/{}", event["id"]), "");
     assert_eq!(event["reserved"], 2);
 }
