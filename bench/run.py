@@ -133,17 +133,24 @@ class Cluster:
 
 
 class Server:
-    def __init__(self, ticketctl: Path, url: str, workdir: Path, batch_max: int, name: str):
+    def __init__(self, ticketctl: Path, url: str, workdir: Path, batch_max: int, name: str,
+                 extra: list[str] | None = None):
         self.port = free_port()
         self.log = open(workdir / f"serve-{name}.log", "w")
         env = dict(os.environ, RUST_LOG="warn")
         self.proc = subprocess.Popen(
             [str(ticketctl), "serve", "--database-url", url, "--bind", f"127.0.0.1:{self.port}",
              "--admin-token", ADMIN_TOKEN, "--expire-interval-seconds", "0",
-             "--reservation-ttl-seconds", "86400", "--batch-max", str(batch_max)],
+             "--reservation-ttl-seconds", "86400", "--batch-max", str(batch_max)] + (extra or []),
             stdout=self.log, stderr=self.log, env=env, cwd=workdir)
         wait_port(self.port, self.proc)
         self.base = f"http://127.0.0.1:{self.port}"
+
+    def memory_kib(self) -> dict:
+        """The server's resident memory now and at its peak, from /proc."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        field = lambda name: int(re.search(rf"{name}:\s+(\d+) kB", status).group(1))
+        return {"rss_kib": field("VmRSS"), "peak_rss_kib": field("VmHWM")}
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -183,6 +190,111 @@ def service_run(ticketctl: Path, server: Server, event: int, clients: int, secon
         raise SystemExit(f"reserve answers other than 201 on an event that cannot sell out: "
                          f"{non_201} {errors}")
     return result
+
+
+def bench(ticketctl: Path, server: Server, *, mix: str, clients: int, seconds: float, threads: int,
+          events: int = 1, verify: bool = True) -> dict:
+    """`ticketctl bench` on `events` fresh events that cannot sell out."""
+    cmd = [str(ticketctl), "bench", "--url", server.base, "--capacity", str(CAPACITY),
+           "--events", str(events), "--admin-token", ADMIN_TOKEN, "--mix", mix,
+           "--concurrency", str(clients), "--threads", str(threads), "--duration", str(seconds), "--json"]
+    out = subprocess.run(cmd + (["--verify"] if verify else []), text=True, capture_output=True)
+    if out.returncode != 0:
+        raise SystemExit(f"ticketctl bench failed ({out.returncode}): {out.stderr.strip()}\n{out.stdout}")
+    return json.loads(out.stdout)
+
+
+# (key, what, mix, events): the load shapes of an on-sale, compared with GET /health.
+SHAPES = [
+    ("hot", "reserve, one hot event", "reserve=100", 1),
+    ("spread", "reserve spread over {n} events", "reserve=100", 1000),
+    ("read1", "GET /api/events/{{id}}, one event", "read=100", 1),
+    ("readn", "GET /api/events/{{id}}, spread over {n} events", "read=100", 1000),
+    ("rush", "80% reads + 20% reserves, one event (an on-sale rush)", "read=80,reserve=20", 1),
+    ("mixed", "90% reserves + 10% purchases of own holds, one event", "reserve=90,purchase=10", 1),
+]
+
+
+def shapes_run(ticketctl: Path, server: Server, clients: int, seconds: float, threads: int,
+               spread: int) -> dict:
+    """Every shape once, with GET /health before, between and after as the ceiling."""
+    out: dict = {"clients": clients, "health": [], "shapes": {}}
+    health = lambda: out["health"].append(bench(ticketctl, server, mix="health=100", clients=clients,
+                                                seconds=seconds, threads=threads, verify=False))
+    health()
+    for i, (key, what, mix, events) in enumerate(SHAPES):
+        n = spread if events > 1 else 1
+        log(f"  shape {key}: {what.format(n=n)}")
+        result = bench(ticketctl, server, mix=mix, clients=clients, seconds=seconds, threads=threads, events=n)
+        if not result.get("verify", {}).get("ok"):
+            raise SystemExit(f"--verify failed on shape {key}: {result.get('verify')}")
+        bad = {op: {k: v for k, v in st.items() if k not in ("200", "201")}
+               for op, st in result["statuses"].items()}
+        if any(bad.values()) or result.get("transport_errors"):
+            raise SystemExit(f"shape {key}: answers other than 200/201: {bad} {result.get('transport_errors')}")
+        result["what"] = what.format(n=n)
+        out["shapes"][key] = result
+        if i == len(SHAPES) // 2:
+            health()
+    health()
+    rates = sorted(h["requests_per_second"] for h in out["health"])
+    out["ceiling"] = rates[len(rates) // 2]
+    return out
+
+
+def overload_run(ticketctl: Path, url: str, workdir: Path, batch_max: int, clients: int, seconds: float,
+                 deadline_ms: int, name: str) -> dict:
+    """`clients` connections reserving on one event against a server with a request deadline."""
+    server = Server(ticketctl, url, workdir, batch_max, name,
+                    ["--request-deadline-ms", str(deadline_ms)])
+    try:
+        result = bench(ticketctl, server, mix="reserve=100", clients=clients, seconds=seconds,
+                       threads=2, verify=True)
+        result["memory"] = server.memory_kib()
+    finally:
+        server.stop()
+    statuses = result["statuses"].get("reserve", {})
+    problems = []
+    if result.get("transport_errors"):
+        problems.append(f"no answer: {result['transport_errors']}")
+    if set(statuses) - {"201", "409", "503"}:
+        problems.append(f"answers other than 201, 409, 503: {statuses}")
+    if result.get("unavailable_without_retry_after"):
+        problems.append(f"{result['unavailable_without_retry_after']} answers 503 without Retry-After")
+    if result["latency_ms"]["p99"] >= 2 * deadline_ms:
+        problems.append(f"p99 {result['latency_ms']['p99']:.0f} ms >= twice the deadline")
+    if not result.get("verify", {}).get("ok"):
+        problems.append(f"--verify: {result.get('verify')}")
+    result.update({"clients": clients, "deadline_ms": deadline_ms, "problems": problems})
+    return result
+
+
+def recount_mismatches_pg(cluster: Cluster, db: str) -> list[str]:
+    """Events whose counters differ from a recount of their rows (what `events check` does)."""
+    rows = cluster.psql(db, """
+        SELECT e.id FROM events e
+          LEFT JOIN (SELECT event_id,
+                            SUM(quantity) FILTER (WHERE status = 'purchased') AS p,
+                            SUM(quantity) FILTER (WHERE status = 'reserved') AS r
+                       FROM reservations GROUP BY event_id) x ON x.event_id = e.id
+         WHERE e.purchased_count <> COALESCE(x.p, 0) OR e.reserved_count <> COALESCE(x.r, 0)""")
+    return [f"{db} event {line}: counters differ from a recount" for line in rows.splitlines() if line]
+
+
+def recount_mismatches_sqlite(path: Path) -> list[str]:
+    import sqlite3
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute("""
+            SELECT e.id, e.capacity, e.purchased_count, e.reserved_count,
+                   COALESCE(SUM(CASE WHEN r.status = 'purchased' THEN r.quantity END), 0),
+                   COALESCE(SUM(CASE WHEN r.status = 'reserved' THEN r.quantity END), 0)
+              FROM events e LEFT JOIN reservations r ON r.event_id = e.id
+             GROUP BY e.id""").fetchall()
+    finally:
+        con.close()
+    return [f"SQLite event {e}: counters {p}/{h}, recount {rp}/{rh}, capacity {c}"
+            for e, c, p, h, rp, rh in rows if p != rp or h != rh or rp + rh > c]
 
 
 def seed_run(cluster: Cluster, db: str, event: int, clients: int, seconds: float) -> dict:
@@ -272,6 +384,35 @@ def render(results: dict) -> str:
             lines.append(f"| {pf['holds']:,} live holds | {fmt(s1 and s1['reservations_per_second'])} "
                          f"| {fmt(p1['reservations_per_second'])} "
                          f"| {p1['latency_ms']['p50']:.2f} / {p1['latency_ms']['p99']:.2f} |")
+    for key, label in (("shapes", "PostgreSQL"), ("shapes_sqlite", "SQLite")):
+        sh = r.get(key)
+        if not sh:
+            continue
+        lines += ["", f"Load shapes on {label}, {sh['clients']} connections, {r['seconds']} s each; the ceiling is "
+                  f"the median of {len(sh['health'])} `GET /health` runs in the same minutes "
+                  "(" + ", ".join(f"{h['requests_per_second']:,.0f}" for h in sh["health"]) + " requests/s):", "",
+                  "| shape | requests/s | share of `GET /health` | p50 / p99 ms |", "|---|---:|---:|---:|",
+                  f"| `GET /health` (ceiling) | {fmt(sh['ceiling'])} | 1 | — |"]
+        for k, v in sh["shapes"].items():
+            lines.append(f"| {v['what']} | {fmt(v['requests_per_second'])} | {v['requests_per_second'] / sh['ceiling']:.2f} "
+                         f"| {v['latency_ms']['p50']:.2f} / {v['latency_ms']['p99']:.2f} |")
+        mixed, hot = sh["shapes"].get("mixed"), sh["shapes"].get("hot")
+        if mixed and hot:
+            lines += ["", f"90/10 reserve/purchase against reserve-only on one event: "
+                      f"{mixed['requests_per_second'] / hot['requests_per_second']:.2f}"]
+    if r.get("overload"):
+        lines += ["", "Overload: reserves on one event, request deadline "
+                  f"{r['overload'][0]['deadline_ms']} ms, pool {r['pool_size']} connections:", "",
+                  "| connections | requests/s | 201 | 409 | 503 | no answer | p99 / max ms | server RSS / peak MiB | |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for o in r["overload"]:
+            st = o["statuses"].get("reserve", {})
+            mem = o["memory"]
+            lines.append(f"| {o['clients']:,} | {fmt(o['requests_per_second'])} | {st.get('201', 0):,} | {st.get('409', 0):,} "
+                         f"| {st.get('503', 0):,} | {sum((o.get('transport_errors') or {}).values()):,} "
+                         f"| {o['latency_ms']['p99']:.0f} / {o['latency_ms']['max']:.0f} "
+                         f"| {mem['rss_kib'] / 1024:.0f} / {mem['peak_rss_kib'] / 1024:.0f} "
+                         f"| {'ok' if not o['problems'] else 'PROBLEMS: ' + '; '.join(o['problems'])} |")
     lines += ["", "Oversell checks: " + r["oversell"], ""]
     if r.get("targets"):
         lines += ["Targets:", ""]
@@ -308,6 +449,24 @@ def targets(r: dict) -> list[dict]:
     if l:
         out.append({"name": "SQLite >= 10,000 reservations/s at 64 clients", "met": l["reservations_per_second"] >= 10_000,
                     "measured": f"{l['reservations_per_second']:,.0f}/s"})
+    sh = r.get("shapes")
+    if sh:
+        ceiling, shapes = sh["ceiling"], sh["shapes"]
+        share = lambda k: shapes[k]["requests_per_second"] / ceiling
+        for key, floor in (("spread", 0.15), ("read1", 0.4), ("readn", 0.4), ("rush", 0.3), ("hot", 0.2)):
+            if key in shapes:
+                out.append({"name": f"{shapes[key]['what']} >= {floor} of GET /health", "met": share(key) >= floor,
+                            "measured": f"{share(key):.2f} ({shapes[key]['requests_per_second']:,.0f} vs {ceiling:,.0f}/s)"})
+        if "mixed" in shapes and "hot" in shapes:
+            ratio = shapes["mixed"]["requests_per_second"] / shapes["hot"]["requests_per_second"]
+            out.append({"name": "90/10 reserve/purchase >= 0.85 of reserve-only", "met": ratio >= 0.85,
+                        "measured": f"{ratio:.2f}"})
+    for o in r.get("overload") or []:
+        out.append({"name": f"{o['clients']:,} connections on one event: every request answered (201, 409 or 503 with "
+                            f"Retry-After), p99 < twice the deadline", "met": not o["problems"],
+                    "measured": f"p99 {o['latency_ms']['p99']:.0f} ms, {sum((o.get('transport_errors') or {}).values())} "
+                                f"unanswered, RSS {o['memory']['peak_rss_kib'] / 1024:.0f} MiB peak"
+                                + ("" if not o["problems"] else "; " + "; ".join(o["problems"]))})
     out.append({"name": "zero oversell in every run", "met": r["oversell_ok"], "measured": r["oversell"]})
     return out
 
@@ -325,12 +484,28 @@ def main() -> int:
     ap.add_argument("--client-threads", type=int, default=1, help="threads of ticketctl bench")
     ap.add_argument("--profile", default=None, help="cargo profile of ticketctl (default release; smoke: dev)")
     ap.add_argument("--out", default=None, help="results file (default bench/results/<date>.md)")
+    ap.add_argument("--shape-clients", type=int, default=64, help="connections of the load shapes (default 64)")
+    ap.add_argument("--spread", type=int, default=1000, help="events of the spread shapes (default 1000)")
+    ap.add_argument("--overload", default="2048,10000",
+                    help="connections of the overload runs (default 2048,10000; empty: skip)")
+    ap.add_argument("--only", default=None, help="comma-separated parts to run: table,prefill,shapes,overload")
     args = ap.parse_args()
+    try:
+        # Thousands of connections need as many file descriptors, in the client and the server.
+        import resource
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
     clients = [int(c) for c in args.clients.split(",")]
     seconds, prefill = args.seconds, args.prefill
+    shape_clients, spread = args.shape_clients, args.spread
+    overload = [int(c) for c in args.overload.split(",") if c.strip()]
+    parts = set((args.only or "table,prefill,shapes,overload").split(","))
     if args.smoke:
         clients, seconds, prefill = [16], 1.0, 0
+        shape_clients, spread, overload = 16, 20, [256]
     profile = args.profile or ("dev" if args.smoke else "release")
 
     log(f"building ticketctl ({profile})")
@@ -367,7 +542,7 @@ def main() -> int:
         lite = Server(ticketctl, sqlite_url, workdir, args.batch_max, "L")
         servers += [batched, unbatched, lite]
 
-        for c in clients:
+        for c in (clients if "table" in parts else []):
             row = results["runs"].setdefault(str(c), {})
             log(f"S: pgbench, {c} clients")
             row["S"] = seed_run(cluster, "seed", create_event(ticketctl, cluster.url("seed"), f"S{c}"), c, seconds)
@@ -380,7 +555,24 @@ def main() -> int:
                 row[key] = service_run(ticketctl, server, event, c, seconds, args.client_threads)
             log("  " + ", ".join(f"{k} {v['reservations_per_second']:,.0f}/s" for k, v in row.items()))
 
-        if prefill:
+        if "shapes" in parts:
+            log(f"load shapes on PostgreSQL, {shape_clients} connections")
+            results["shapes"] = shapes_run(ticketctl, batched, shape_clients, seconds, args.client_threads, spread)
+            log("  " + ", ".join(f"{k} {v['requests_per_second'] / results['shapes']['ceiling']:.2f}"
+                                 for k, v in results["shapes"]["shapes"].items()))
+            log(f"load shapes on SQLite, {shape_clients} connections")
+            results["shapes_sqlite"] = shapes_run(ticketctl, lite, shape_clients, seconds, args.client_threads, spread)
+        if "overload" in parts and overload:
+            results["overload"] = []
+            for c in overload:
+                log(f"overload: {c} connections on one event")
+                results["overload"].append(overload_run(ticketctl, cluster.url("svc"), workdir, args.batch_max, c,
+                                                        seconds, 2000, f"overload-{c}"))
+                o = results["overload"][-1]
+                log(f"  {o['statuses'].get('reserve')}, p99 {o['latency_ms']['p99']:.0f} ms, "
+                    f"peak RSS {o['memory']['peak_rss_kib'] / 1024:.0f} MiB {o['problems'] or ''}")
+
+        if prefill and "prefill" in parts:
             c = 64 if 64 in clients else clients[-1]
             pf = results["prefilled"] = {"holds": prefill, "clients": c}
             for key, db in (("S", "seed"), ("P", "svc")):
@@ -417,6 +609,9 @@ def main() -> int:
             for event, capacity, purchased, active in invariant(cluster, db):
                 if purchased + active > capacity:
                     problems.append(f"{db} event {event}: {purchased} + {active} > {capacity}")
+        problems += recount_mismatches_pg(cluster, "svc")
+        problems += recount_mismatches_sqlite(workdir / "bench.db")
+        problems += [f"overload {o['clients']}: {p}" for o in results.get("overload") or [] for p in o["problems"]]
         service_events = [(url, event) for url, event in CREATED if not url.endswith("/seed")]
         for url, event in service_events:
             out = subprocess.run([str(ticketctl), "events", "check", "--database-url", url, str(event)],
@@ -426,7 +621,8 @@ def main() -> int:
         checks = len(service_events)
         results["oversell_ok"] = not problems
         results["oversell"] = ("none: `--verify` passed on every service run; SPEC 2's SQL invariant held on every "
-                               f"PostgreSQL event; `ticketctl events check` passed on {checks} events (counters = recount)"
+                               "PostgreSQL event and the counters of every event, on both stores, equal a recount "
+                               f"(`ticketctl events check` on {checks} of them)"
                                if not problems else "; ".join(problems))
         results["targets"] = [] if args.smoke else targets(results)
 

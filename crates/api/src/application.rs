@@ -14,6 +14,7 @@ use crate::commands::HttpAnswers;
 use crate::error::json_error_envelope;
 use crate::group_commit::{GroupCommit, Limits};
 use crate::openapi::ApiDocs;
+use crate::reads;
 use crate::routes::configure;
 use crate::state::{AppState, Writes};
 use crate::sweeper;
@@ -35,6 +36,8 @@ pub struct ApiConfig {
     pub batch_max: usize,
     /// Write transactions in flight at most (lanes of the write pipeline).
     pub write_lanes: usize,
+    /// Read statements in flight at most, per kind of read (lanes of read coalescing).
+    pub read_lanes: usize,
     /// Requests waiting per lane at most; more are answered 503 at once.
     pub queue_max: usize,
     /// How long a request may take before it is answered 503.
@@ -52,6 +55,7 @@ impl ApiConfig {
             workers: None,
             batch_max: 256,
             write_lanes: 4,
+            read_lanes: 2,
             queue_max: 4_096,
             request_deadline: Duration::from_secs(2),
         }
@@ -97,6 +101,15 @@ fn writes(ticketing: Ticketing, config: &ApiConfig) -> Arc<Writes> {
     )
 }
 
+/// Read batches: as many ids per statement as write batches hold requests.
+fn read_limits(config: &ApiConfig) -> Limits {
+    Limits {
+        lanes: config.read_lanes,
+        max_batch: config.batch_max,
+        max_queue: config.queue_max,
+    }
+}
+
 impl Application {
     /// Binds the listener and builds the server; nothing is served until
     /// [`Application::run_until_stopped`].
@@ -110,6 +123,9 @@ impl Application {
         let state = web::Data::new(AppState {
             ticketing: ticketing.clone(),
             writes: writes(ticketing.clone(), &config),
+            event_reads: reads::event_reads(ticketing.clone(), read_limits(&config)),
+            reservation_reads: reads::reservation_reads(ticketing.clone(), read_limits(&config)),
+            read_lane: Arc::default(),
             in_flight: Arc::default(),
             admin_token: config.admin_token.clone(),
             deadline: config.request_deadline,

@@ -66,8 +66,7 @@ pub(crate) async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let ticketing = state.ticketing.clone();
-    let summary = blocking(move || ticketing.event_summary(id)).await??;
+    let summary = crate::reads::read(&state, &state.event_reads, id).await?;
     Ok(HttpResponse::Ok().json(EventBody::from(summary)))
 }
 

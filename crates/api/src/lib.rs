@@ -16,6 +16,7 @@ mod events;
 pub mod group_commit;
 pub mod idempotency;
 pub mod openapi;
+pub mod reads;
 mod reservations;
 mod routes;
 mod state;

@@ -11,7 +11,7 @@ use crate::body::{optional_object, saturating_integer};
 use crate::commands;
 use crate::dto::{HoldCreated, ReservationBody};
 use crate::error::{ApiError, FieldErrors};
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
 
 /// Reads the reserve body: every problem at once.
 fn parse_reserve(
@@ -202,8 +202,7 @@ pub(crate) async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let ticketing = state.ticketing.clone();
-    let found = blocking(move || ticketing.reservation(id)).await??;
+    let found = crate::reads::read(&state, &state.reservation_reads, id).await?;
     Ok(HttpResponse::Ok().json(ReservationBody::from(found)))
 }
 

@@ -7,6 +7,7 @@ use domain::{Command, CommandOutcome, Ticketing};
 
 use crate::group_commit::GroupCommit;
 use crate::idempotency::InFlight;
+use crate::reads::{EventReads, ReservationReads, RoundRobin};
 
 /// The write pipeline: reserves, purchases and cancels, group-committed in lanes.
 pub type Writes = GroupCommit<Command, CommandOutcome>;
@@ -18,6 +19,12 @@ pub struct AppState {
     pub ticketing: Ticketing,
     /// Reserves, purchases and cancels go through group commit.
     pub writes: Arc<Writes>,
+    /// Reads of events, coalesced.
+    pub event_reads: Arc<EventReads>,
+    /// Reads of reservations, coalesced.
+    pub reservation_reads: Arc<ReservationReads>,
+    /// Which read lane the next read goes to.
+    pub read_lane: Arc<RoundRobin>,
     /// The idempotency keys of the requests being served here.
     pub in_flight: Arc<InFlight>,
     /// The bearer token that the operators' routes require; `None` refuses everyone.

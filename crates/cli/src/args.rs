@@ -71,6 +71,11 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_CAPACITY", value_parser = clap::value_parser!(i64).range(1..))]
     pub capacity: Option<i64>,
 
+    /// With --capacity: create this many events and spread reserves and reads over them
+    #[arg(long, env = "BENCH_EVENTS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub events: u32,
+
     /// Bearer token for creating the event
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -93,7 +98,8 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_REQUESTS")]
     pub requests: Option<u64>,
 
-    /// Weights of the requests: reserve, purchase (of this run's own holds), read
+    /// Weights of the requests: reserve, purchase (of this run's own holds), read (an event),
+    /// health (GET /health, the HTTP ceiling)
     #[arg(long, env = "BENCH_MIX", default_value = "reserve=100")]
     pub mix: String,
 
@@ -101,8 +107,8 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_JSON")]
     pub json: bool,
 
-    /// Afterwards, read the event and fail unless purchased + reserved + available equals the
-    /// capacity and no more tickets were granted than the capacity
+    /// Afterwards, read the events and fail unless, on each, purchased + reserved + available
+    /// equals the capacity and no more tickets were granted than the capacity
     #[arg(long, env = "BENCH_VERIFY")]
     pub verify: bool,
 }
@@ -159,6 +165,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WRITE_LANES", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub write_lanes: u32,
+
+    /// Read statements in flight at most, per kind of read: concurrent GETs of events (and of
+    /// reservations) wait for the next statement of a lane, which answers all of them
+    #[arg(long, env = "READ_LANES", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub read_lanes: u32,
 
     /// Requests waiting per lane at most; more are answered 503 at once
     #[arg(long, env = "QUEUE_MAX", default_value_t = 4_096,

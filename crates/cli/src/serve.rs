@@ -36,6 +36,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
         workers: args.workers.map(usize::from),
         batch_max: usize::try_from(args.batch_max).unwrap_or(1),
         write_lanes: usize::try_from(args.write_lanes).unwrap_or(1),
+        read_lanes: usize::try_from(args.read_lanes).unwrap_or(1),
         queue_max: usize::try_from(args.queue_max).unwrap_or(1),
         request_deadline: Duration::from_millis(args.request_deadline_ms),
     };

@@ -473,8 +473,10 @@ fn exchange(
     };
     let extra: String = headers
         .iter()
-        .map(|(name, value)| format!("{name}: {value}\r\n"))
-        .collect();
+        .fold(String::new(), |mut all, (name, value)| {
+            let _ = std::fmt::Write::write_fmt(&mut all, format_args!("{name}: {value}\r\n"));
+            all
+        });
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer cli-test-token\r\n{extra}{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -20,7 +20,8 @@ use crate::error::CliError;
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub base: String,
-    pub event: i64,
+    /// The events requests are spread over, uniformly.
+    pub events: Vec<i64>,
     pub concurrency: usize,
     pub threads: usize,
     pub duration: Option<Duration>,
@@ -39,6 +40,10 @@ pub struct Outcome {
     pub statuses: BTreeMap<(Op, u16), u64>,
     /// Transport failures by message.
     pub errors: BTreeMap<String, u64>,
+    /// Tickets granted (answers 201 to reserves) per event.
+    pub granted: BTreeMap<i64, u64>,
+    /// Answers 503 that came without `Retry-After`.
+    pub unavailable_without_retry_after: u64,
 }
 
 impl Outcome {
@@ -48,6 +53,8 @@ impl Outcome {
             latency: BTreeMap::new(),
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
+            granted: BTreeMap::new(),
+            unavailable_without_retry_after: 0,
         }
     }
 
@@ -66,6 +73,10 @@ impl Outcome {
         for (key, n) in other.errors {
             *self.errors.entry(key).or_default() += n;
         }
+        for (event, n) in other.granted {
+            *self.granted.entry(event).or_default() += n;
+        }
+        self.unavailable_without_retry_after += other.unavailable_without_retry_after;
         for (op, histogram) in other.latency {
             // Same bounds on both sides, so adding cannot fail.
             let _ = self
@@ -201,8 +212,18 @@ async fn request_loop(
     seed: u64,
     deadline: Option<Instant>,
 ) {
-    let reserve_url = format!("{}/api/events/{}/reserve", plan.base, plan.event);
-    let read_url = format!("{}/api/events/{}", plan.base, plan.event);
+    let reserve_urls: Vec<String> = plan
+        .events
+        .iter()
+        .map(|e| format!("{}/api/events/{e}/reserve", plan.base))
+        .collect();
+    let read_urls: Vec<String> = plan
+        .events
+        .iter()
+        .map(|e| format!("{}/api/events/{e}", plan.base))
+        .collect();
+    let health_url = format!("{}/health", plan.base);
+    let events = u32::try_from(plan.events.len()).unwrap_or(u32::MAX);
     let keep_holds = plan.mix.weight(Op::Purchase) > 0;
     let mut holds: Vec<String> = Vec::new();
     let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -219,9 +240,10 @@ async fn request_loop(
         if op == Op::Purchase && holds.is_empty() {
             op = Op::Reserve;
         }
+        let target = rng.below(events) as usize;
         let started = Instant::now();
         let sent = match op {
-            Op::Reserve => client.post(&reserve_url).send().await,
+            Op::Reserve => client.post(&reserve_urls[target]).send().await,
             Op::Purchase => {
                 let id = holds.pop().unwrap_or_default();
                 client
@@ -229,10 +251,14 @@ async fn request_loop(
                     .send()
                     .await
             }
-            Op::Read => client.get(&read_url).send().await,
+            Op::Read => client.get(&read_urls[target]).send().await,
+            Op::Health => client.get(&health_url).send().await,
         };
         let (status, body) = match sent {
             Ok(mut res) => {
+                if res.status().as_u16() == 503 && !res.headers().contains_key("retry-after") {
+                    outcome.borrow_mut().unavailable_without_retry_after += 1;
+                }
                 let body = res.body().limit(1 << 20).await.ok();
                 (res.status().as_u16(), body)
             }
@@ -247,6 +273,13 @@ async fn request_loop(
         };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         outcome.borrow_mut().record(op, status, micros);
+        if op == Op::Reserve && status == 201 {
+            *outcome
+                .borrow_mut()
+                .granted
+                .entry(plan.events[target])
+                .or_default() += 1;
+        }
         shared.done.fetch_add(1, Ordering::Relaxed);
         if keep_holds && op == Op::Reserve && status == 201 {
             if let Some(id) = body

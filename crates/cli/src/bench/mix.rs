@@ -1,23 +1,29 @@
-//! The request mix: `reserve=80,purchase=10,read=10`.
+//! The request mix: `reserve=80,purchase=10,read=10` (and `health`, the HTTP ceiling).
 
 use std::str::FromStr;
 
 /// One kind of request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
+    /// `POST /api/events/{id}/reserve` of one of the run's events.
     Reserve,
+    /// `POST /api/reservations/{id}/purchase` of one of this connection's own holds.
     Purchase,
+    /// `GET /api/events/{id}` of one of the run's events.
     Read,
+    /// `GET /health`: no store, the server's HTTP ceiling.
+    Health,
 }
 
 impl Op {
-    pub const ALL: [Self; 3] = [Self::Reserve, Self::Purchase, Self::Read];
+    pub const ALL: [Self; 4] = [Self::Reserve, Self::Purchase, Self::Read, Self::Health];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Reserve => "reserve",
             Self::Purchase => "purchase",
             Self::Read => "read",
+            Self::Health => "health",
         }
     }
 }
@@ -25,7 +31,7 @@ impl Op {
 /// Weights of each kind of request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mix {
-    weights: [u32; 3],
+    weights: [u32; 4],
 }
 
 impl Mix {
@@ -38,7 +44,7 @@ impl Mix {
             }
             roll -= weight;
         }
-        Op::Read
+        Op::Health
     }
 
     pub fn total(self) -> u32 {
@@ -54,7 +60,7 @@ impl FromStr for Mix {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut weights = [0; 3];
+        let mut weights = [0; 4];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = part
                 .split_once('=')
@@ -63,7 +69,7 @@ impl FromStr for Mix {
                 .into_iter()
                 .find(|op| op.name() == name.trim())
                 .ok_or_else(|| {
-                    format!("--mix: unknown request {name:?} (reserve, purchase, read)")
+                    format!("--mix: unknown request {name:?} (reserve, purchase, read, health)")
                 })?;
             weights[op as usize] = weight
                 .trim()
@@ -94,6 +100,8 @@ mod tests {
         );
         assert!("reserve".parse::<Mix>().is_err());
         assert!("sell=1".parse::<Mix>().is_err());
+        let health: Mix = "health=1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(health.pick(0), Op::Health);
         assert!("reserve=0".parse::<Mix>().is_err());
     }
 }

@@ -14,6 +14,16 @@ pub struct Report {
     granted: u64,
 }
 
+fn counts(event: &Value) -> Option<(i64, i64, i64, i64)> {
+    let field = |name: &str| event[name].as_i64();
+    Some((
+        field("capacity")?,
+        field("purchased")?,
+        field("reserved")?,
+        field("available")?,
+    ))
+}
+
 fn per_second(count: u64, seconds: f64) -> f64 {
     // Counts stay far below 2^52, where f64 is exact.
     #[allow(clippy::cast_precision_loss)]
@@ -69,7 +79,8 @@ impl Report {
             .collect();
         let summary = json!({
             "url": plan.base,
-            "event": plan.event,
+            "events": plan.events.len(),
+            "event": plan.events.first(),
             "concurrency": plan.concurrency,
             "threads": plan.threads,
             "seconds": seconds,
@@ -79,6 +90,7 @@ impl Report {
             "reservations_per_second": per_second(granted, seconds),
             "statuses": statuses,
             "transport_errors": outcome.errors,
+            "unavailable_without_retry_after": outcome.unavailable_without_retry_after,
             "latency_ms": latency(&all),
             "latency_ms_by_request": by_op,
         });
@@ -89,35 +101,45 @@ impl Report {
         }
     }
 
-    /// Checks the event read after the run.
-    pub fn verify(&mut self, event: &Value) {
-        let field = |name: &str| event[name].as_i64();
+    /// Checks the events read after the run against the tickets granted on each.
+    pub fn verify(&mut self, events: &[Value], granted: &std::collections::BTreeMap<i64, u64>) {
         let mut problems = Vec::new();
-        match (
-            field("capacity"),
-            field("purchased"),
-            field("reserved"),
-            field("available"),
-        ) {
-            (Some(capacity), Some(purchased), Some(reserved), Some(available)) => {
-                if purchased + reserved + available != capacity {
-                    problems.push(format!(
-                        "purchased {purchased} + reserved {reserved} + available {available} != capacity {capacity}"
-                    ));
-                }
-                if available < 0 || reserved < 0 || purchased < 0 {
-                    problems.push(format!("negative count: {event}"));
-                }
-                if i64::try_from(self.granted).unwrap_or(i64::MAX) > capacity {
-                    problems.push(format!(
-                        "{} tickets granted, capacity is {capacity}",
-                        self.granted
-                    ));
-                }
+        let mut totals = (0, 0, 0, 0);
+        for event in events {
+            let id = event["id"].as_i64().unwrap_or_default();
+            let Some((capacity, purchased, reserved, available)) = counts(event) else {
+                problems.push(format!("the event answer lacks counts: {event}"));
+                continue;
+            };
+            if purchased + reserved + available != capacity {
+                problems.push(format!(
+                    "event {id}: purchased {purchased} + reserved {reserved} + available {available} != capacity {capacity}"
+                ));
             }
-            _ => problems.push(format!("the event answer lacks counts: {event}")),
+            if available < 0 || reserved < 0 || purchased < 0 {
+                problems.push(format!("event {id}: negative count: {event}"));
+            }
+            let given = granted.get(&id).copied().unwrap_or(0);
+            if i64::try_from(given).unwrap_or(i64::MAX) > capacity {
+                problems.push(format!(
+                    "event {id}: {given} tickets granted, capacity is {capacity}"
+                ));
+            }
+            totals = (
+                totals.0 + capacity,
+                totals.1 + purchased,
+                totals.2 + reserved,
+                totals.3 + available,
+            );
         }
-        self.verify = Some((problems, event.clone()));
+        let summary = json!({
+            "events": events.len(),
+            "capacity": totals.0,
+            "purchased": totals.1,
+            "reserved": totals.2,
+            "available": totals.3,
+        });
+        self.verify = Some((problems, summary));
     }
 
     /// What `--verify` found wrong, if anything.
@@ -141,8 +163,9 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "ticketctl bench: {} event {}, {} connections on {} client thread(s), {:.1} s",
+            "ticketctl bench: {} {} event(s) from {}, {} connections on {} client thread(s), {:.1} s",
             s["url"].as_str().unwrap_or_default(),
+            s["events"],
             s["event"],
             s["concurrency"],
             s["threads"],
@@ -204,8 +227,8 @@ impl Report {
             if problems.is_empty() {
                 let _ = writeln!(
                     out,
-                    "  {:<14}ok: purchased {} + reserved {} + available {} = capacity {}; {} granted <= capacity",
-                    "verify", event["purchased"], event["reserved"], event["available"], event["capacity"], self.granted
+                    "  {:<14}ok on {} event(s): purchased {} + reserved {} + available {} = capacity {}; {} granted, none above its event's capacity",
+                    "verify", event["events"], event["purchased"], event["reserved"], event["available"], event["capacity"], self.granted
                 );
             } else {
                 let _ = writeln!(out, "  {:<14}FAILED: {}", "verify", problems.join("; "));
