@@ -359,7 +359,9 @@ def render(results: dict) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in r["clients"]:
-        row = r["runs"][str(c)]
+        row = r["runs"].get(str(c))
+        if not row:
+            continue
         s, u, p, l = row.get("S"), row.get("U"), row.get("P"), row.get("L")
         ratio = (p["reservations_per_second"] / s["reservations_per_second"]) if s and p and s["reservations_per_second"] else None
 

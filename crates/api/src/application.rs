@@ -54,8 +54,8 @@ impl ApiConfig {
             expire_batch: domain::DEFAULT_EXPIRE_BATCH,
             workers: None,
             batch_max: 256,
-            write_lanes: 4,
-            read_lanes: 2,
+            write_lanes: 1,
+            read_lanes: 1,
             queue_max: 4_096,
             request_deadline: Duration::from_secs(2),
         }

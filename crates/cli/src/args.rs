@@ -161,14 +161,14 @@ pub struct ServeArgs {
     pub batch_max: u32,
 
     /// Write transactions in flight at most: requests are spread over this many group-commit
-    /// lanes by event, so one hot event never holds up the others
-    #[arg(long, env = "WRITE_LANES", default_value_t = 4,
+    /// lanes by event (one lane batches every write of the server together)
+    #[arg(long, env = "WRITE_LANES", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub write_lanes: u32,
 
     /// Read statements in flight at most, per kind of read: concurrent GETs of events (and of
     /// reservations) wait for the next statement of a lane, which answers all of them
-    #[arg(long, env = "READ_LANES", default_value_t = 2,
+    #[arg(long, env = "READ_LANES", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub read_lanes: u32,
 

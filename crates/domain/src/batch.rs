@@ -33,44 +33,34 @@ pub(crate) fn run(
         .filter(|&i| outcomes[i].is_none())
         .collect();
 
-    // Which events the purchases and cancels touch: a hold never changes event, so this is
-    // read before locking anything.
+    // Then every event of the batch, in id order: those reserved on, and those of the holds
+    // that purchases and cancels name (a hold never changes event).
     let mut held_ids: Vec<ReservationId> = live
         .iter()
         .filter_map(|&i| commands[i].operation.reservation())
         .collect();
     held_ids.sort_unstable();
     held_ids.dedup();
-    let owners = if held_ids.is_empty() {
-        Vec::new()
-    } else {
-        uow.events_of(&held_ids)?
-    };
-
-    // Then every event of the batch, in id order.
     let mut event_ids: Vec<EventId> = live
         .iter()
         .filter_map(|&i| match &commands[i].operation {
             Operation::Reserve(r) => Some(r.event),
             _ => None,
         })
-        .chain(owners.iter().map(|(_, event)| *event))
         .collect();
     event_ids.sort_unstable();
     event_ids.dedup();
-    let events = if event_ids.is_empty() {
+    let events = if event_ids.is_empty() && held_ids.is_empty() {
         Vec::new()
     } else {
-        uow.lock_events(&event_ids)?
+        uow.lock_events(&event_ids, &held_ids)?
     };
 
     // Then the reservations.
-    let mut found: Vec<ReservationId> = owners.iter().map(|(id, _)| *id).collect();
-    found.sort_unstable();
-    let rows = if found.is_empty() {
+    let rows = if held_ids.is_empty() {
         Vec::new()
     } else {
-        uow.lock_reservations(&found)?
+        uow.read_reservations(&held_ids)?
     };
     if let Some(orphan) = rows
         .iter()
@@ -253,19 +243,13 @@ mod tests {
             .times(1)
             .in_sequence(&mut seq)
             .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
-        let owner = (hold.id, EventId::new(3));
-        uow.expect_events_of()
-            .with(eq(vec![hold.id]))
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(move |_| Ok(vec![owner]));
         uow.expect_lock_events()
-            .with(eq(vec![EventId::new(3), EventId::new(9)]))
+            .with(eq(vec![EventId::new(3), EventId::new(9)]), eq(vec![hold.id]))
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_| Ok(vec![locked(3, 5), locked(9, 5)]));
+            .returning(|_, _| Ok(vec![locked(3, 5), locked(9, 5)]));
         let row = hold.clone();
-        uow.expect_lock_reservations()
+        uow.expect_read_reservations()
             .with(eq(vec![hold.id]))
             .times(1)
             .in_sequence(&mut seq)
@@ -331,7 +315,7 @@ mod tests {
         let mut uow = MockUnitOfWork::new();
         uow.expect_claim_keys()
             .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
-        uow.expect_lock_events().returning(|_| {
+        uow.expect_lock_events().returning(|_, _| {
             Ok(vec![LockedEvent {
                 purchased: 1,
                 ..locked(1, 1)
@@ -361,9 +345,8 @@ mod tests {
             })),
         ];
         let mut uow = MockUnitOfWork::new();
-        uow.expect_events_of().returning(|_| Ok(vec![]));
         uow.expect_lock_events()
-            .returning(|_| Err(StoreError::unavailable("gone").into()));
+            .returning(|_, _| Err(StoreError::unavailable("gone").into()));
         assert_eq!(
             run(&mut uow, &commands, rules(None), NOW, &Echo),
             Err(StoreError::unavailable("gone").into())
@@ -383,7 +366,7 @@ mod tests {
         let commands = vec![command, unknown];
         let mut uow = MockUnitOfWork::new();
         uow.expect_lock_events()
-            .returning(|_| Ok(vec![locked(1, 10)]));
+            .returning(|_, _| Ok(vec![locked(1, 10)]));
         uow.expect_customer_usage()
             .withf(|pairs, _| pairs.len() == 1 && pairs[0].0 == EventId::new(1))
             .times(1)

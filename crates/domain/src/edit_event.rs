@@ -35,7 +35,7 @@ fn update(
     patch: &EventPatch,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<EventSummary, DomainError> {
-    let Some(locked) = uow.lock_events(&[id])?.pop() else {
+    let Some(locked) = uow.lock_events(&[id], &[])?.pop() else {
         return Err(DomainError::EventNotFound);
     };
     let current = uow

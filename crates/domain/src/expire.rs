@@ -68,7 +68,11 @@ fn expire_batch(
     if due.is_empty() {
         return Ok(0);
     }
-    let events: Vec<_> = uow.lock_events(&due)?.into_iter().map(|e| e.id).collect();
+    let events: Vec<_> = uow
+        .lock_events(&due, &[])?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let released = uow.release_past_due(&events, now, limit)?;
     let mut changes = Changes::default();
     for hold in &released {
@@ -117,8 +121,8 @@ mod tests {
             .with(eq(NOW), eq(10))
             .returning(move |_, _| Ok(vec![a, b]));
         uow.expect_lock_events()
-            .with(eq(vec![a, b]))
-            .returning(|ids| {
+            .with(eq(vec![a, b]), eq(vec![]))
+            .returning(|ids, _| {
                 Ok(ids
                     .iter()
                     .map(|&id| LockedEvent {

@@ -190,10 +190,22 @@ impl UnitOfWork for State {
         Ok(event)
     }
 
-    fn lock_events(&mut self, ids: &[EventId]) -> Result<Vec<LockedEvent>, DomainError> {
-        if !ids.windows(2).all(|w| w[0] < w[1]) {
-            return Err(broken("events must be locked in ascending id order"));
-        }
+    fn lock_events(
+        &mut self,
+        ids: &[EventId],
+        of_reservations: &[ReservationId],
+    ) -> Result<Vec<LockedEvent>, DomainError> {
+        let mut ids: Vec<EventId> = ids
+            .iter()
+            .copied()
+            .chain(
+                of_reservations
+                    .iter()
+                    .filter_map(|r| self.reservations.get(r).map(|r| r.event_id)),
+            )
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
         Ok(ids
             .iter()
             .filter_map(|id| self.events.get(id))
@@ -226,17 +238,7 @@ impl UnitOfWork for State {
         Ok(row.event.clone())
     }
 
-    fn events_of(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<(ReservationId, EventId)>, DomainError> {
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.reservations.get(id).map(|r| (*id, r.event_id)))
-            .collect())
-    }
-
-    fn lock_reservations(
+    fn read_reservations(
         &mut self,
         ids: &[ReservationId],
     ) -> Result<Vec<Reservation>, DomainError> {

@@ -132,13 +132,18 @@ pub trait UnitOfWork {
     /// Only [`DomainError::Store`].
     fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError>;
 
-    /// Locks the rows of the events among `ids` that exist (`ids` is ascending and without
-    /// duplicates: the lock order) and returns their counters, in id order. Unknown ids are
-    /// left out.
+    /// Locks the rows of the events among `ids`, and of the events of the reservations among
+    /// `of_reservations`, that exist, in ascending id order (the lock order), and returns their
+    /// counters in id order. Unknown ids are left out. A reservation's event is read without a
+    /// lock: it never changes.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn lock_events(&mut self, ids: &[EventId]) -> Result<Vec<LockedEvent>, DomainError>;
+    fn lock_events(
+        &mut self,
+        ids: &[EventId],
+        of_reservations: &[ReservationId],
+    ) -> Result<Vec<LockedEvent>, DomainError>;
 
     /// Sets a locked event's name and capacity, stamping `updated_at` with `now`.
     ///
@@ -153,22 +158,13 @@ pub trait UnitOfWork {
         now: DateTime<Utc>,
     ) -> Result<Event, DomainError>;
 
-    /// Reads, without locking, the event of each reservation among `ids` that exists (an
-    /// event never changes, so this needs no lock). Unknown ids are left out.
+    /// Reads the reservations among `ids` that exist, after their events were locked by this
+    /// transaction (every writer of a reservation holds its event's lock, so the rows cannot
+    /// change before the commit; a store may lock them too).
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn events_of(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<(ReservationId, EventId)>, DomainError>;
-
-    /// Locks and reads the reservations among `ids` that exist. Called only after their events
-    /// are locked.
-    ///
-    /// # Errors
-    /// Only [`DomainError::Store`].
-    fn lock_reservations(&mut self, ids: &[ReservationId])
+    fn read_reservations(&mut self, ids: &[ReservationId])
         -> Result<Vec<Reservation>, DomainError>;
 
     /// Marks up to `limit` holds of `events` (all locked by this transaction) that are

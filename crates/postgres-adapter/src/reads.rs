@@ -99,8 +99,10 @@ pub(crate) fn reservations(
         .collect()
 }
 
-/// The locked reservations, in id order.
-pub(crate) fn lock_reservations(
+/// Reservations whose events this transaction has locked, in id order. No row lock: every
+/// writer of a reservation holds its event's lock, so the rows read here cannot change before
+/// the commit (and the writes re-check `status = 'reserved'` all the same).
+pub(crate) fn read_reservations(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<Vec<Reservation>, PgStoreError> {
@@ -109,7 +111,6 @@ pub(crate) fn lock_reservations(
         .filter(dsl::id.eq_any(ids))
         .order(dsl::id)
         .select(ReservationRow::as_select())
-        .for_update()
         .load(conn)?
         .into_iter()
         .map(Reservation::try_from)
@@ -163,7 +164,7 @@ pub(crate) fn audit_event(
     }))
 }
 
-/// For [`lock_reservations`]' callers that hold domain ids.
+/// For [`read_reservations`]' callers that hold domain ids.
 pub(crate) fn uuids(ids: &[ReservationId]) -> Vec<Uuid> {
     ids.iter().map(|id| *id.as_uuid()).collect()
 }

@@ -38,6 +38,30 @@ fn fail(err: impl Into<PgStoreError>) -> DomainError {
 }
 
 #[derive(QueryableByName)]
+struct LockedRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Int4)]
+    capacity: i32,
+    #[diesel(sql_type = Int4)]
+    purchased_count: i32,
+    #[diesel(sql_type = Int4)]
+    reserved_count: i32,
+}
+
+/// One round trip for both sets of events: the ids are gathered first (an init plan: the
+/// reservations' events are read unlocked, they never change), then the rows are locked in id
+/// order (ORDER BY under FOR UPDATE sorts before locking): the one lock order.
+const LOCK_EVENTS_SQL: &str = "
+SELECT e.id, e.capacity, e.purchased_count, e.reserved_count
+  FROM events e
+ WHERE e.id = ANY (ARRAY(SELECT unnest($1::bigint[])
+                         UNION
+                         SELECT r.event_id FROM reservations r WHERE r.id = ANY($2::uuid[])))
+ ORDER BY e.id
+   FOR UPDATE";
+
+#[derive(QueryableByName)]
 struct ReleasedRow {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
@@ -183,28 +207,24 @@ impl UnitOfWork for PgUnitOfWork<'_> {
         Ok(row.into())
     }
 
-    fn lock_events(&mut self, ids: &[EventId]) -> Result<Vec<LockedEvent>, DomainError> {
+    fn lock_events(
+        &mut self,
+        ids: &[EventId],
+        of_reservations: &[ReservationId],
+    ) -> Result<Vec<LockedEvent>, DomainError> {
         let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-        // ORDER BY with FOR UPDATE locks the rows in id order: the one lock order.
-        let rows: Vec<(i64, i32, i32, i32)> = events::table
-            .filter(events::id.eq_any(raw))
-            .order(events::id)
-            .select((
-                events::id,
-                events::capacity,
-                events::purchased_count,
-                events::reserved_count,
-            ))
-            .for_update()
+        let rows: Vec<LockedRow> = Prepared::new(LOCK_EVENTS_SQL)
+            .bind::<Array<BigInt>, _>(raw)
+            .bind::<Array<SqlUuid>, _>(reads::uuids(of_reservations))
             .load(self.conn)
             .map_err(fail)?;
         Ok(rows
             .into_iter()
-            .map(|(id, capacity, purchased, held)| LockedEvent {
-                id: EventId::new(id),
-                capacity,
-                purchased,
-                held,
+            .map(|r| LockedEvent {
+                id: EventId::new(r.id),
+                capacity: r.capacity,
+                purchased: r.purchased_count,
+                held: r.reserved_count,
             })
             .collect())
     }
@@ -228,26 +248,11 @@ impl UnitOfWork for PgUnitOfWork<'_> {
         Ok(row.into())
     }
 
-    fn events_of(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<(ReservationId, EventId)>, DomainError> {
-        let rows: Vec<(Uuid, i64)> = reservations::table
-            .filter(reservations::id.eq_any(reads::uuids(ids)))
-            .select((reservations::id, reservations::event_id))
-            .load(self.conn)
-            .map_err(fail)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, event)| (ReservationId::from_uuid(id), EventId::new(event)))
-            .collect())
-    }
-
-    fn lock_reservations(
+    fn read_reservations(
         &mut self,
         ids: &[ReservationId],
     ) -> Result<Vec<Reservation>, DomainError> {
-        reads::lock_reservations(self.conn, &reads::uuids(ids)).map_err(fail)
+        reads::read_reservations(self.conn, &reads::uuids(ids)).map_err(fail)
     }
 
     fn release_past_due(

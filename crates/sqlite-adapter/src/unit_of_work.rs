@@ -64,7 +64,23 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         row.try_into().map_err(fail)
     }
 
-    fn lock_events(&mut self, ids: &[EventId]) -> Result<Vec<LockedEvent>, DomainError> {
+    fn lock_events(
+        &mut self,
+        ids: &[EventId],
+        of_reservations: &[ReservationId],
+    ) -> Result<Vec<LockedEvent>, DomainError> {
+        let mut ids = ids.to_vec();
+        let keys: Vec<String> = of_reservations.iter().map(ToString::to_string).collect();
+        for chunk in keys.chunks(IN_CHUNK) {
+            let events: Vec<i64> = reservations::table
+                .filter(reservations::id.eq_any(chunk))
+                .select(reservations::event_id)
+                .load(self.conn)
+                .map_err(fail)?;
+            ids.extend(events.into_iter().map(EventId::new));
+        }
+        ids.sort_unstable();
+        ids.dedup();
         let mut locked = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {
             let raw: Vec<i64> = chunk.iter().map(|id| id.get()).collect();
@@ -111,26 +127,7 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         row.try_into().map_err(fail)
     }
 
-    fn events_of(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<(ReservationId, EventId)>, DomainError> {
-        let mut found = Vec::with_capacity(ids.len());
-        let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        for chunk in keys.chunks(IN_CHUNK) {
-            let rows: Vec<(String, i64)> = reservations::table
-                .filter(reservations::id.eq_any(chunk))
-                .select((reservations::id, reservations::event_id))
-                .load(self.conn)
-                .map_err(fail)?;
-            for (id, event) in rows {
-                found.push((parse_id(&id)?, EventId::new(event)));
-            }
-        }
-        Ok(found)
-    }
-
-    fn lock_reservations(
+    fn read_reservations(
         &mut self,
         ids: &[ReservationId],
     ) -> Result<Vec<Reservation>, DomainError> {

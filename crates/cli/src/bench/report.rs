@@ -195,7 +195,7 @@ impl Report {
                             .collect()
                     })
                     .unwrap_or_default();
-                let _ = writeln!(out, "  {:<14}{}", format!("{op} answers"), line.join("   "));
+                let _ = writeln!(out, "  {:<18}{}", format!("{op} answers"), line.join("   "));
             }
         }
         if let Some(errors) = s["transport_errors"].as_object().filter(|e| !e.is_empty()) {
