@@ -244,7 +244,10 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
         uow.expect_lock_events()
-            .with(eq(vec![EventId::new(3), EventId::new(9)]), eq(vec![hold.id]))
+            .with(
+                eq(vec![EventId::new(3), EventId::new(9)]),
+                eq(vec![hold.id]),
+            )
             .times(1)
             .in_sequence(&mut seq)
             .returning(|_, _| Ok(vec![locked(3, 5), locked(9, 5)]));
