@@ -107,9 +107,15 @@ class Cluster:
         log(f"PostgreSQL cluster on 127.0.0.1:{self.port} ({self.bin})")
         run(self._as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
                             "--auth=trust", "-E", "UTF8"]))
+        # Durable (fsync, synchronous_commit, full page writes on), and sized for a write-heavy
+        # server: at 20,000 reservations/s PostgreSQL writes about 8 MB of WAL a second, so the
+        # default max_wal_size (1 GB) forces a checkpoint every two minutes, whose writes stall
+        # commits for seconds on this disk. 8 GB and 15 minutes is ordinary production tuning.
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                    "-c max_connections=400 -c shared_buffers=256MB "
-                   "-c fsync=on -c synchronous_commit=on -c full_page_writes=on")
+                   "-c fsync=on -c synchronous_commit=on -c full_page_writes=on "
+                   "-c max_wal_size=8GB -c checkpoint_timeout=15min -c log_checkpoints=on "
+                   "-c log_autovacuum_min_duration=0 -c log_lock_waits=on -c log_min_duration_statement=500")
         run(self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                             "-l", str(self.dir / "server.log"), "-w", "start"]))
 

@@ -73,6 +73,11 @@ struct ReleasedRow {
 
 /// Oldest first, through the `(event_id, status, expires_at)` index; the events are locked by
 /// this transaction, so no other writer is changing these rows.
+///
+/// Plans here must not depend on statistics (a new database has none, and a prepared
+/// statement keeps its first generic plan while tables grow): each statement leaves the planner
+/// only index paths driven by the batch's keys. `(r.status = 'reserved') IS TRUE` is that guard
+/// written as a filter, which no index can serve, so the rows are found by their ids.
 const RELEASE_SQL: &str = "
 UPDATE reservations r
    SET status = 'expired', updated_at = $2
@@ -80,7 +85,7 @@ UPDATE reservations r
          WHERE event_id = ANY($1) AND status = 'reserved' AND expires_at <= $2
          ORDER BY expires_at
          LIMIT $3) due
- WHERE r.id = due.id AND r.status = 'reserved'
+ WHERE r.id = due.id AND (r.status = 'reserved') IS TRUE
 RETURNING r.id, r.event_id, r.quantity";
 
 #[derive(QueryableByName)]
@@ -93,12 +98,14 @@ struct UsageRow {
     tickets: i64,
 }
 
+/// One lookup of `(event_id, customer)` per pair, whatever the statistics say.
 const USAGE_SQL: &str = "
-SELECT r.event_id, r.customer, sum(r.quantity)::int8 AS tickets
-  FROM unnest($1::bigint[], $2::text[]) AS p (event_id, customer)
-  JOIN reservations r ON r.event_id = p.event_id AND r.customer = p.customer
- WHERE r.status = 'purchased' OR (r.status = 'reserved' AND r.expires_at > $3)
- GROUP BY r.event_id, r.customer";
+SELECT p.event_id, p.customer,
+       (SELECT COALESCE(sum(r.quantity), 0) FROM reservations r
+         WHERE r.event_id = p.event_id AND r.customer = p.customer
+           AND (r.status = 'purchased' OR (r.status = 'reserved' AND r.expires_at > $3)))::int8
+         AS tickets
+  FROM unnest($1::bigint[], $2::text[]) AS p (event_id, customer)";
 
 #[derive(QueryableByName)]
 struct ClaimedRow {
@@ -133,7 +140,17 @@ struct ExistingRow {
 }
 
 const EXISTING_SQL: &str = "
-SELECT key, fingerprint, status, body FROM idempotency_keys WHERE key = ANY($1)";
+SELECT k.key, k.fingerprint, k.status, k.body
+  FROM unnest($1::text[]) AS x (key)
+  JOIN LATERAL (SELECT * FROM idempotency_keys WHERE key = x.key) k ON true";
+
+/// The oldest expired keys by their row addresses; a record re-claimed meanwhile fails the
+/// re-check and stays.
+const PURGE_KEYS_SQL: &str = "
+DELETE FROM idempotency_keys
+ WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys
+                          WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
+   AND expires_at <= $1";
 
 #[derive(QueryableByName)]
 struct AppliedRow {
@@ -163,7 +180,7 @@ WITH inserted AS (
            purchased_at = CASE WHEN c.status = 'purchased' THEN $1 END,
            payment_reference = CASE WHEN c.status = 'purchased' THEN c.reference END
       FROM unnest($7::uuid[], $8::text[], $9::text[]) AS c (id, status, reference)
-     WHERE r.id = c.id AND r.status = 'reserved'
+     WHERE r.id = c.id AND (r.status = 'reserved') IS TRUE
     RETURNING 1
 ), counted AS (
     UPDATE events e
@@ -279,9 +296,11 @@ impl UnitOfWork for PgUnitOfWork<'_> {
     }
 
     fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError> {
-        // The oldest due holds, through the partial index on due holds.
+        // The oldest due holds, through the partial index on due holds (whose predicate names
+        // `quantity > 0`, so that this is the one query that uses it).
         let mut ids: Vec<i64> = reservations::table
             .filter(reservations::status.eq(ReservationStatus::Reserved.as_str()))
+            .filter(reservations::quantity.gt(0))
             .filter(reservations::expires_at.le(now))
             .order(reservations::expires_at)
             .limit(i64::from(limit))
@@ -465,16 +484,9 @@ impl UnitOfWork for PgUnitOfWork<'_> {
     }
 
     fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
-        use crate::schema::idempotency_keys::dsl;
-        let due = diesel::alias!(crate::schema::idempotency_keys as due);
-        let expired = due
-            .filter(due.field(dsl::expires_at).le(now))
-            .order(due.field(dsl::expires_at))
-            .limit(i64::from(limit))
-            .select(due.field(dsl::key));
-        let deleted = diesel::delete(dsl::idempotency_keys)
-            .filter(dsl::key.eq_any(expired))
-            .filter(dsl::expires_at.le(now))
+        let deleted = Prepared::new(PURGE_KEYS_SQL)
+            .bind::<Timestamptz, _>(now)
+            .bind::<BigInt, _>(i64::from(limit))
             .execute(self.conn)
             .map_err(fail)?;
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
