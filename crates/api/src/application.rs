@@ -1,6 +1,5 @@
 //! The server: built once, run until stopped.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,8 +116,6 @@ impl Application {
     /// # Errors
     /// The bind error (address taken, bad address, no permission).
     pub fn build(config: ApiConfig, ticketing: Ticketing) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(&config.bind)?;
-        let port = listener.local_addr()?.port();
         let max_quantity = ticketing.policy().max_tickets_per_reservation;
         let state = web::Data::new(AppState {
             ticketing: ticketing.clone(),
@@ -141,7 +138,16 @@ impl Application {
         // The request deadline, not the socket, should end slow requests; but do not let a
         // stalled client keep a worker forever.
         .client_request_timeout(Duration::from_secs(10))
-        .listen(listener)?;
+        // Room for a burst of new connections (an on-sale opening) in the kernel's accept
+        // queue; the standard library's listeners keep only 128. The kernel caps it at
+        // net.core.somaxconn.
+        .backlog(8_192)
+        .bind(&config.bind)?;
+        let port = server
+            .addrs()
+            .first()
+            .map(std::net::SocketAddr::port)
+            .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
