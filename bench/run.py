@@ -114,8 +114,9 @@ class Cluster:
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                    "-c max_connections=400 -c shared_buffers=256MB "
                    "-c fsync=on -c synchronous_commit=on -c full_page_writes=on "
-                   "-c max_wal_size=8GB -c checkpoint_timeout=15min -c log_checkpoints=on "
-                   "-c log_autovacuum_min_duration=0 -c log_lock_waits=on -c log_min_duration_statement=500")
+                   "-c max_wal_size=8GB -c checkpoint_timeout=15min "
+                   # kept in server.log (BENCH_KEEP=1) to explain a slow run
+                   "-c log_checkpoints=on -c log_lock_waits=on -c log_min_duration_statement=500")
         run(self._as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                             "-l", str(self.dir / "server.log"), "-w", "start"]))
 
