@@ -98,7 +98,9 @@ pub(crate) async fn serve(
         operation,
         idempotency: claim,
     };
-    match state.writes.submit(lane, command, deadline).await {
+    let outcome = state.writes.submit(lane, command, deadline).await;
+    crate::telemetry::count_outcome(kind, &outcome);
+    match outcome {
         Ok(CommandOutcome::Decided(outcome)) => Ok(respond(kind, &outcome)),
         Ok(CommandOutcome::Replayed(answer)) => Ok(replay(answer)),
         Err(Failure::Overloaded) => Err(ApiError::Unavailable),

@@ -73,6 +73,13 @@ pub enum ApiError {
     /// work.
     #[error("service unavailable")]
     Unavailable,
+    /// 503 `service_unavailable` from `GET /health/ready`, saying why, with `Retry-After`.
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// 429 `rate_limited`, with `Retry-After` (seconds until the client's next request is let
+    /// through).
+    #[error("rate limited")]
+    RateLimited(u64),
     /// 503 `outcome_unknown`, with `Retry-After`: the request may or may not have taken
     /// effect; retrying with the same `Idempotency-Key` tells which.
     #[error("outcome unknown")]
@@ -118,7 +125,8 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::Unavailable => "service_unavailable",
+            Self::Unavailable | Self::NotReady(_) => "service_unavailable",
+            Self::RateLimited(_) => "rate_limited",
             Self::OutcomeUnknown => "outcome_unknown",
             Self::Internal => "internal_error",
         }
@@ -154,6 +162,8 @@ impl ApiError {
                 format!("Method not allowed; this route accepts {allow}.")
             }
             Self::Unavailable => "The service is temporarily unavailable; retry shortly.".into(),
+            Self::NotReady(why) => format!("Not ready: {why}."),
+            Self::RateLimited(_) => "Too many requests from this client; retry later.".into(),
             Self::OutcomeUnknown => "The outcome of the request is unknown: it may or may not \
                                      have taken effect. Retry it with the same Idempotency-Key."
                 .into(),
@@ -210,7 +220,10 @@ impl ResponseError for ApiError {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable | Self::OutcomeUnknown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::OutcomeUnknown | Self::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -224,8 +237,14 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed(allow) => {
                 answer.insert_header((header::ALLOW, *allow));
             }
-            Self::Unavailable | Self::OutcomeUnknown | Self::IdempotencyKeyInProgress => {
+            Self::Unavailable
+            | Self::OutcomeUnknown
+            | Self::NotReady(_)
+            | Self::IdempotencyKeyInProgress => {
                 answer.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            Self::RateLimited(seconds) => {
+                answer.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             _ => {}
         }

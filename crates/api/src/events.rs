@@ -9,7 +9,7 @@ use crate::auth::require_admin;
 use crate::body::{optional_object, record, saturating_integer};
 use crate::dto::{EventBody, EventList};
 use crate::error::{ApiError, FieldErrors};
-use crate::state::{blocking, AppState};
+use crate::state::{AppState, Effect};
 
 /// The page size of `GET /api/events` when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -40,7 +40,9 @@ pub(crate) async fn create(
     require_admin(&req, state.admin_token.as_deref())?;
     let new = parse_new_event(&optional_object(&req, &body)?.unwrap_or_default())?;
     let ticketing = state.ticketing.clone();
-    let created = blocking(move || ticketing.create_event(&new)).await??;
+    let created = state
+        .blocking(Effect::Write, move || ticketing.create_event(&new))
+        .await?;
     tracing::info!(
         event = created.event.id.get(),
         capacity = created.event.capacity,
@@ -90,7 +92,9 @@ pub(crate) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (after, limit) = parse_page(req.query_string())?;
     let ticketing = state.ticketing.clone();
-    let page = blocking(move || ticketing.list_events(after, limit)).await??;
+    let page = state
+        .blocking(Effect::Read, move || ticketing.list_events(after, limit))
+        .await?;
     Ok(HttpResponse::Ok().json(EventList::from(page)))
 }
 
@@ -120,9 +124,13 @@ pub(crate) async fn update(
     let changes = parse_patch(&body)?;
     let ticketing = state.ticketing.clone();
     let updated = if changes.is_empty() {
-        blocking(move || ticketing.event_summary(id)).await??
+        state
+            .blocking(Effect::Read, move || ticketing.event_summary(id))
+            .await?
     } else {
-        let summary = blocking(move || ticketing.update_event(id, &changes)).await??;
+        let summary = state
+            .blocking(Effect::Write, move || ticketing.update_event(id, &changes))
+            .await?;
         tracing::info!(
             event = id.get(),
             capacity = summary.event.capacity,

@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -53,6 +53,8 @@ struct Entry<Req, Out> {
     reply: oneshot::Sender<Outcome<Out>>,
     deadline: Instant,
     state: Arc<AtomicU8>,
+    /// The request's span: told which batch served it, so its log lines name the batch.
+    span: tracing::Span,
 }
 
 struct LaneState<Req, Out> {
@@ -87,6 +89,12 @@ pub struct GroupCommit<Req, Out> {
     limits: Limits,
     lanes: Box<[Lane<Req, Out>]>,
     commit: Arc<CommitFn<Req, Out>>,
+    /// The number of the last batch started (batch ids in logs).
+    batches: AtomicU64,
+    /// Where drivers run: a runtime of their own outlives the HTTP workers at shutdown, so a
+    /// worker that stops first cannot take the batches of the others' requests with it. `None`:
+    /// the runtime of the request that starts the driver.
+    runtime: Option<actix_rt::ArbiterHandle>,
 }
 
 impl<Req, Out> fmt::Debug for GroupCommit<Req, Out> {
@@ -99,10 +107,21 @@ impl<Req, Out> fmt::Debug for GroupCommit<Req, Out> {
 }
 
 impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
-    /// An engine that serves batches with `commit`.
+    /// An engine that serves batches with `commit`, its drivers on the runtime of the request
+    /// that starts them.
     pub fn new(
         what: &'static str,
         limits: Limits,
+        commit: impl Fn(Vec<Req>) -> Result<Vec<Out>, DomainError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Self::on_runtime(what, limits, None, commit)
+    }
+
+    /// An engine that serves batches with `commit`, its drivers on `runtime` when given.
+    pub fn on_runtime(
+        what: &'static str,
+        limits: Limits,
+        runtime: Option<actix_rt::ArbiterHandle>,
         commit: impl Fn(Vec<Req>) -> Result<Vec<Out>, DomainError> + Send + Sync + 'static,
     ) -> Arc<Self> {
         let limits = Limits {
@@ -123,6 +142,8 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
             limits,
             lanes,
             commit: Arc::new(commit),
+            batches: AtomicU64::new(0),
+            runtime,
         })
     }
 
@@ -163,12 +184,28 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
                 reply,
                 deadline,
                 state: Arc::clone(&state),
+                span: tracing::Span::current(),
             });
             if !guard.driving {
                 guard.driving = true;
                 drop(guard);
                 // Detached, so a client that hangs up cannot strand the requests behind it.
-                actix_web::rt::spawn(Arc::clone(self).drive(lane));
+                let driver = Arc::clone(self).drive(lane);
+                match &self.runtime {
+                    Some(runtime) => {
+                        if !runtime.spawn(driver) {
+                            // The runtime is gone (shut down): fail the lane as a dropped
+                            // driver would.
+                            drop(DriverGuard {
+                                lane: &self.lanes[lane],
+                                done: false,
+                            });
+                        }
+                    }
+                    None => {
+                        actix_web::rt::spawn(driver);
+                    }
+                }
             }
         }
         match tokio::time::timeout_at(deadline.into(), answer).await {
@@ -248,12 +285,17 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
 
     async fn commit(&self, batch: Vec<Entry<Req, Out>>) {
         let count = batch.len();
+        let id = self.batches.fetch_add(1, Ordering::Relaxed) + 1;
         let mut requests = Vec::with_capacity(count);
         let mut replies = Vec::with_capacity(count);
         for entry in batch {
+            entry.span.record("batch", id);
             requests.push(entry.request);
             replies.push(entry.reply);
         }
+        #[allow(clippy::cast_precision_loss)] // a batch size is far below 2^52
+        metrics::histogram!("group_commit_batch_size", "engine" => self.what).record(count as f64);
+        let started = Instant::now();
         let commit = Arc::clone(&self.commit);
         let outcome = match actix_web::rt::task::spawn_blocking(move || commit(requests)).await {
             Ok(outcome) => outcome,
@@ -262,25 +304,38 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
                 self.what
             )))),
         };
+        let outcome = match outcome {
+            Ok(outcomes) if outcomes.len() != count => {
+                Err(DomainError::Store(domain::StoreError::internal(format!(
+                    "{} outcomes for a {} batch of {count}",
+                    outcomes.len(),
+                    self.what
+                ))))
+            }
+            other => other,
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!("group_commit_batch_duration_seconds", "engine" => self.what)
+            .record(seconds);
         match outcome {
-            Ok(outcomes) if outcomes.len() == count => {
+            Ok(outcomes) => {
+                tracing::debug!(
+                    engine = self.what,
+                    batch = id,
+                    requests = count,
+                    seconds,
+                    "batch done"
+                );
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A client that hung up meanwhile: its effect stands, as it would without
                     // batching (a hold it made expires).
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Ok(outcomes) => {
-                let err = DomainError::Store(domain::StoreError::internal(format!(
-                    "{} outcomes for a {} batch of {count}",
-                    outcomes.len(),
-                    self.what
-                )));
-                for reply in replies {
-                    let _ = reply.send(Err(Failure::Batch(err.clone())));
-                }
-            }
             Err(err) => {
+                // The one log line of a failed batch; its requests' lines carry its id.
+                crate::telemetry::count_store_error(&err);
+                tracing::error!(engine = self.what, batch = id, requests = count, error = %err, "batch failed");
                 for reply in replies {
                     let _ = reply.send(Err(Failure::Batch(err.clone())));
                 }
@@ -584,6 +639,7 @@ mod tests {
                 reply,
                 deadline: soon(),
                 state: Arc::clone(&first_state),
+                span: tracing::Span::none(),
             });
             lane.driving = true;
         }

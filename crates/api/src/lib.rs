@@ -5,24 +5,28 @@
 //! [`Application`] builds the server both for `ticketctl serve` and for the tests, which bind
 //! port 0 and talk HTTP to it.
 
-mod access_log;
 mod application;
 mod auth;
 mod body;
 mod commands;
+mod drain;
 pub mod dto;
 pub mod error;
 mod events;
 pub mod group_commit;
 pub mod idempotency;
 pub mod openapi;
+pub mod rate_limit;
 pub mod reads;
+pub mod request;
 mod reservations;
 mod routes;
 mod state;
 mod sweeper;
+mod telemetry;
 
-pub use application::{ApiConfig, Application};
+pub use application::{ApiConfig, Application, RateLimitConfig};
 pub use commands::HttpAnswers;
 pub use routes::configure;
 pub use state::AppState;
+pub use telemetry::install_recorder as install_metrics_recorder;

@@ -36,6 +36,8 @@ use crate::error::{mime_json, ApiError};
         crate::events::show,
         crate::events::update,
         crate::routes::health,
+        crate::routes::live,
+        crate::routes::ready,
     ),
     components(schemas(crate::dto::ErrorBody, crate::dto::ValidationErrorBody, crate::dto::ErrorCode)),
     tags(
@@ -50,6 +52,7 @@ struct ApiDoc;
 const IDEMPOTENT: [&str; 3] = ["reserve", "purchase", "cancel"];
 
 /// Which error answers each operation gives, with the error codes each can carry.
+#[allow(clippy::too_many_lines)] // one table, read top to bottom
 fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
     let bad_body = [
         (
@@ -119,6 +122,12 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
             ),
         ],
         "getReservation" | "getEvent" => vec![(StatusCode::NOT_FOUND, vec![ApiError::NotFound])],
+        "ready" => vec![(
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![ApiError::NotReady(
+                "the database did not answer within a second".into(),
+            )],
+        )],
         "listEvents" => vec![unprocessable(
             "limit",
             "The limit must be an integer between 1 and 100.",
@@ -141,8 +150,13 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
         "reserve" | "purchase" | "cancel" | "createEvent" | "updateEvent"
     ) {
         table.extend(bad_body);
+        // Only when RATE_LIMIT_PER_SECOND is set.
+        table.push((
+            StatusCode::TOO_MANY_REQUESTS,
+            vec![ApiError::RateLimited(1)],
+        ));
     }
-    if operation != "health" {
+    if !matches!(operation, "health" | "live" | "ready") {
         table.push(unavailable);
     }
     table
@@ -359,6 +373,8 @@ mod tests {
             ("/api/events/{event}", "get"),
             ("/api/events/{event}", "patch"),
             ("/health", "get"),
+            ("/health/live", "get"),
+            ("/health/ready", "get"),
         ] {
             assert!(paths[path].get(method).is_some(), "{method} {path}");
         }

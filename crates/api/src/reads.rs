@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use actix_rt::ArbiterHandle;
 use domain::{DomainError, EventId, EventSummary, Reservation, ReservationId, Ticketing};
 
 use crate::group_commit::{GroupCommit, Limits};
@@ -40,30 +41,34 @@ fn unique<Id: Ord + Copy>(ids: &[Id]) -> Vec<Id> {
 }
 
 /// Event reads, one statement per batch.
-pub fn event_reads(ticketing: Ticketing, limits: Limits) -> Arc<EventReads> {
-    GroupCommit::new(
+pub fn event_reads(
+    ticketing: Ticketing,
+    limits: Limits,
+    runtime: ArbiterHandle,
+) -> Arc<EventReads> {
+    GroupCommit::on_runtime(
         "event read",
         limits,
+        Some(runtime),
         move |ids: Vec<EventId>| -> Result<Vec<Option<EventSummary>>, DomainError> {
-            let found = ticketing
-                .event_summaries(&unique(&ids))
-                .inspect_err(|err| {
-                    tracing::error!(requests = ids.len(), error = %err, "event read batch failed");
-                })?;
+            let found = ticketing.event_summaries(&unique(&ids))?;
             Ok(answer_each(&ids, found, |s| s.event.id))
         },
     )
 }
 
 /// Reservation reads, one statement per batch.
-pub fn reservation_reads(ticketing: Ticketing, limits: Limits) -> Arc<ReservationReads> {
-    GroupCommit::new(
+pub fn reservation_reads(
+    ticketing: Ticketing,
+    limits: Limits,
+    runtime: ArbiterHandle,
+) -> Arc<ReservationReads> {
+    GroupCommit::on_runtime(
         "reservation read",
         limits,
+        Some(runtime),
         move |ids: Vec<ReservationId>| -> Result<Vec<Option<Reservation>>, DomainError> {
-            let found = ticketing.reservations(&unique(&ids)).inspect_err(|err| {
-                tracing::error!(requests = ids.len(), error = %err, "reservation read batch failed");
-            })?;
+            let found = ticketing.reservations(&unique(&ids))?;
             Ok(answer_each(&ids, found, |r| r.id))
         },
     )

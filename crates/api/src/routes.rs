@@ -1,10 +1,15 @@
 //! The routes, shared by `ticketctl serve` and the tests.
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use actix_web::{web, HttpResponse, Resource};
+use domain::{DomainError, StoreErrorKind};
 
 use crate::body::MAX_BODY_BYTES;
 use crate::dto::Health;
 use crate::error::ApiError;
+use crate::group_commit::Failure;
 use crate::openapi::ApiDocs;
 use crate::state::AppState;
 use crate::{events, reservations};
@@ -16,7 +21,7 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     }))
 }
 
-/// Is the process serving? Answers without touching the database.
+/// Is the process serving? Answers without touching the database (same as `/health/live`).
 #[utoipa::path(
     get,
     path = "/health",
@@ -27,6 +32,55 @@ fn resource(path: &str, allow: &'static str) -> Resource {
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
+
+/// Liveness: the process answers. No I/O, so a slow database never gets a healthy process
+/// restarted.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    operation_id = "live",
+    tag = "operations",
+    responses((status = 200, description = "The process serves.", body = Health)),
+)]
+pub(crate) async fn live() -> HttpResponse {
+    health().await
+}
+
+/// Readiness: the store answered within a second and its schema is current. Load balancers
+/// send traffic only to ready instances.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    operation_id = "ready",
+    tag = "operations",
+    responses((status = 200, description = "Ready to serve.", body = Health)),
+)]
+pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(Ordering::Acquire) {
+        return Err(ApiError::NotReady("shutting down".to_owned()));
+    }
+    let deadline = Instant::now() + READINESS_DEADLINE;
+    // Probes that arrive together share one check, so a crowd of probes costs one round trip.
+    match state.readiness.submit(0, (), deadline).await {
+        Ok(readiness) if readiness.pending_migrations == 0 => Ok(health().await),
+        Ok(readiness) => Err(ApiError::NotReady(format!(
+            "{} database migrations of this version are not applied (run `ticketctl migrate`)",
+            readiness.pending_migrations
+        ))),
+        Err(Failure::Batch(err)) => Err(ApiError::NotReady(match err {
+            DomainError::Store(store) if store.kind == StoreErrorKind::Unavailable => {
+                "the database cannot be reached".to_owned()
+            }
+            _ => "the database check failed".to_owned(),
+        })),
+        Err(Failure::Overloaded | Failure::OutcomeUnknown) => Err(ApiError::NotReady(
+            "the database did not answer within a second".to_owned(),
+        )),
+    }
+}
+
+/// How long `GET /health/ready` waits for the store.
+const READINESS_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Registers every route and the shared state on an actix-web app.
 pub fn configure(
@@ -64,6 +118,8 @@ pub fn configure(
                     .route(web::post().to(events::create)),
             )
             .service(resource("/health", "GET").route(web::get().to(health)))
+            .service(resource("/health/live", "GET").route(web::get().to(live)))
+            .service(resource("/health/ready", "GET").route(web::get().to(ready)))
             .configure(crate::openapi::configure(docs))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::NotFound)

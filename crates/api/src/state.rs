@@ -1,9 +1,10 @@
 //! What every handler can reach.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{Command, CommandOutcome, Ticketing};
+use domain::{Command, CommandOutcome, Readiness, Ticketing};
 
 use crate::group_commit::GroupCommit;
 use crate::idempotency::InFlight;
@@ -11,6 +12,9 @@ use crate::reads::{EventReads, ReservationReads, RoundRobin};
 
 /// The write pipeline: reserves, purchases and cancels, group-committed in lanes.
 pub type Writes = GroupCommit<Command, CommandOutcome>;
+
+/// Readiness checks, coalesced: probes that arrive together share one round trip.
+pub type ReadinessChecks = GroupCommit<(), Readiness>;
 
 /// The shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct AppState {
     pub event_reads: Arc<EventReads>,
     /// Reads of reservations, coalesced.
     pub reservation_reads: Arc<ReservationReads>,
+    /// `GET /health/ready`.
+    pub readiness: Arc<ReadinessChecks>,
     /// Which read lane the next read goes to.
     pub read_lane: Arc<RoundRobin>,
     /// The idempotency keys of the requests being served here.
@@ -33,19 +39,47 @@ pub struct AppState {
     pub deadline: Duration,
     /// The most tickets one reserve may ask for.
     pub max_quantity: u32,
+    /// Set when shutdown begins: not ready any more, connections close after their answer.
+    pub draining: Arc<AtomicBool>,
+    /// Requests between arrival and answer, for shutdown to wait on.
+    pub requests_in_flight: Arc<AtomicUsize>,
 }
 
-/// Runs a use case on the blocking thread pool: the stores block on the database and must not
-/// stall the async workers. A store failure is logged here, once, with its cause.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, domain::DomainError> + Send + 'static,
-) -> Result<Result<T, domain::DomainError>, crate::error::ApiError> {
-    let result = actix_web::web::block(f).await.map_err(|_| {
-        tracing::error!("the blocking thread pool is gone");
-        crate::error::ApiError::Unavailable
-    })?;
-    if let Err(domain::DomainError::Store(err)) = &result {
-        tracing::error!(kind = ?err.kind, error = %err.message, "store failure");
+/// What a request that timed out is told: a read changed nothing; a write may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    Read,
+    Write,
+}
+
+impl AppState {
+    /// Runs a use case on the blocking thread pool (the stores block on the database and must
+    /// not stall the async workers), answering by the request deadline whatever the store
+    /// does. A store failure is logged here, once, with its cause.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        effect: Effect,
+        f: impl FnOnce() -> Result<T, domain::DomainError> + Send + 'static,
+    ) -> Result<T, crate::error::ApiError> {
+        use crate::error::ApiError;
+        let run = actix_web::web::block(f);
+        let result = match tokio::time::timeout(self.deadline, run).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => {
+                tracing::error!("the blocking thread pool is gone");
+                return Err(ApiError::Unavailable);
+            }
+            Err(_) => {
+                return Err(match effect {
+                    Effect::Read => ApiError::Unavailable,
+                    Effect::Write => ApiError::OutcomeUnknown,
+                })
+            }
+        };
+        if let Err(err @ domain::DomainError::Store(store)) = &result {
+            crate::telemetry::count_store_error(err);
+            tracing::error!(kind = ?store.kind, error = %store.message, "store failure");
+        }
+        Ok(result?)
     }
-    Ok(result)
 }

@@ -31,6 +31,10 @@ pub(crate) fn spawn(
             let t = ticketing.clone();
             let marked = match rt::task::spawn_blocking(move || t.expire_due(batch)).await {
                 Ok(Ok(report)) => {
+                    metrics::counter!("sweeper_runs_total", "result" => "ok").increment(1);
+                    metrics::counter!("sweeper_holds_expired_total").increment(report.holds);
+                    metrics::counter!("sweeper_idempotency_keys_purged_total")
+                        .increment(report.keys);
                     if report.holds > 0 || report.keys > 0 {
                         tracing::info!(
                             marked = report.holds,
@@ -41,10 +45,13 @@ pub(crate) fn spawn(
                     report.holds
                 }
                 Ok(Err(error)) => {
+                    metrics::counter!("sweeper_runs_total", "result" => "failed").increment(1);
+                    crate::telemetry::count_store_error(&error);
                     tracing::warn!(%error, "expiry sweep failed; retrying at the next tick");
                     0
                 }
                 Err(error) => {
+                    metrics::counter!("sweeper_runs_total", "result" => "failed").increment(1);
                     tracing::error!(%error, "expiry sweep panicked");
                     0
                 }

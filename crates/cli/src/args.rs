@@ -125,6 +125,24 @@ pub struct PoolArgs {
     #[arg(long, env = "DATABASE_POOL_TIMEOUT_SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub pool_timeout_seconds: u64,
+
+    /// PostgreSQL: milliseconds a statement may run before the server cancels it (0 = no
+    /// limit); never applied to COMMIT
+    #[arg(long, env = "STATEMENT_TIMEOUT_MS", default_value_t = PoolSettings::DEFAULT_STATEMENT_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u32).range(0..=3_600_000))]
+    pub statement_timeout_ms: u32,
+
+    /// PostgreSQL: milliseconds a statement may wait for a row lock (0 = no limit)
+    #[arg(long, env = "LOCK_TIMEOUT_MS", default_value_t = PoolSettings::DEFAULT_LOCK_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u32).range(0..=3_600_000))]
+    pub lock_timeout_ms: u32,
+
+    /// PostgreSQL: milliseconds a session may sit idle inside a transaction before the server
+    /// ends it, releasing its locks (0 = no limit)
+    #[arg(long, env = "IDLE_IN_TRANSACTION_TIMEOUT_MS",
+          default_value_t = PoolSettings::DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u32).range(0..=3_600_000))]
+    pub idle_in_transaction_timeout_ms: u32,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +222,40 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core)
     #[arg(long, env = "HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
+
+    /// Serve GET /metrics on this address instead of the API's (keeps it off the public port)
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
+    /// After SIGTERM or SIGINT, seconds in-flight requests and queued batches may take before
+    /// the remaining connections are closed
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub shutdown_grace_seconds: u64,
+
+    /// Open client connections at most (over all workers); more wait in the kernel's queue
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Writes (POST, PATCH) per second per client IP; more are answered 429 with Retry-After
+    /// (0 = no limit)
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
+    pub rate_limit_per_second: u32,
+
+    /// Writes a client may send at once after a quiet spell (0 = the per-second rate)
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 0)]
+    pub rate_limit_burst: u32,
+
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the
+    /// client for the rate limit; from anyone else it is ignored
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
+    pub trusted_proxies: Vec<String>,
+
+    /// Origins (comma-separated, each a scheme, a host and maybe a port) whose browser scripts
+    /// may call the API; none by default
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', num_args = 0..)]
+    pub cors_allowed_origins: Vec<String>,
 
     #[command(flatten)]
     pub pool: PoolArgs,

@@ -44,6 +44,22 @@ pub fn parse_url(url: &str) -> Result<Target, CliError> {
     )))
 }
 
+/// Whether the URL names this machine (loopback or a Unix socket), where clear text is fine.
+fn is_local(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let socket_dir = parsed
+        .query_pairs()
+        .any(|(k, v)| k == "host" && v.starts_with('/'));
+    match parsed.host() {
+        None => true,
+        Some(url::Host::Domain(name)) => name.is_empty() || name == "localhost" || socket_dir,
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    }
+}
+
 enum Backend {
     Postgres(Arc<PgStore>),
     Sqlite(Arc<SqliteStore>),
@@ -60,13 +76,27 @@ impl Store {
         let settings = pool.map_or_else(PoolSettings::default, |p| PoolSettings {
             max_size: p.pool_size,
             checkout_timeout: Duration::from_secs(p.pool_timeout_seconds),
+            statement_timeout_ms: p.statement_timeout_ms,
+            lock_timeout_ms: p.lock_timeout_ms,
+            idle_in_transaction_timeout_ms: p.idle_in_transaction_timeout_ms,
         });
         match parse_url(url)? {
             Target::Postgres(url) => {
                 let store = PgStore::connect(&url, settings)?;
+                let tls = store.tls_version()?;
+                if tls.is_none() && !is_local(&url) {
+                    tracing::warn!(
+                        "the connection to PostgreSQL is not encrypted: add sslmode=verify-full \
+                         (or sslmode=require) to DATABASE_URL"
+                    );
+                }
                 Ok(Self {
                     backend: Backend::Postgres(Arc::new(store)),
-                    description: format!("PostgreSQL at {}", redact_url(&url)),
+                    description: format!(
+                        "PostgreSQL at {} ({})",
+                        redact_url(&url),
+                        tls.map_or_else(|| "no TLS".to_owned(), |v| format!("TLS: {v}"))
+                    ),
                 })
             }
             Target::Sqlite(location) => {

@@ -43,7 +43,7 @@ pub use idempotency::{
 pub use ids::{EventId, ReservationId};
 pub use queries::MAX_PAGE_SIZE;
 pub use reservation::{Reservation, ReservationStatus};
-pub use store::{ReadStore, Store, UnitOfWork, WriteStore};
+pub use store::{ReadStore, Readiness, Store, UnitOfWork, WriteStore};
 pub use ticketing::{HoldTtl, Policy, Ticketing, DEFAULT_IDEMPOTENCY_TTL_SECONDS};
 pub use validation::{
     Capacity, Customer, EventName, PaymentReference, Quantity, DEFAULT_MAX_TICKETS_PER_RESERVATION,

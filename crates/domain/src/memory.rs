@@ -14,7 +14,8 @@ use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredA
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::store::{
-    Changes, LockedEvent, ReadStore, ReleasedHold, StatusChange, UnitOfWork, Work, WriteStore,
+    Changes, LockedEvent, ReadStore, Readiness, ReleasedHold, StatusChange, UnitOfWork, Work,
+    WriteStore,
 };
 use crate::validation::{Capacity, Customer, EventName};
 
@@ -91,6 +92,13 @@ fn snapshot(
 }
 
 impl ReadStore for MemoryStore {
+    fn readiness(&self) -> Result<Readiness, DomainError> {
+        // In the process itself: always reachable, and its schema is the code.
+        Ok(Readiness {
+            pending_migrations: 0,
+        })
+    }
+
     fn event_snapshots(
         &self,
         ids: &[EventId],

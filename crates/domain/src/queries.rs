@@ -34,6 +34,14 @@ impl Ticketing {
             .collect())
     }
 
+    /// Whether the store can serve now (see [`crate::ReadStore::readiness`]).
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    pub fn readiness(&self) -> Result<crate::Readiness, DomainError> {
+        self.store.readiness()
+    }
+
     /// A page of events, newest first: `limit` (1 to [`MAX_PAGE_SIZE`]) events with ids
     /// below `before`, and where the next page starts.
     ///

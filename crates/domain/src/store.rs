@@ -296,6 +296,21 @@ pub trait ReadStore: Send + Sync {
         id: EventId,
         now: DateTime<Utc>,
     ) -> Result<Option<EventAudit>, DomainError>;
+
+    /// Whether the store can serve: one round trip to the database, and whether its schema
+    /// lacks migrations this build brings.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`]: [`crate::StoreErrorKind::Unavailable`] when the database
+    /// cannot be reached.
+    fn readiness(&self) -> Result<Readiness, DomainError>;
+}
+
+/// What [`ReadStore::readiness`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Migrations of this build not yet applied to the database (0: the schema is current).
+    pub pending_migrations: usize,
 }
 
 /// A complete store: reads and write transactions.

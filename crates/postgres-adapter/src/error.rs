@@ -41,6 +41,7 @@ impl PgStoreError {
             | Self::Query(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
                 true
             }
+            Self::Query(DieselError::DatabaseError(_, info)) if is_timeout(info.message()) => true,
             Self::Query(err) => lost_during(err),
             _ => false,
         }
@@ -59,6 +60,13 @@ pub(crate) fn lost_during(err: &DieselError) -> bool {
         }
         _ => false,
     }
+}
+
+/// The session's `statement_timeout` or `lock_timeout` cancelled a statement: the transaction
+/// is rolled back, and the database is too busy (or a lock is held too long) right now.
+fn is_timeout(message: &str) -> bool {
+    message.contains("canceling statement due to statement timeout")
+        || message.contains("canceling statement due to lock timeout")
 }
 
 /// libpq reports a killed or vanished server with these phrases and no specific error kind.

@@ -28,6 +28,13 @@ pub(crate) fn run_pending(conn: &mut PgConnection) -> Result<Vec<String>, PgStor
     Ok(applied)
 }
 
+/// How many migrations of this build the database lacks.
+pub(crate) fn pending(conn: &mut PgConnection) -> Result<usize, PgStoreError> {
+    conn.pending_migrations(MIGRATIONS)
+        .map(|pending| pending.len())
+        .map_err(|e| PgStoreError::Migration(e.to_string()))
+}
+
 /// Applies the pending migrations on a connection of its own, then closes it: for tools that
 /// must leave no session behind (a template database cannot be copied while in use).
 ///

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
+use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sql_types::{Nullable, Text};
 
 use crate::error::PgStoreError;
 
-/// How the pool is sized.
+/// How the pool is sized, and the limits of its sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     /// The most connections the pool opens.
@@ -17,9 +19,26 @@ pub struct PoolSettings {
     /// How long a call waits for a free connection (and how long start-up waits for the first
     /// one) before failing as unavailable.
     pub checkout_timeout: Duration,
+    /// `statement_timeout` of every session, in milliseconds (0: none). Never applied to a
+    /// `COMMIT`: see [`crate::store`].
+    pub statement_timeout_ms: u32,
+    /// `lock_timeout` of every session, in milliseconds (0: none).
+    pub lock_timeout_ms: u32,
+    /// `idle_in_transaction_session_timeout` of every session, in milliseconds (0: none).
+    pub idle_in_transaction_timeout_ms: u32,
 }
 
 impl PoolSettings {
+    /// A statement that runs longer has lost its client already (requests are answered 503
+    /// after 2 s); cancelling it frees its connection and locks.
+    pub const DEFAULT_STATEMENT_TIMEOUT_MS: u32 = 5_000;
+    /// A batch waits for another server's batch on the same event for a few milliseconds; two
+    /// seconds means something holds the row that should not.
+    pub const DEFAULT_LOCK_TIMEOUT_MS: u32 = 2_000;
+    /// This service never leaves a transaction idle; a session that does (a stalled process)
+    /// would hold its events' row locks until ended.
+    pub const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 10_000;
+
     /// A pool size that suits this machine: one transaction per connection keeps each core
     /// busy while others wait on the network or the disk flush.
     pub fn default_size() -> u32 {
@@ -33,6 +52,9 @@ impl Default for PoolSettings {
         Self {
             max_size: Self::default_size(),
             checkout_timeout: Duration::from_secs(5),
+            statement_timeout_ms: Self::DEFAULT_STATEMENT_TIMEOUT_MS,
+            lock_timeout_ms: Self::DEFAULT_LOCK_TIMEOUT_MS,
+            idle_in_transaction_timeout_ms: Self::DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
         }
     }
 }
@@ -43,6 +65,7 @@ pub(crate) type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<ConnectionManager<PgConnection>>,
+    settings: PoolSettings,
 }
 
 impl fmt::Debug for PgStore {
@@ -51,6 +74,7 @@ impl fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("connections", &state.connections)
             .field("idle", &state.idle_connections)
+            .field("settings", &self.settings)
             .finish()
     }
 }
@@ -64,14 +88,27 @@ impl fmt::Debug for PgStore {
 /// batches slowed from 4 ms to 60 ms within seconds (seen in `just bench` on a fresh cluster).
 /// Turning both off for these sessions keeps every plan on the indexes whatever the
 /// statistics say.
-const SESSION_SQL: &str = "SET enable_seqscan = off; SET enable_hashjoin = off;";
+const PLANNER_SQL: &str = "SET enable_seqscan = off; SET enable_hashjoin = off;";
+
+/// The timeouts of the settings, as statements.
+fn timeouts_sql(settings: &PoolSettings) -> String {
+    format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}; \
+         SET idle_in_transaction_session_timeout = {};",
+        settings.statement_timeout_ms,
+        settings.lock_timeout_ms,
+        settings.idle_in_transaction_timeout_ms
+    )
+}
 
 #[derive(Debug)]
-struct SessionSettings;
+struct SessionSettings {
+    sql: String,
+}
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(SESSION_SQL)
+        conn.batch_execute(&self.sql)
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -108,11 +145,19 @@ impl PgStore {
             // shows up as an error on first use and r2d2 then discards it.
             .test_on_check_out(false)
             .error_handler(Box::new(TracingErrorHandler))
-            .connection_customizer(Box::new(SessionSettings))
+            .connection_customizer(Box::new(SessionSettings {
+                sql: format!("{PLANNER_SQL} {}", timeouts_sql(&settings)),
+            }))
+            .event_handler(Box::new(store_metrics::PoolMetrics::new("postgres")))
             .build(ConnectionManager::<PgConnection>::new(url))?;
         // Fail now, with the server's own message, rather than on the first request.
         drop(pool.get()?);
-        Ok(Self { pool })
+        Ok(Self { pool, settings })
+    }
+
+    /// Whether `COMMIT` must first lift the session's statement timeout.
+    pub(crate) fn has_statement_timeout(&self) -> bool {
+        self.settings.statement_timeout_ms > 0
     }
 
     pub(crate) fn conn(&self) -> Result<PgPooled, PgStoreError> {
@@ -125,7 +170,30 @@ impl PgStore {
     /// [`PgStoreError::Migration`] or a connection error.
     pub fn migrate(&self) -> Result<Vec<String>, PgStoreError> {
         let mut conn = self.conn()?;
-        crate::migrations::run_pending(&mut conn)
+        // Building an index on a large table may take minutes: no timeouts while migrating.
+        conn.batch_execute("SET statement_timeout = 0; SET lock_timeout = 0;")?;
+        let applied = crate::migrations::run_pending(&mut conn);
+        conn.batch_execute(&timeouts_sql(&self.settings))?;
+        applied
+    }
+
+    /// The TLS version of this store's connections (`None`: not encrypted), as the server
+    /// sees one of them.
+    ///
+    /// # Errors
+    /// A connection or query error.
+    pub fn tls_version(&self) -> Result<Option<String>, PgStoreError> {
+        #[derive(QueryableByName)]
+        struct Ssl {
+            #[diesel(sql_type = Nullable<Text>)]
+            version: Option<String>,
+        }
+        let row: Ssl = diesel::sql_query(
+            "SELECT CASE WHEN ssl THEN version END AS version \
+             FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+        .get_result(&mut *self.conn()?)?;
+        Ok(row.version)
     }
 
     /// The largest number of connections the pool opens.
@@ -134,23 +202,37 @@ impl PgStore {
     }
 }
 
-/// The URL without its password, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+/// Query parameters of a libpq URL whose values are secrets.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// The URL without its secrets, for messages and logs: the password of the user info and the
+/// values of `password=` and `sslpassword=` parameters become `***`. A URL that cannot be
+/// parsed is reduced to its scheme.
+pub fn redact(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw.trim()) else {
+        let scheme = raw.split_once("://").map_or("", |(scheme, _)| scheme);
+        return format!("{scheme}://(unparseable URL, not shown)");
+    };
+    if url.password().is_some() {
+        // Cannot fail: a URL with a password has a host.
+        let _ = url.set_password(Some("***"));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let secret = SECRET_PARAMETERS.contains(&key.to_ascii_lowercase().as_str());
+                let value = if secret {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -158,13 +240,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_hides_only_the_password() {
+    fn redact_hides_every_password_and_nothing_else() {
         assert_eq!(
             redact("postgres://u:secret@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("mysql://h/db"), "mysql://h/db");
+        let redacted = redact(
+            "postgresql://app:p%40ss@db.internal/tickets?sslmode=verify-full&password=s3cret&PassWord=x&sslpassword=k3y",
+        );
+        assert_eq!(
+            redacted,
+            "postgresql://app:***@db.internal/tickets?sslmode=verify-full&password=***&PassWord=***&sslpassword=***"
+        );
+        for secret in ["p%40ss", "s3cret", "k3y"] {
+            assert!(!redacted.contains(secret), "{redacted}");
+        }
+        assert_eq!(
+            redact("postgres://u:pw@[::1]:5432/db?application_name=a+b"),
+            "postgres://u:***@[::1]:5432/db?application_name=a+b"
+        );
+        assert_eq!(
+            redact("postgres://u:pw@ho st/db"),
+            "postgres://(unparseable URL, not shown)"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn pool(url: &str) -> Arc<PgStore> {
     let settings = PoolSettings {
         max_size: 8,
         checkout_timeout: Duration::from_secs(30),
+        ..PoolSettings::default()
     };
     Arc::new(PgStore::connect(url, settings).expect("connect to the test database"))
 }

@@ -15,3 +15,10 @@ pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<Vec<String>, Sq
             .map_err(|e| SqliteStoreError::Migration(e.to_string()))
     })
 }
+
+/// How many migrations of this build the file lacks.
+pub(crate) fn pending(conn: &mut SqliteConnection) -> Result<usize, SqliteStoreError> {
+    conn.pending_migrations(MIGRATIONS)
+        .map(|pending| pending.len())
+        .map_err(|e| SqliteStoreError::Migration(e.to_string()))
+}

@@ -90,7 +90,8 @@ impl SqliteStore {
             .min_idle(Some(0))
             .connection_timeout(checkout_timeout)
             .test_on_check_out(false)
-            .connection_customizer(Box::new(Pragmas));
+            .connection_customizer(Box::new(Pragmas))
+            .event_handler(Box::new(store_metrics::PoolMetrics::new("sqlite")));
         if keep {
             builder = builder.idle_timeout(None).max_lifetime(None);
         }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use domain::store::{ReadStore, Work, WriteStore};
+use domain::store::{ReadStore, Readiness, Work, WriteStore};
 use domain::{DomainError, EventAudit, EventId, EventSnapshot, Reservation, ReservationId};
 
 use crate::error::SqliteStoreError;
@@ -28,6 +28,13 @@ impl WriteStore for SqliteStore {
 }
 
 impl ReadStore for SqliteStore {
+    fn readiness(&self) -> Result<Readiness, DomainError> {
+        let pending = crate::migrations::pending(&mut *self.conn()?)?;
+        Ok(Readiness {
+            pending_migrations: pending,
+        })
+    }
+
     fn event_snapshots(
         &self,
         ids: &[EventId],

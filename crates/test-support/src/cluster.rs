@@ -172,3 +172,153 @@ fn start(bin: &Path, base: &Path, data: &Path) -> Result<(), String> {
         ],
     )
 }
+
+/// A PostgreSQL cluster owned by one test, on a free TCP port of 127.0.0.1, for tests that
+/// stop and start the server or change how it is configured (TLS). Needs the local server
+/// binaries; removed (stopped at once, files deleted) when dropped.
+#[derive(Debug)]
+pub struct PrivateCluster {
+    bin: PathBuf,
+    base: PathBuf,
+    data: PathBuf,
+    port: u16,
+    options: String,
+}
+
+impl PrivateCluster {
+    /// Makes the cluster (`initdb`) without starting it.
+    ///
+    /// # Panics
+    /// Without the local PostgreSQL server binaries, saying how to get them.
+    pub fn init() -> Self {
+        let bin = bin_dir().unwrap_or_else(|| {
+            panic!(
+                "this test starts and stops a PostgreSQL server of its own and needs the local \
+                 server binaries (initdb, pg_ctl; Debian: apt-get install postgresql)"
+            )
+        });
+        let base = std::env::temp_dir().join(format!(
+            "ticketing-private-pg-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let data = base.join("data");
+        create(&bin, &base, &data).unwrap_or_else(|e| panic!("initdb: {e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_or_else(|e| panic!("no free port: {e}"), |a| a.port());
+        Self {
+            bin,
+            base,
+            data,
+            port,
+            options: String::new(),
+        }
+    }
+
+    /// The cluster's own directory, where a test may put files the server reads.
+    pub fn dir(&self) -> &Path {
+        &self.base
+    }
+
+    /// Writes a file the server will read (as the server's user, mode 0600 when `private`).
+    pub fn write_server_file(&self, name: &str, contents: &[u8], private: bool) -> PathBuf {
+        let path = self.base.join(name);
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if private { 0o600 } else { 0o644 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["postgres:postgres", &path.to_string_lossy()])
+                .status();
+        }
+        path
+    }
+
+    /// Starts the server with these extra `-c name=value` options (kept for restarts).
+    pub fn start_with(&mut self, extra_options: &str) {
+        extra_options.clone_into(&mut self.options);
+        self.start();
+    }
+
+    /// Starts the server (again), listening on `localhost`.
+    pub fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=localhost -c max_connections=100 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off {}",
+            self.port,
+            self.base.display(),
+            self.options
+        );
+        let log = self.base.join("server.log");
+        run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-o",
+                &options,
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "start",
+            ],
+        )
+        .unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("pg_ctl start: {e}\n{log}")
+        });
+    }
+
+    /// Stops the server the way a failover or a restart does: sessions are ended, in-flight
+    /// transactions roll back.
+    pub fn stop(&self) {
+        run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("pg_ctl stop: {e}"));
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL of the `postgres` database through `host`, with extra URL parameters.
+    pub fn url(&self, host: &str, parameters: &str) -> String {
+        let query = if parameters.is_empty() {
+            String::new()
+        } else {
+            format!("?{parameters}")
+        };
+        format!("postgresql://postgres@{host}:{}/postgres{query}", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+        );
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}

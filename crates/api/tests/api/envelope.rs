@@ -97,18 +97,7 @@ pub async fn bodies_of_another_content_type_answer_415(backend: Backend) {
 pub async fn a_lost_database_answers_503_in_the_envelope(backend: Backend) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(1).await;
-    // Take the database away under the running server.
-    let admin_url = test_support::server_url().to_owned();
-    let name = app.db().name().to_owned();
-    std::thread::spawn(move || {
-        use diesel::{Connection, RunQueryDsl};
-        let mut conn = diesel::PgConnection::establish(&admin_url).unwrap();
-        diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .unwrap();
-    })
-    .join()
-    .unwrap();
+    app.drop_database();
     app.reserve(event)
         .await
         .expect_error(503, "service_unavailable");

@@ -30,6 +30,14 @@ pub struct Settings {
     pub batch_max: usize,
     pub max_tickets_per_customer: Option<u32>,
     pub request_deadline: Duration,
+    /// Apply the migrations to the store (off: a store this build's schema is not on).
+    pub migrate: bool,
+    /// Writes per second and burst per client IP.
+    pub rate_limit: Option<(u32, u32)>,
+    pub trusted_proxies: &'static [&'static str],
+    pub cors_allowed_origins: &'static [&'static str],
+    /// PostgreSQL `lock_timeout`.
+    pub lock_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -40,6 +48,11 @@ impl Default for Settings {
             max_tickets_per_customer: None,
             // Long enough that a test holding locks never meets it by accident.
             request_deadline: Duration::from_secs(30),
+            migrate: true,
+            rate_limit: None,
+            trusted_proxies: &[],
+            cors_allowed_origins: &[],
+            lock_timeout_ms: PoolSettings::DEFAULT_LOCK_TIMEOUT_MS,
         }
     }
 }
@@ -75,6 +88,7 @@ pub struct Answer {
     pub allow: Option<String>,
     pub replayed: Option<String>,
     pub retry_after: Option<String>,
+    pub headers: header::HeaderMap,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -82,15 +96,23 @@ pub fn start_time() -> DateTime<Utc> {
     now - TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000))
 }
 
-fn open(backend: Backend) -> (Data, Arc<dyn Store>) {
+fn open(backend: Backend, settings: &Settings) -> (Data, Arc<dyn Store>) {
+    let migrate = settings.migrate;
+    let lock_timeout_ms = settings.lock_timeout_ms;
     match backend {
         Backend::Postgres => {
-            let db = TestDatabase::create(MIGRATIONS_DIR, &|url| {
-                migrate_url(url).map(drop).map_err(|e| e.to_string())
-            });
+            let db = if migrate {
+                TestDatabase::create(MIGRATIONS_DIR, &|url| {
+                    migrate_url(url).map(drop).map_err(|e| e.to_string())
+                })
+            } else {
+                TestDatabase::empty()
+            };
             let settings = PoolSettings {
                 max_size: 8,
                 checkout_timeout: Duration::from_secs(5),
+                lock_timeout_ms,
+                ..PoolSettings::default()
             };
             let store = Arc::new(PgStore::connect(db.url(), settings).unwrap());
             (Data::Postgres(db), store)
@@ -105,7 +127,9 @@ fn open(backend: Backend) -> (Data, Arc<dyn Store>) {
                 Duration::from_secs(5),
             )
             .unwrap();
-            store.migrate().unwrap();
+            if migrate {
+                store.migrate().unwrap();
+            }
             (Data::Sqlite(dir), Arc::new(store))
         }
     }
@@ -118,7 +142,8 @@ impl TestApp {
 
     /// Starts the app on port 0, on a fresh store, with a clock the test moves by hand.
     pub fn spawn_with(backend: Backend, settings: Settings) -> Self {
-        let (data, store) = open(backend);
+        api::install_metrics_recorder();
+        let (data, store) = open(backend, &settings);
         let clock = Arc::new(FixedClock::at(start_time()));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let policy = Policy {
@@ -131,6 +156,22 @@ impl TestApp {
         config.workers = Some(2);
         config.batch_max = settings.batch_max;
         config.request_deadline = settings.request_deadline;
+        config.rate_limit = settings
+            .rate_limit
+            .map(|(per_second, burst)| api::RateLimitConfig {
+                per_second: per_second.try_into().unwrap(),
+                burst: burst.try_into().unwrap(),
+                trusted_proxies: settings
+                    .trusted_proxies
+                    .iter()
+                    .map(|p| p.parse().unwrap())
+                    .collect(),
+            });
+        config.cors_allowed_origins = settings
+            .cors_allowed_origins
+            .iter()
+            .map(|o| (*o).to_owned())
+            .collect();
         let app = Application::build(config, ticketing).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         actix_web::rt::spawn(app.run_until_stopped());
@@ -152,6 +193,21 @@ impl TestApp {
             Data::Postgres(db) => db,
             Data::Sqlite(_) => panic!("this test needs PostgreSQL"),
         }
+    }
+
+    /// Takes the PostgreSQL database away under the running server.
+    pub fn drop_database(&self) {
+        let admin_url = test_support::server_url().to_owned();
+        let name = self.db().name().to_owned();
+        std::thread::spawn(move || {
+            use diesel::{Connection, RunQueryDsl};
+            let mut conn = diesel::PgConnection::establish(&admin_url).unwrap();
+            diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .unwrap();
+        })
+        .join()
+        .unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -183,6 +239,7 @@ impl TestApp {
         let allow = text("allow");
         let replayed = text("idempotent-replayed");
         let retry_after = text("retry-after");
+        let headers = res.headers().clone();
         let bytes = res.body().limit(1 << 20).await.expect("read body");
         let raw = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes)
@@ -195,6 +252,7 @@ impl TestApp {
             allow,
             replayed,
             retry_after,
+            headers,
         }
     }
 
@@ -292,6 +350,11 @@ pub enum Body {
 }
 
 impl Answer {
+    /// A header of the answer as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     /// Asserts the status and that the answer is JSON.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {

@@ -1,7 +1,12 @@
 //! HTTP feature tests: the real actix app on a real socket, on a store of its own per test.
 //! Every test runs on both stores (PostgreSQL and the embedded SQLite); the few that reach
 //! under the app into PostgreSQL run there only.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::too_many_lines
+)]
 
 mod helpers;
 
@@ -11,7 +16,10 @@ mod docs;
 mod envelope;
 mod events;
 mod group_commit;
+mod health;
 mod idempotency;
+mod metrics;
+mod protection;
 mod purchase;
 mod quantities;
 mod reservations;
@@ -61,6 +69,16 @@ both_stores!(
     events::update_event_refuses_below_sold_unknown_events_bad_fields_and_strangers,
     group_commit::five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches,
     group_commit::parallel_purchases_of_many_holds_are_each_won_once,
+    health::live_and_ready_answer_200_when_the_store_is_up,
+    health::ready_answers_503_while_migrations_are_pending_and_live_stays_200,
+    metrics::metrics_are_prometheus_text_with_requests_outcomes_batches_and_the_pool,
+    protection::a_sane_request_id_is_echoed_and_any_other_is_replaced_by_a_new_one,
+    protection::every_answer_is_nosniff_and_no_store,
+    protection::cors_lets_allowed_origins_in_and_tells_others_nothing,
+    protection::without_allowed_origins_no_cors_header_is_sent,
+    protection::writes_over_the_rate_limit_answer_429_with_retry_after_and_reads_pass,
+    protection::x_forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy,
+    protection::oversized_headers_are_refused_without_reaching_a_handler,
     idempotency::a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte,
     idempotency::purchase_and_cancel_retries_replay_their_first_answer,
     idempotency::a_refusal_is_replayed_too,
@@ -91,5 +109,7 @@ both_stores!(
 tests!(postgres_only on Postgres:
     commit_outcome::a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it,
     envelope::a_lost_database_answers_503_in_the_envelope,
+    health::ready_answers_503_within_a_second_when_the_database_is_gone,
+    protection::a_batch_stuck_on_a_row_lock_answers_503_after_the_lock_timeout,
     group_commit::a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing,
 );
