@@ -12,7 +12,8 @@ default:
 serve *args:
     cargo run --release -p ticketctl -- serve {{args}}
 
-# Run every test. PostgreSQL comes from DATABASE_URL, else a throwaway local cluster.
+# Run every test (as `cargo test --workspace`, with nextest when installed). PostgreSQL comes
+# from DATABASE_URL, else a throwaway local cluster.
 test *args:
     if cargo nextest --version >/dev/null 2>&1; then \
         cargo nextest run --workspace --no-fail-fast {{args}}; \
@@ -24,6 +25,11 @@ test *args:
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Supply chain: licences, banned crates, sources (offline). `just deny advisories` too where the
+# advisory database can be downloaded.
+deny *checks="licenses bans sources":
+    cargo deny --all-features check {{checks}}
 
 # Start a local PostgreSQL 16 with Docker Compose (needs a Docker engine).
 db-up:

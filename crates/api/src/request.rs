@@ -6,8 +6,9 @@
 //! of the request names it; a request served in a batch also gets the batch's number (`batch`),
 //! which the batch's own lines carry too.
 //!
-//! The access line (target `access`) is written at `debug`: at 30,000 requests a second, a line
-//! per request at `info` cost more than the 10% this service allows for logs (see the README);
+//! The access line (target `access`) is written at `debug`: a JSON line per request to a file
+//! cost 8% of the throughput of reserves and 9–13% of reads (20,000 and 35,000 requests a
+//! second on 2 cores, alternating runs), above the 10% this service allows for logs;
 //! `RUST_LOG=info,access=debug` turns it on. Failures are logged where they happen, once.
 
 use std::time::Instant;

@@ -19,8 +19,8 @@ pub struct PoolSettings {
     /// How long a call waits for a free connection (and how long start-up waits for the first
     /// one) before failing as unavailable.
     pub checkout_timeout: Duration,
-    /// `statement_timeout` of every session, in milliseconds (0: none). Never applied to a
-    /// `COMMIT`: see [`crate::store`].
+    /// `statement_timeout` of every session, in milliseconds (0: none). PostgreSQL does not
+    /// apply it to a transaction's commit work.
     pub statement_timeout_ms: u32,
     /// `lock_timeout` of every session, in milliseconds (0: none).
     pub lock_timeout_ms: u32,
@@ -153,11 +153,6 @@ impl PgStore {
         // Fail now, with the server's own message, rather than on the first request.
         drop(pool.get()?);
         Ok(Self { pool, settings })
-    }
-
-    /// Whether `COMMIT` must first lift the session's statement timeout.
-    pub(crate) fn has_statement_timeout(&self) -> bool {
-        self.settings.statement_timeout_ms > 0
     }
 
     pub(crate) fn conn(&self) -> Result<PgPooled, PgStoreError> {

@@ -2,7 +2,7 @@
 //! read.
 
 use chrono::{DateTime, Utc};
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use domain::store::{ReadStore, Readiness, Work, WriteStore};
 use domain::{
     DomainError, EventAudit, EventId, EventSnapshot, Reservation, ReservationId, StoreError,
@@ -22,16 +22,11 @@ impl WriteStore for PgStore {
             let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
             return Err(err);
         }
-        if self.has_statement_timeout() {
-            // A statement timeout that fired during COMMIT's wait for a synchronous standby
-            // would cancel the wait and let COMMIT report success with a warning while the
-            // write exists on this node only: the COMMIT of a write must never be timed out.
-            // (The work's statements keep the timeout; this lifts it for the COMMIT alone.)
-            if let Err(err) = conn.batch_execute("SET LOCAL statement_timeout = 0") {
-                let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
-                return Err(PgStoreError::from(err).into());
-            }
-        }
+        // No session timeout cancels this COMMIT: PostgreSQL disarms `statement_timeout` before
+        // a transaction's commit work (deferred triggers, the WAL flush, the wait for a
+        // synchronous standby), and this service never sends a cancel. So a commit is never
+        // cut short into a "success with a warning" that exists on one node only (tested with
+        // a commit slower than the timeout).
         AnsiTransactionManager::commit_transaction(&mut *conn).map_err(|e| {
             if crate::error::lost_during(&e) {
                 // The server may have committed before the connection broke: only a retry

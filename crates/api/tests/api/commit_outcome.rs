@@ -125,3 +125,59 @@ pub async fn a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it
     assert_eq!(replay.raw, retry.raw);
     assert_eq!(app.event(event).await["reserved"], 3);
 }
+
+/// A `COMMIT` that takes longer than the session's `statement_timeout` still commits and is
+/// answered 201: the timeout never cuts a commit short (with synchronous replication, a
+/// cancelled commit wait would report success for a write on one node only), while it still
+/// cancels the statements before it.
+pub async fn the_statement_timeout_never_cancels_a_commit(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        crate::helpers::Settings {
+            statement_timeout_ms: 200,
+            ..crate::helpers::Settings::default()
+        },
+    );
+    let event = app.create_event(10).await;
+    let url = app.db().url().to_owned();
+    // Every commit that inserted a reservation sleeps 600 ms inside COMMIT.
+    off_thread(move || {
+        let mut conn = PgConnection::establish(&url).expect("connection");
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_sleep(0.6); RETURN NULL; END $$;
+             CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON reservations
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit();",
+        )
+        .expect("slow commit trigger");
+    })
+    .await;
+    let started = Instant::now();
+    app.reserve(event).await.expect(201);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(app.event(event).await["reserved"], 1);
+    // The timeout still applies to the statements before the commit.
+    let url = app.db().url().to_owned();
+    off_thread(move || {
+        let mut conn = PgConnection::establish(&url).expect("connection");
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "DROP TRIGGER test_slow_commit ON reservations;
+             CREATE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_sleep(0.6); RETURN NEW; END $$;
+             CREATE TRIGGER test_slow_insert BEFORE INSERT ON reservations
+                 FOR EACH ROW EXECUTE FUNCTION test_slow_insert();",
+        )
+        .expect("slow insert trigger");
+    })
+    .await;
+    app.reserve(event)
+        .await
+        .expect_error(503, "service_unavailable");
+    assert_eq!(
+        app.event(event).await["reserved"],
+        1,
+        "the cancelled write left nothing"
+    );
+}

@@ -38,6 +38,8 @@ pub struct Settings {
     pub cors_allowed_origins: &'static [&'static str],
     /// PostgreSQL `lock_timeout`.
     pub lock_timeout_ms: u32,
+    /// PostgreSQL `statement_timeout`.
+    pub statement_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -53,6 +55,7 @@ impl Default for Settings {
             trusted_proxies: &[],
             cors_allowed_origins: &[],
             lock_timeout_ms: PoolSettings::DEFAULT_LOCK_TIMEOUT_MS,
+            statement_timeout_ms: PoolSettings::DEFAULT_STATEMENT_TIMEOUT_MS,
         }
     }
 }
@@ -99,6 +102,7 @@ pub fn start_time() -> DateTime<Utc> {
 fn open(backend: Backend, settings: &Settings) -> (Data, Arc<dyn Store>) {
     let migrate = settings.migrate;
     let lock_timeout_ms = settings.lock_timeout_ms;
+    let statement_timeout_ms = settings.statement_timeout_ms;
     match backend {
         Backend::Postgres => {
             let db = if migrate {
@@ -112,6 +116,7 @@ fn open(backend: Backend, settings: &Settings) -> (Data, Arc<dyn Store>) {
                 max_size: 8,
                 checkout_timeout: Duration::from_secs(5),
                 lock_timeout_ms,
+                statement_timeout_ms,
                 ..PoolSettings::default()
             };
             let store = Arc::new(PgStore::connect(db.url(), settings).unwrap());

@@ -108,6 +108,7 @@ both_stores!(
 // These reach under the app into PostgreSQL (kill its connections, drop its database).
 tests!(postgres_only on Postgres:
     commit_outcome::a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it,
+    commit_outcome::the_statement_timeout_never_cancels_a_commit,
     envelope::a_lost_database_answers_503_in_the_envelope,
     health::ready_answers_503_within_a_second_when_the_database_is_gone,
     protection::a_batch_stuck_on_a_row_lock_answers_503_after_the_lock_timeout,
