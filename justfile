@@ -44,6 +44,12 @@ db-down:
 schemathesis seconds="120":
     .ci/schemathesis {{seconds}}
 
+# Fault scenarios with a history checker (docs/reliability.md): `just faults --short` for the
+# CI-sized run, `just faults --only stall,ttl-race` for some, `just faults --list`.
+faults *args:
+    cargo build --release -p ticketctl -p faults
+    target/release/faults --ticketctl target/release/ticketctl {{args}}
+
 # The hot-event benchmark: seed design (pgbench) vs the service on PostgreSQL and SQLite.
 # `just bench --smoke` is the 5-second check CI runs. See bench/README.md.
 bench *args:

@@ -277,18 +277,41 @@ impl PrivateCluster {
     /// Stops the server the way a failover or a restart does: sessions are ended, in-flight
     /// transactions roll back.
     pub fn stop(&self) {
+        self.stop_mode("fast");
+    }
+
+    /// Stops the server with `pg_ctl -m <mode>`: `fast` (sessions ended, clean shutdown) or
+    /// `immediate` (every process killed at once, crash recovery at the next start).
+    pub fn stop_mode(&self, mode: &str) {
         run(
             &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                &self.data.to_string_lossy(),
-                "-m",
-                "fast",
-                "-w",
-                "stop",
-            ],
+            &["-D", &self.data.to_string_lossy(), "-m", mode, "-w", "stop"],
         )
-        .unwrap_or_else(|e| panic!("pg_ctl stop: {e}"));
+        .unwrap_or_else(|e| panic!("pg_ctl stop -m {mode}: {e}"));
+    }
+
+    /// The process ids of the server: the postmaster first, then its children (backends,
+    /// writers), for tests that stall the whole server with SIGSTOP.
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(postmaster) = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        else {
+            return Vec::new();
+        };
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        std::iter::once(postmaster)
+            .chain(children.lines().filter_map(|l| l.trim().parse().ok()))
+            .collect()
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> PathBuf {
+        self.base.join("server.log")
     }
 
     /// The port the server listens on.

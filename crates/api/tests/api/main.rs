@@ -15,6 +15,7 @@ mod concurrency;
 mod docs;
 mod envelope;
 mod events;
+mod fuzz;
 mod group_commit;
 mod health;
 mod idempotency;
@@ -58,6 +59,7 @@ both_stores!(
     envelope::bodies_of_another_content_type_answer_415,
     envelope::health_answers_200,
     events::create_event_answers_201_with_the_event_and_its_counts,
+    fuzz::any_request_gets_a_json_answer_never_a_500_or_a_hang,
     events::create_event_answers_401_without_or_with_a_wrong_token,
     events::create_event_answers_401_to_everyone_when_no_token_is_configured,
     events::create_event_answers_422_listing_every_invalid_field,

@@ -1,0 +1,497 @@
+//! (h) Losing the primary: a `pg_auto_failover` formation (a monitor and two or three data nodes
+//! with synchronous replication, on loopback) under reserving clients; the primary node is
+//! killed (`SIGKILL`) and the monitor promotes a standby. Needs `pg_autoctl` (Debian:
+//! `apt-get install postgresql-15-auto-failover pg-auto-failover-cli`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
+
+use crate::checker::{self, Check, Sampler};
+use crate::db::Db;
+use crate::history::Record;
+use crate::scenarios::{Ctx, Report};
+use crate::servers::{self, Server};
+use crate::workload::Workload;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+/// `pg_autoctl` as the `postgres` user when run as root (PostgreSQL refuses root).
+fn autoctl(args: &[&str]) -> Command {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "pg_autoctl"]);
+        c
+    } else {
+        Command::new("pg_autoctl")
+    };
+    cmd.args(args).env(
+        "PATH",
+        format!(
+            "/usr/lib/postgresql/15/bin:{}",
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    cmd
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// A monitor and data nodes, torn down (every process killed, files removed) when dropped.
+struct Formation {
+    base: PathBuf,
+    monitor_port: u16,
+    ports: Vec<u16>,
+    keepers: Vec<Child>,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Writable {
+    #[diesel(sql_type = Bool)]
+    writable: bool,
+}
+
+impl Formation {
+    fn up(dir: &Path, nodes: usize, sync_standbys: u32) -> Result<Self, String> {
+        if Command::new("pg_autoctl")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            return Err(
+                "needs pg_autoctl (Debian: apt-get install postgresql-15-auto-failover \
+                        pg-auto-failover-cli)"
+                    .into(),
+            );
+        }
+        // Under the temporary directory: the postgres user must reach it.
+        let _ = dir;
+        let base = std::env::temp_dir().join(format!(
+            "faults-formation-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&base).map_err(|e| e.to_string())?;
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["-R", "postgres:postgres", &base.to_string_lossy()])
+                .status();
+        }
+        let mut formation = Self {
+            monitor_port: free_port()?,
+            ports: (0..nodes).map(|_| free_port()).collect::<Result<_, _>>()?,
+            base,
+            keepers: Vec::new(),
+        };
+        let monitor_dir = formation.base.join("monitor");
+        Self::create(&[
+            "create",
+            "monitor",
+            "--pgdata",
+            &monitor_dir.to_string_lossy(),
+            "--pgport",
+            &formation.monitor_port.to_string(),
+            "--hostname",
+            "127.0.0.1",
+            "--auth",
+            "trust",
+            "--no-ssl",
+        ])?;
+        formation.run(&monitor_dir)?;
+        let monitor = format!(
+            "postgres://postgres@127.0.0.1:{}/pg_auto_failover",
+            formation.monitor_port
+        );
+        let mut conn = wait_connect(&monitor, Duration::from_secs(30))?;
+        // Failure detection in seconds rather than the default tens of seconds.
+        for setting in [
+            "pgautofailover.health_check_period = 1000",
+            "pgautofailover.health_check_timeout = 1000",
+            "pgautofailover.health_check_max_retries = 1",
+            "pgautofailover.health_check_retry_delay = 500",
+            "pgautofailover.node_considered_unhealthy_timeout = 3000",
+            // How long a promoted standby stays read-only while the old primary, which cannot
+            // be reached, might still accept writes (30 s by default).
+            "pgautofailover.primary_demote_timeout = 3000",
+        ] {
+            // One statement at a time: ALTER SYSTEM refuses to run in a transaction block.
+            diesel::sql_query(format!("ALTER SYSTEM SET {setting}"))
+                .execute(&mut conn)
+                .map_err(|e| e.to_string())?;
+        }
+        diesel::sql_query("SELECT pg_reload_conf()")
+            .execute(&mut conn)
+            .map_err(|e| e.to_string())?;
+        let node_monitor = format!(
+            "postgres://autoctl_node@127.0.0.1:{}/pg_auto_failover?sslmode=disable",
+            formation.monitor_port
+        );
+        for i in 0..nodes {
+            let pgdata = formation.base.join(format!("node{i}"));
+            Self::create(&[
+                "create",
+                "postgres",
+                "--pgdata",
+                &pgdata.to_string_lossy(),
+                "--pgport",
+                &formation.ports[i].to_string(),
+                "--hostname",
+                "127.0.0.1",
+                "--auth",
+                "trust",
+                "--no-ssl",
+                "--dbname",
+                "tickets",
+                "--monitor",
+                &node_monitor,
+                "--name",
+                &format!("node{i}"),
+            ])?;
+            formation.run(&pgdata)?;
+            Self::wait_settled(&mut conn, i + 1, Duration::from_secs(90))?;
+        }
+        if sync_standbys > 0 {
+            diesel::sql_query(format!(
+                "SELECT pgautofailover.set_formation_number_sync_standbys('default', {sync_standbys})"
+            ))
+            .execute(&mut conn)
+            .map_err(|e| format!("number-sync-standbys: {e}"))?;
+            Self::wait_settled(&mut conn, nodes, Duration::from_secs(60))?;
+        }
+        Ok(formation)
+    }
+
+    fn create(args: &[&str]) -> Result<(), String> {
+        let out = autoctl(args).output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "pg_autoctl {}: {}",
+                args[..2].join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn run(&mut self, pgdata: &Path) -> Result<(), String> {
+        let log = std::fs::File::create(format!("{}.log", pgdata.display()))
+            .map_err(|e| e.to_string())?;
+        let child = autoctl(&["run", "--pgdata", &pgdata.to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.keepers.push(child);
+        Ok(())
+    }
+
+    /// Waits until `nodes` data nodes report the state the monitor assigned them.
+    fn wait_settled(conn: &mut PgConnection, nodes: usize, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let settled: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM pgautofailover.node
+                  WHERE reportedstate = goalstate AND reportedstate IN ('single', 'primary', 'secondary')",
+            )
+            .get_result(conn)
+            .map_err(|e| e.to_string())?;
+            if usize::try_from(settled.n).unwrap_or(0) >= nodes {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the formation did not settle with {nodes} nodes in {within:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The libpq multi-host URL an application uses: whichever node is writable.
+    fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!(
+            "postgres://postgres@{}/tickets?target_session_attrs=read-write&connect_timeout=2\
+             &keepalives_idle=5&keepalives_interval=1&keepalives_count=3",
+            hosts.join(",")
+        )
+    }
+
+    fn node_url(&self, i: usize) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/tickets?connect_timeout=1",
+            self.ports[i]
+        )
+    }
+
+    /// The data node that accepts writes now.
+    fn primary(&self) -> Option<usize> {
+        (0..self.ports.len()).find(|i| writable(&self.node_url(*i)))
+    }
+
+    /// Kills a data node outright: its keeper, its workers and its PostgreSQL.
+    fn kill_node(&self, i: usize) {
+        // keepers[0] is the monitor's.
+        if let Some(keeper) = self.keepers.get(i + 1) {
+            kill_tree(keeper.id());
+        }
+        kill_pgdata(&self.base.join(format!("node{i}")));
+    }
+}
+
+fn writable(url: &str) -> bool {
+    PgConnection::establish(url).ok().is_some_and(|mut c| {
+        // What `target_session_attrs=read-write` asks: a promoted node stays read-only until
+        // the monitor lets it accept writes.
+        diesel::sql_query(
+            "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable",
+        )
+            .get_result::<Writable>(&mut c)
+            .is_ok_and(|w| w.writable)
+    })
+}
+
+fn wait_connect(url: &str, within: Duration) -> Result<PgConnection, String> {
+    let deadline = Instant::now() + within;
+    loop {
+        match PgConnection::establish(url) {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() > deadline => return Err(format!("{url}: {e}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Every process whose environment names `pgdata`: `pg_autoctl`'s workers outlive their
+/// supervisor as orphans (and would start PostgreSQL again), but keep `PGDATA` in their
+/// environment.
+fn kill_pgdata(pgdata: &Path) {
+    let wanted = format!("PGDATA={}", pgdata.display());
+    let pids: Vec<String> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/environ"))
+                        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+                })
+                .map(|pid| pid.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !pids.is_empty() {
+        let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+    }
+}
+
+/// Every process below `root` (from /proc), found before any is killed, then all killed at
+/// once.
+fn kill_tree(root: u32) {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    // pid (comm) state ppid ...: comm may hold spaces, so read after the ')'.
+                    let ppid = stat
+                        .rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse()
+                        .ok()?;
+                    Some((pid, ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    let pids: Vec<String> = tree.iter().map(u32::to_string).collect();
+    let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+}
+
+impl Drop for Formation {
+    fn drop(&mut self) {
+        for keeper in &self.keepers {
+            kill_tree(keeper.id());
+        }
+        kill_pgdata(&self.base.join("monitor"));
+        for i in 0..self.ports.len() {
+            kill_pgdata(&self.base.join(format!("node{i}")));
+        }
+        for keeper in &mut self.keepers {
+            let _ = keeper.kill();
+            let _ = keeper.wait();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// (h) The primary killed (`SIGKILL`) under 16 reserving clients.
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
+pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
+    let name = if nodes == 2 { "failover" } else { "failover-3" };
+    let sync_standbys = u32::from(nodes >= 3);
+    let setup = Instant::now();
+    let formation = Formation::up(&ctx.dir, nodes, sync_standbys)?;
+    let setup = setup.elapsed();
+    let db = Db::Postgres(formation.url());
+    servers::ticketctl(&ctx.ticketctl, &db.url(), &["migrate"])?;
+    let server = Server::start(
+        &ctx.ticketctl,
+        &db.url(),
+        &[
+            ("REQUEST_DEADLINE_MS", "2000"),
+            ("DATABASE_POOL_TIMEOUT_SECONDS", "2"),
+            ("EXPIRE_INTERVAL_SECONDS", "0"),
+        ],
+        ctx.dir.join(format!("{name}.log")),
+    )?;
+    let events = servers::create_events(&server, 4, 100_000_000)?;
+    let primary = formation.primary().ok_or("no writable node")?;
+    let origin = Instant::now();
+    let sampler = Sampler::start(db.clone(), Duration::from_millis(250));
+    let running = Workload {
+        clients: 16,
+        events: events.clone(),
+        ports: vec![server.port],
+        client_timeout: Duration::from_secs(30),
+        purchase_after: None,
+        mix: (100, 0, 0),
+    }
+    .start(origin, Duration::from_secs(180));
+    std::thread::sleep(Duration::from_secs(if ctx.short { 3 } else { 6 }));
+    let killed = origin.elapsed();
+    formation.kill_node(primary);
+    // When a surviving node accepts writes: the formation's own share of the failover.
+    let writable_at: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (urls, writable_at, stop) = (
+            (0..nodes)
+                .filter(|i| *i != primary)
+                .map(|i| formation.node_url(i))
+                .collect::<Vec<_>>(),
+            Arc::clone(&writable_at),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed)
+                && origin.elapsed() < killed + Duration::from_secs(120)
+            {
+                if urls.iter().any(|u| writable(u)) {
+                    if let Ok(mut at) = writable_at.lock() {
+                        *at = Some(origin.elapsed());
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let _ = watcher.join();
+    stop.store(true, Ordering::Relaxed);
+    let promoted = writable_at.lock().ok().and_then(|a| *a);
+    std::thread::sleep(Duration::from_secs(if ctx.short { 4 } else { 8 }));
+    let records = running.stop();
+    let mut checks = checker::answers(&records, Duration::from_millis(3_500), &|_: &Record| false);
+    checks.push(sampler.finish());
+    // The first hold acknowledged once a new primary was writable (the old one is dead by
+    // then, so it was committed on the new one).
+    let first_on_new = promoted.and_then(|p| {
+        records
+            .iter()
+            .filter(|r| r.acknowledged() && r.ended >= p)
+            .map(|r| r.ended)
+            .min()
+    });
+    let formation_share = promoted.map(|p| p.saturating_sub(killed));
+    let server_share = promoted
+        .zip(first_on_new)
+        .map(|(p, first)| first.saturating_sub(p));
+    let first_after = first_on_new.map(|first| first.saturating_sub(killed));
+    checks.push(match server_share {
+        Some(s) if s <= Duration::from_secs(1) => Check::pass(
+            "first 201 within 1 s of a writable new primary",
+            format!("{:.2} s", s.as_secs_f64()),
+        ),
+        other => Check::fail(
+            "first 201 within 1 s of a writable new primary",
+            format!("{other:?}"),
+        ),
+    });
+    checks.extend(checker::database(&db, &records, &ctx.ticketctl, &events));
+    let unavailable = records
+        .iter()
+        .filter(|r| r.outcome.status() == Some(503))
+        .count();
+    let acknowledged = records.iter().filter(|r| r.acknowledged()).count();
+    drop(server);
+    Ok(Report {
+        name,
+        store: "postgres",
+        what: "",
+        seconds: origin.elapsed().as_secs_f64(),
+        requests: records.len(),
+        statuses: checker::by_status(&records),
+        faults: vec![format!(
+            "SIGKILL of the primary (node{primary}) of {nodes} data nodes{} at {:.1} s",
+            if sync_standbys > 0 {
+                ", number-sync-standbys 1"
+            } else {
+                ""
+            },
+            killed.as_secs_f64()
+        )],
+        checks,
+        recovery: first_after,
+        notes: vec![
+            format!("{acknowledged} acknowledged holds, {unavailable} answers 503"),
+            format!(
+                "new primary writable {} after the kill (the formation's share); first 201 {} after that (the server's share)",
+                formation_share.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+                server_share.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+            ),
+            format!("formation set up in {:.1} s", setup.as_secs_f64()),
+        ],
+    })
+}
