@@ -203,6 +203,14 @@ fn start_server(ctx: &Ctx, db: &Db, name: &str, env: &[(&str, &str)]) -> Result<
     )
 }
 
+/// Three events that never sell out (so every phase has writes to acknowledge) and one that
+/// does (so refusals and cancels are in the history too).
+fn load_events(server: &Server) -> Result<Vec<i64>, String> {
+    let mut events = servers::create_events(server, 3, 1_000_000)?;
+    events.extend(servers::create_events(server, 1, 100)?);
+    Ok(events)
+}
+
 fn workload(ports: Vec<u16>, events: Vec<i64>, clients: usize) -> Workload {
     Workload {
         clients,
@@ -260,7 +268,7 @@ fn restart(ctx: &Ctx, mode: &'static str, name: &'static str) -> Result<Report, 
     let data = data(ctx, Store::Postgres, name, "")?;
     let cluster = data.cluster.as_ref().ok_or("no cluster")?;
     let server = start_server(ctx, &data.db, name, &[])?;
-    let events = servers::create_events(&server, 4, 400)?;
+    let events = load_events(&server)?;
     let origin = Instant::now();
     let sampler = Sampler::start(data.db.clone(), Duration::from_millis(200));
     let running =
@@ -323,7 +331,7 @@ fn kill_server(ctx: &Ctx, store: Store) -> Result<Report, String> {
     let data = data(ctx, store, name, "")?;
     let survivor = start_server(ctx, &data.db, &format!("{name}-0"), &[])?;
     let mut victim = start_server(ctx, &data.db, &format!("{name}-1"), &[])?;
-    let events = servers::create_events(&survivor, 4, 400)?;
+    let events = load_events(&survivor)?;
     let origin = Instant::now();
     let sampler = Sampler::start(data.db.clone(), Duration::from_millis(200));
     let running = workload(vec![survivor.port, victim.port], events.clone(), 16)
@@ -383,7 +391,7 @@ fn sigterm(ctx: &Ctx, store: Store) -> Result<Report, String> {
     };
     let data = data(ctx, store, name, "")?;
     let mut server = start_server(ctx, &data.db, name, &[])?;
-    let events = servers::create_events(&server, 4, 400)?;
+    let events = load_events(&server)?;
     let origin = Instant::now();
     let running =
         workload(vec![server.port], events.clone(), 16).start(origin, Duration::from_secs(120));
@@ -561,26 +569,27 @@ fn sweep_backlog(ctx: &Ctx) -> Result<Report, String> {
         ),
         None => Check::fail("the backlog is swept", format!("not within {limit:?}")),
     });
-    let logged_waits = std::fs::read_to_string(data.cluster.as_ref().ok_or("no cluster")?.log())
+    let pg_log = data.cluster.as_ref().ok_or("no cluster")?.log();
+    let _ = std::fs::copy(&pg_log, ctx.dir.join(format!("{name}-postgres.log")));
+    let logged_waits = std::fs::read_to_string(&pg_log)
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains("still waiting for"))
         .count();
-    checks.push(if logged_waits == 0 && longest < 0.1 {
+    // PostgreSQL logs every lock wait that lasts longer than deadlock_timeout (100 ms): the
+    // exact check. The sampled figure is the waiting statement's age, an upper bound.
+    checks.push(if logged_waits == 0 {
         Check::pass(
             "no lock wait reaches 100 ms",
             format!(
-                "longest sampled {:.1} ms over {samples} samples; none logged by log_lock_waits",
+                "none logged by log_lock_waits (deadlock_timeout 100 ms); oldest waiting statement sampled: {:.1} ms",
                 longest * 1000.0
             ),
         )
     } else {
         Check::fail(
             "no lock wait reaches 100 ms",
-            format!(
-                "longest sampled {:.1} ms; {logged_waits} waits over 100 ms logged",
-                longest * 1000.0
-            ),
+            format!("{logged_waits} waits over 100 ms logged by log_lock_waits"),
         )
     });
     let reserves_during = records
@@ -701,7 +710,7 @@ fn stall(ctx: &Ctx) -> Result<Report, String> {
     let data = data(ctx, Store::Postgres, name, "")?;
     let cluster = data.cluster.as_ref().ok_or("no cluster")?;
     let server = start_server(ctx, &data.db, name, &[])?;
-    let events = servers::create_events(&server, 4, 400)?;
+    let events = load_events(&server)?;
     let origin = Instant::now();
     let running =
         workload(vec![server.port], events.clone(), 16).start(origin, Duration::from_secs(120));

@@ -71,8 +71,13 @@ struct ReleasedRow {
     quantity: i32,
 }
 
-/// Oldest first, through the `(event_id, status, expires_at)` index; the events are locked by
-/// this transaction, so no other writer is changing these rows.
+/// Oldest first, through the `(event_id, status, expires_at)` index, one index range per event;
+/// the events are locked by this transaction, so no other writer is changing these rows.
+///
+/// Per event, with `LATERAL`: with `event_id = ANY($1)` the index cannot return the rows in
+/// `expires_at` order (not on PostgreSQL 15), so the planner read and sorted every past-due hold
+/// of the events to keep the oldest few: 150–240 ms under the event's lock with 700,000 of them
+/// (found by `just faults`' sweep scenario), against 5 ms this way.
 ///
 /// Plans here must not depend on statistics (a new database has none, and a prepared
 /// statement keeps its first generic plan while tables grow): each statement leaves the planner
@@ -81,9 +86,14 @@ struct ReleasedRow {
 const RELEASE_SQL: &str = "
 UPDATE reservations r
    SET status = 'expired', updated_at = $2
-  FROM (SELECT id FROM reservations
-         WHERE event_id = ANY($1) AND status = 'reserved' AND expires_at <= $2
-         ORDER BY expires_at
+  FROM (SELECT d.id
+          FROM unnest($1::bigint[]) AS e (id)
+          CROSS JOIN LATERAL (
+                SELECT id, expires_at FROM reservations
+                 WHERE event_id = e.id AND status = 'reserved' AND expires_at <= $2
+                 ORDER BY expires_at
+                 LIMIT $3) d
+         ORDER BY d.expires_at
          LIMIT $3) due
  WHERE r.id = due.id AND (r.status = 'reserved') IS TRUE
 RETURNING r.id, r.event_id, r.quantity";

@@ -105,13 +105,16 @@ fn case() -> impl Strategy<Value = Case> {
         2 => (1..4_u32).prop_map(|q| format!(r#"{{"quantity":{q}}}"#).into_bytes()),
         1 => prop::collection::vec(any::<u8>(), 0..200),
     ];
-    let content_type = prop::option::weighted(0.8, prop::sample::select(vec![
-        "application/json",
-        "application/json",
-        "application/json; charset=utf-8",
-        "text/plain",
-        "application/x-www-form-urlencoded",
-    ]));
+    let content_type = prop::option::weighted(
+        0.8,
+        prop::sample::select(vec![
+            "application/json",
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+        ]),
+    );
     let header = prop::option::of(prop_oneof!["[!-~]{1,300}", "[ -~]{0,20}"]);
     (
         method,
