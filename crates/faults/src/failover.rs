@@ -3,6 +3,7 @@
 //! killed (`SIGKILL`) and the monitor promotes a standby. Needs `pg_autoctl` (Debian:
 //! `apt-get install postgresql-15-auto-failover pg-auto-failover-cli`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,9 @@ use crate::history::Record;
 use crate::scenarios::{Ctx, Report};
 use crate::servers::{self, Server};
 use crate::workload::Workload;
+
+/// How a scenario says it cannot run here for want of a package (reported as skipped).
+pub const SKIP: &str = "needs ";
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -39,11 +43,32 @@ fn autoctl(args: &[&str]) -> Command {
     cmd.args(args).env(
         "PATH",
         format!(
-            "/usr/lib/postgresql/15/bin:{}",
+            "{}:{}",
+            server_bin_dir(),
             std::env::var("PATH").unwrap_or_default()
         ),
     );
     cmd
+}
+
+/// The newest local PostgreSQL server binaries (`pg_autoctl` runs `pg_ctl` and `initdb`).
+fn server_bin_dir() -> String {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort_by_key(|d| {
+        d.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    dirs.last()
+        .map_or_else(String::new, |d| d.display().to_string())
 }
 
 fn free_port() -> Result<u16, String> {
@@ -80,11 +105,10 @@ impl Formation {
             .output()
             .is_err()
         {
-            return Err(
-                "needs pg_autoctl (Debian: apt-get install postgresql-15-auto-failover \
-                        pg-auto-failover-cli)"
-                    .into(),
-            );
+            return Err(format!(
+                "{SKIP}pg_autoctl (Debian: apt-get install postgresql-<version>-auto-failover \
+                 pg-auto-failover-cli)"
+            ));
         }
         // Under the temporary directory: the postgres user must reach it.
         let _ = dir;
@@ -493,5 +517,160 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
             ),
             format!("formation set up in {:.1} s", setup.as_secs_f64()),
         ],
+    })
+}
+
+/// The PostgreSQL processes of data node `i` (its postmaster and the postmaster's children).
+fn node_pids(formation: &Formation, i: usize) -> Vec<u32> {
+    let pgdata = formation.base.join(format!("node{i}"));
+    let Some(postmaster) = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return Vec::new();
+    };
+    let children = Command::new("pgrep")
+        .args(["-P", &postmaster.to_string()])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    std::iter::once(postmaster)
+        .chain(children.lines().filter_map(|l| l.trim().parse().ok()))
+        .collect()
+}
+
+/// How many lines a node's PostgreSQL logs hold, and those that contain `needle`.
+fn node_log_lines(formation: &Formation, i: usize, needle: &str) -> (usize, Vec<String>) {
+    let dir = formation.base.join(format!("node{i}")).join("log");
+    let texts: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let lines = texts.iter().map(|t| t.lines().count()).sum();
+    let found = texts
+        .iter()
+        .flat_map(|t| t.lines().filter(|l| l.contains(needle)).map(str::to_owned))
+        .collect();
+    (lines, found)
+}
+
+/// (h) The synchronous standby stalls (SIGSTOP) while clients reserve, with a statement
+/// timeout far shorter than the stall: commits wait for the standby and are never cancelled
+/// into a "success with a warning" that exists on the primary only.
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
+pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
+    let name = "standby-stall";
+    let formation = Formation::up(&ctx.dir, 2, 0)?;
+    let db = Db::Postgres(formation.url());
+    servers::ticketctl(&ctx.ticketctl, &db.url(), &["migrate"])?;
+    let server = Server::start(
+        &ctx.ticketctl,
+        &db.url(),
+        &[
+            ("REQUEST_DEADLINE_MS", "2000"),
+            ("STATEMENT_TIMEOUT_MS", "300"),
+            ("EXPIRE_INTERVAL_SECONDS", "0"),
+        ],
+        ctx.dir.join(format!("{name}.log")),
+    )?;
+    let events = servers::create_events(&server, 4, 100_000_000)?;
+    let primary = formation.primary().ok_or("no writable node")?;
+    let standby = 1 - primary;
+    let origin = Instant::now();
+    let running = Workload {
+        clients: 16,
+        events: events.clone(),
+        ports: vec![server.port],
+        client_timeout: Duration::from_secs(30),
+        purchase_after: None,
+        mix: (100, 0, 0),
+    }
+    .start(origin, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    let pids = node_pids(&formation, standby);
+    let stalled = origin.elapsed();
+    for pid in &pids {
+        servers::signal(*pid, "STOP")?;
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    for pid in &pids {
+        servers::signal(*pid, "CONT")?;
+    }
+    let resumed = origin.elapsed();
+    std::thread::sleep(Duration::from_secs(if ctx.short { 3 } else { 6 }));
+    let records = running.stop();
+    let mut checks = checker::answers(&records, Duration::from_millis(3_500), &|_: &Record| false);
+    let (lines, cancelled) = node_log_lines(
+        &formation,
+        primary,
+        "canceling wait for synchronous replication",
+    );
+    checks.push(if lines == 0 {
+        Check::fail("no commit's wait for the standby cancelled", "the primary's log was not found".into())
+    } else if cancelled.is_empty() {
+        Check::pass(
+            "no commit's wait for the standby cancelled",
+            format!("no \"canceling wait for synchronous replication\" in the primary's log ({lines} lines)"),
+        )
+    } else {
+        Check::fail("no commit's wait for the standby cancelled", cancelled.join("; "))
+    });
+    checks.extend(checker::database(&db, &records, &ctx.ticketctl, &events));
+    // Every acknowledged hold also reached the standby (once it caught up).
+    let standby_db = Db::Postgres(formation.node_url(standby));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let acknowledged: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.created.as_deref())
+        .collect();
+    let missing = loop {
+        let rows = standby_db.reservations()?;
+        let missing: Vec<String> = acknowledged
+            .iter()
+            .filter(|id| !rows.contains_key(**id))
+            .map(|id| (*id).to_owned())
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    checks.push(if missing.is_empty() {
+        Check::pass(
+            "every acknowledged hold is on the standby too",
+            format!("{} holds", acknowledged.len()),
+        )
+    } else {
+        Check::fail(
+            "every acknowledged hold is on the standby too",
+            format!("{} missing, e.g. {}", missing.len(), missing[0]),
+        )
+    });
+    let during: BTreeMap<String, usize> = checker::by_status(
+        &records
+            .iter()
+            .filter(|r| r.started > stalled && r.started < resumed)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    drop(server);
+    Ok(Report {
+        name,
+        store: "postgres",
+        what: "",
+        seconds: origin.elapsed().as_secs_f64(),
+        requests: records.len(),
+        statuses: checker::by_status(&records),
+        faults: vec![format!(
+            "SIGSTOP of the synchronous standby (node{standby}, {} processes) at {:.1} s for 5 s; statement_timeout 300 ms",
+            pids.len(),
+            stalled.as_secs_f64()
+        )],
+        checks,
+        recovery: checker::recovery(&records, resumed),
+        notes: vec![format!("answers to requests sent during the stall: {during:?}")],
     })
 }

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         dir: args.dir.clone(),
     };
     let mut reports = Vec::new();
+    let mut skipped = Vec::new();
     let mut failed = false;
     for scenario in all
         .iter()
@@ -103,13 +104,20 @@ fn main() -> ExitCode {
                 failed |= !report.passed();
                 reports.push(report);
             }
+            Err(e) if e.starts_with(failover::SKIP) => {
+                println!("   SKIPPED: {e}");
+                skipped.push(format!("{}: {e}", scenario.name));
+            }
             Err(e) => {
                 println!("   could not run: {e}");
                 failed = true;
             }
         }
     }
-    let summary = summary(&reports, args.short);
+    let mut summary = summary(&reports, args.short);
+    for s in &skipped {
+        let _ = writeln!(summary, "SKIPPED (not run, not passed): {s}");
+    }
     println!("\n{summary}");
     if let Some(out) = &args.out {
         let mut doc = summary.clone();

@@ -121,6 +121,12 @@ pub fn all() -> Vec<Scenario> {
             run: |ctx| crate::failover::failover(ctx, 3),
         },
         Scenario {
+            name: "standby-stall",
+            store: "postgres",
+            what: "(h) the synchronous standby stalled under load, statement_timeout shorter than the stall: no commit cut short",
+            run: crate::failover::standby_stall,
+        },
+        Scenario {
             name: "sqlite-kill-server",
             store: "sqlite",
             what: "(b) one of two servers on one SQLite file SIGKILLed under load",
