@@ -18,6 +18,7 @@ use domain::{Command, CommandOutcome, DomainError, Ticketing};
 use ipnet::IpNet;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::AdminToken;
 use crate::commands::HttpAnswers;
 use crate::drain;
 use crate::error::{json_error_envelope, ApiError};
@@ -38,7 +39,7 @@ pub struct ApiConfig {
     /// Where `GET /metrics` is served instead of `bind` (`None`: on `bind`).
     pub metrics_bind: Option<String>,
     /// The bearer token of the operators' routes; `None` refuses everyone.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<AdminToken>,
     /// How often the background sweep marks past-due holds expired; `None` turns it off.
     pub expire_interval: Option<Duration>,
     /// How many holds one sweep transaction marks at most.

@@ -6,6 +6,29 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
+/// The operators' bearer token (`ADMIN_TOKEN`). `{:?}` never shows it, so a configuration or
+/// state printed for debugging does not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// The token; `None` for an empty one (which would let an empty bearer in).
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        (!token.is_empty()).then_some(Self(token))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
 /// Accepts the request only with `Authorization: Bearer <token>` equal to `expected`. The
 /// comparison takes the same time wherever the first difference is, so the token cannot be
 /// guessed byte by byte from response times (only its length can leak).
@@ -62,5 +85,12 @@ mod tests {
     fn require_admin_refuses_everyone_without_a_configured_token() {
         assert!(require_admin(&with_auth("Bearer "), None).is_err());
         assert!(require_admin(&with_auth("Bearer anything"), None).is_err());
+    }
+
+    #[test]
+    fn an_admin_token_is_never_shown_by_debug_and_never_empty() {
+        let token = AdminToken::new("s3cret-token");
+        assert_eq!(format!("{token:?}"), "Some(AdminToken(***))");
+        assert_eq!(AdminToken::new(""), None);
     }
 }

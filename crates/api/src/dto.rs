@@ -269,8 +269,13 @@ pub struct ReserveRequest {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct PurchaseRequest {
-    /// What the client records with the purchase (an empty string records none).
-    #[schema(max_length = 64, example = "pay_8f2k")]
+    /// What the client records with the purchase (an empty string records none); no control
+    /// characters.
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$",
+        example = "pay_8f2k"
+    )]
     payment_reference: Option<String>,
 }
 

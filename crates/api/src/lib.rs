@@ -26,6 +26,7 @@ mod sweeper;
 mod telemetry;
 
 pub use application::{ApiConfig, Application, RateLimitConfig};
+pub use auth::AdminToken;
 pub use commands::HttpAnswers;
 pub use routes::configure;
 pub use state::AppState;

@@ -92,10 +92,10 @@ impl RootSpanBuilder for RequestSpan {
             .extensions()
             .get::<Arrived>()
             .map_or(0.0, |a| a.0.elapsed().as_secs_f64());
-        let method = request.method().as_str().to_owned();
+        let method = method_label(request.method());
         metrics::counter!(
             "http_requests_total",
-            "method" => method.clone(),
+            "method" => method,
             "route" => route.clone(),
             "status" => status.to_string()
         )
@@ -112,6 +112,28 @@ impl RootSpanBuilder for RequestSpan {
             tracing::debug!(target: "access", seconds, "answered");
         });
     }
+}
+
+/// The method as a metrics label: the standard methods by name, any other as `OTHER`. A
+/// client may send any token as a method, and every new label value would be a new series
+/// kept for the life of the process.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, name)| name)
 }
 
 /// Echoes the request's id in the answer.
@@ -148,5 +170,13 @@ mod tests {
             assert!(!is_sane_request_id(bad), "{bad:?}");
         }
         assert!(!is_sane_request_id(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn a_method_label_is_one_of_the_standard_methods_or_other() {
+        use actix_web::http::Method;
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
     }
 }

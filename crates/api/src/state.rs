@@ -34,7 +34,7 @@ pub struct AppState {
     /// The idempotency keys of the requests being served here.
     pub in_flight: Arc<InFlight>,
     /// The bearer token that the operators' routes require; `None` refuses everyone.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<crate::AdminToken>,
     /// How long a request may take before it is answered 503.
     pub deadline: Duration,
     /// The most tickets one reserve may ask for.

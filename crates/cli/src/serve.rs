@@ -38,7 +38,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
     let config = ApiConfig {
         bind: args.bind.clone(),
         metrics_bind: args.metrics_bind.clone().filter(|b| !b.is_empty()),
-        admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
+        admin_token: args.admin_token.clone().and_then(api::AdminToken::new),
         expire_interval: (args.expire_interval_seconds > 0)
             .then(|| Duration::from_secs(args.expire_interval_seconds)),
         expire_batch: args.expire_batch_size,

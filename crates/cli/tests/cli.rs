@@ -176,6 +176,45 @@ fn a_wrong_or_unreachable_database_fails_with_one_line_and_exit_1() {
 }
 
 #[test]
+fn no_password_appears_in_an_error_even_where_libpq_quotes_it() {
+    // libpq quotes an invalid percent-encoded value whole, and a value with a space.
+    for (url, secret, said) in [
+        (
+            "postgres://app:50%off@127.0.0.1:1/x",
+            "50%off",
+            "invalid percent-encoded token",
+        ),
+        (
+            "postgres://app:two words@127.0.0.1:1/x",
+            "two words",
+            "unexpected spaces",
+        ),
+        (
+            "postgres://app@127.0.0.1:1/x?sslpassword=k%zzey",
+            "k%zzey",
+            "invalid percent-encoded token",
+        ),
+        (
+            "postgres://app:s3cr3t-pw@h1.invalid:1,h2.invalid:2/x?connect_timeout=1",
+            "s3cr3t-pw",
+            "cannot connect to PostgreSQL",
+        ),
+    ] {
+        for args in [&["migrate"][..], &["reservations", "expire"][..]] {
+            let out = run(ticketctl(Some(url))
+                .env("DATABASE_POOL_TIMEOUT_SECONDS", "1")
+                .args(args));
+            assert_one_line_failure(&out, said);
+            assert!(
+                !stderr(&out).contains(secret),
+                "password leaked: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn migrate_applies_pending_migrations_then_reports_up_to_date() {
     let db = TestDatabase::empty();
     let first = run(ticketctl(Some(db.url())).arg("migrate"));

@@ -87,15 +87,17 @@ impl Capacity {
     }
 }
 
-/// A payment reference recorded with a purchase: at most 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payment reference recorded with a purchase: at most 64 characters, no control characters.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PaymentReference(String);
 
 impl PaymentReference {
     /// Validates a payment reference. An empty string means "none", as the seed API treated it.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on field `payment_reference` when longer than 64 characters.
+    /// [`DomainError::Validation`] on field `payment_reference` when longer than 64 characters
+    /// or when it has control characters (PostgreSQL cannot store a NUL in text, and nothing
+    /// downstream of a purchase should receive line breaks or escapes).
     pub fn parse(raw: &str) -> Result<Option<Self>, DomainError> {
         if raw.chars().count() > PAYMENT_REFERENCE_MAX_CHARS {
             return Err(invalid(
@@ -105,12 +107,25 @@ impl PaymentReference {
                 ),
             ));
         }
+        if raw.chars().any(char::is_control) {
+            return Err(invalid(
+                "payment_reference",
+                "The payment reference must not contain control characters.",
+            ));
+        }
         Ok((!raw.is_empty()).then(|| Self(raw.to_owned())))
     }
 
     /// The reference.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A payment reference is a secret of the shop's payment provider: never in a log line.
+impl std::fmt::Debug for PaymentReference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PaymentReference(***)")
     }
 }
 
@@ -267,6 +282,27 @@ mod tests {
             }
         );
         assert_eq!(PaymentReference::parse(""), Ok(None));
+    }
+
+    #[test]
+    fn payment_reference_fails_when_it_has_control_characters() {
+        for bad in ["\u{0}", "pay\n1", "pay\u{7f}", "\u{85}x"] {
+            assert_eq!(
+                PaymentReference::parse(bad),
+                Err(DomainError::Validation {
+                    field: "payment_reference",
+                    message: "The payment reference must not contain control characters.".into(),
+                }),
+                "{bad:?}"
+            );
+        }
+        assert!(PaymentReference::parse("pay_8f2k é").is_ok());
+    }
+
+    #[test]
+    fn payment_reference_is_not_shown_by_debug() {
+        let shown = format!("{:?}", PaymentReference::parse("pay_secret").unwrap());
+        assert!(!shown.contains("pay_secret"), "{shown}");
     }
 
     #[test]

@@ -14,12 +14,13 @@ pub enum PgStoreError {
     /// The URL is not a PostgreSQL URL.
     #[error("not a PostgreSQL URL (expected postgres:// or postgresql://): {0}")]
     InvalidUrl(String),
-    /// No connection could be made or checked out in time.
+    /// No connection could be made or checked out in time: the pool's message, without the
+    /// URL's secrets.
     #[error("cannot connect to PostgreSQL: {0}")]
-    Pool(#[from] r2d2::Error),
-    /// A direct connection could not be made.
+    Pool(String),
+    /// A direct connection could not be made: libpq's message, without the URL's secrets.
     #[error("cannot connect to PostgreSQL: {0}")]
-    Connect(#[from] diesel::ConnectionError),
+    Connect(String),
     /// A statement failed.
     #[error("PostgreSQL query failed: {0}")]
     Query(#[from] DieselError),

@@ -11,6 +11,7 @@ mod migrations;
 mod models;
 mod pool;
 mod reads;
+mod redaction;
 mod schema;
 mod statement;
 mod store;
@@ -18,4 +19,5 @@ mod unit_of_work;
 
 pub use error::PgStoreError;
 pub use migrations::{migrate_url, MIGRATIONS_DIR};
-pub use pool::{redact as redact_url, PgStore, PoolSettings};
+pub use pool::{PgStore, PoolSettings};
+pub use redaction::redact as redact_url;

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::PgStoreError;
+use crate::redaction::Secrets;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
@@ -41,6 +42,7 @@ pub(crate) fn pending(conn: &mut PgConnection) -> Result<usize, PgStoreError> {
 /// # Errors
 /// [`PgStoreError::Connect`] or [`PgStoreError::Migration`].
 pub fn migrate_url(url: &str) -> Result<Vec<String>, PgStoreError> {
-    let mut conn = PgConnection::establish(url)?;
+    let mut conn = PgConnection::establish(url)
+        .map_err(|e| PgStoreError::Connect(Secrets::of(url).scrub(&e.to_string())))?;
     run_pending(&mut conn)
 }

@@ -10,6 +10,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sql_types::{Nullable, Text};
 
 use crate::error::PgStoreError;
+use crate::redaction::{redact, Secrets};
 
 /// How the pool is sized, and the limits of its sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub(crate) type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 pub struct PgStore {
     pool: Pool<ConnectionManager<PgConnection>>,
     settings: PoolSettings,
+    /// Taken out of every connection error: libpq quotes parts of the URL in its messages.
+    secrets: Secrets,
 }
 
 impl fmt::Debug for PgStore {
@@ -75,6 +78,7 @@ impl fmt::Debug for PgStore {
             .field("connections", &state.connections)
             .field("idle", &state.idle_connections)
             .field("settings", &self.settings)
+            .field("secrets", &self.secrets)
             .finish()
     }
 }
@@ -113,12 +117,14 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
     }
 }
 
-/// Reports the pool's connection failures through `tracing` instead of `log`.
+/// Reports the pool's connection failures through `tracing` instead of `log`, without the
+/// URL's secrets.
 #[derive(Debug)]
-struct TracingErrorHandler;
+struct TracingErrorHandler(Secrets);
 
 impl<E: fmt::Display> r2d2::HandleError<E> for TracingErrorHandler {
     fn handle_error(&self, error: E) {
+        let error = self.0.scrub(&error.to_string());
         tracing::debug!(%error, "PostgreSQL connection attempt failed");
     }
 }
@@ -137,6 +143,8 @@ impl PgStore {
         // No idle minimum: r2d2 would replenish it from a background thread, and a process
         // exiting while that thread is mid-handshake crashes in libpq's TLS teardown.
         // Connections are opened on demand and kept for reuse.
+        let secrets = Secrets::of(url);
+        let unreachable = |e: r2d2::Error| PgStoreError::Pool(secrets.scrub(&e.to_string()));
         let pool = Pool::builder()
             .max_size(settings.max_size.max(1))
             .min_idle(Some(0))
@@ -144,19 +152,26 @@ impl PgStore {
             // A checkout test would add a round trip to every request; a broken connection
             // shows up as an error on first use and r2d2 then discards it.
             .test_on_check_out(false)
-            .error_handler(Box::new(TracingErrorHandler))
+            .error_handler(Box::new(TracingErrorHandler(secrets.clone())))
             .connection_customizer(Box::new(SessionSettings {
                 sql: format!("{PLANNER_SQL} {}", timeouts_sql(&settings)),
             }))
             .event_handler(Box::new(store_metrics::PoolMetrics::new("postgres")))
-            .build(ConnectionManager::<PgConnection>::new(url))?;
+            .build(ConnectionManager::<PgConnection>::new(url))
+            .map_err(unreachable)?;
         // Fail now, with the server's own message, rather than on the first request.
-        drop(pool.get()?);
-        Ok(Self { pool, settings })
+        drop(pool.get().map_err(unreachable)?);
+        Ok(Self {
+            pool,
+            settings,
+            secrets,
+        })
     }
 
     pub(crate) fn conn(&self) -> Result<PgPooled, PgStoreError> {
-        Ok(self.pool.get()?)
+        self.pool
+            .get()
+            .map_err(|e| PgStoreError::Pool(self.secrets.scrub(&e.to_string())))
     }
 
     /// Applies the pending migrations (see [`crate::migrate_url`]) on a pooled connection.
@@ -197,76 +212,15 @@ impl PgStore {
     }
 }
 
-/// Query parameters of a libpq URL whose values are secrets.
-const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
-
-/// The URL without its secrets, for messages and logs: the password of the user info and the
-/// values of `password=` and `sslpassword=` parameters become `***`. A URL that cannot be
-/// parsed is reduced to its scheme.
-pub fn redact(raw: &str) -> String {
-    let Ok(mut url) = url::Url::parse(raw.trim()) else {
-        let scheme = raw.split_once("://").map_or("", |(scheme, _)| scheme);
-        return format!("{scheme}://(unparseable URL, not shown)");
-    };
-    if url.password().is_some() {
-        // Cannot fail: a URL with a password has a host.
-        let _ = url.set_password(Some("***"));
-    }
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(key, value)| {
-                let secret = SECRET_PARAMETERS.contains(&key.to_ascii_lowercase().as_str());
-                let value = if secret {
-                    "***".into()
-                } else {
-                    value.into_owned()
-                };
-                (key.into_owned(), value)
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    url.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn redact_hides_every_password_and_nothing_else() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("mysql://h/db"), "mysql://h/db");
-        let redacted = redact(
-            "postgresql://app:p%40ss@db.internal/tickets?sslmode=verify-full&password=s3cret&PassWord=x&sslpassword=k3y",
-        );
-        assert_eq!(
-            redacted,
-            "postgresql://app:***@db.internal/tickets?sslmode=verify-full&password=***&PassWord=***&sslpassword=***"
-        );
-        for secret in ["p%40ss", "s3cret", "k3y"] {
-            assert!(!redacted.contains(secret), "{redacted}");
-        }
-        assert_eq!(
-            redact("postgres://u:pw@[::1]:5432/db?application_name=a+b"),
-            "postgres://u:***@[::1]:5432/db?application_name=a+b"
-        );
-        assert_eq!(
-            redact("postgres://u:pw@ho st/db"),
-            "postgres://(unparseable URL, not shown)"
-        );
-    }
-
-    #[test]
     fn connect_refuses_other_schemes() {
         assert!(matches!(
             PgStore::connect("mysql://u:p@h/db", PoolSettings::default()),
-            Err(PgStoreError::InvalidUrl(u)) if u == "mysql://u:***@h/db"
+            Err(PgStoreError::InvalidUrl(u)) if u == "mysql://(not shown)"
         ));
     }
 }

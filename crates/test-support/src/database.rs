@@ -70,7 +70,12 @@ struct Exists {
 
 fn admin() -> PgConnection {
     PgConnection::establish(server_url())
-        .unwrap_or_else(|e| panic!("cannot connect to the test server {}: {e}", server_url()))
+        // Not the URL itself: a CI log must not show a password in DATABASE_URL.
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test server (DATABASE_URL, or the throwaway cluster): {e}"
+            )
+        })
 }
 
 /// Makes sure `template` exists and is fully migrated. Serialized across processes by an
@@ -111,10 +116,18 @@ fn ensure_template(template: &str, migrate: &dyn Fn(&str) -> Result<(), String>)
 }
 
 /// A database of its own for one test, dropped when this value is.
-#[derive(Debug)]
 pub struct TestDatabase {
     name: String,
     url: String,
+}
+
+/// The name only: the URL may hold a password.
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestDatabase {

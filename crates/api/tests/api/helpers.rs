@@ -157,7 +157,7 @@ impl TestApp {
         };
         let ticketing = Ticketing::new(store, dyn_clock, policy);
         let mut config = ApiConfig::new("127.0.0.1:0");
-        config.admin_token = settings.admin_token.map(str::to_owned);
+        config.admin_token = settings.admin_token.and_then(api::AdminToken::new);
         config.workers = Some(2);
         config.batch_max = settings.batch_max;
         config.request_deadline = settings.request_deadline;

@@ -94,6 +94,7 @@ both_stores!(
     purchase::purchase_answers_409_invalid_or_expired_after_a_cancel,
     purchase::purchase_answers_404_for_unknown_or_malformed_ids,
     purchase::purchase_answers_422_for_a_long_or_non_string_payment_reference,
+    purchase::purchase_answers_422_for_control_characters_and_the_purchases_beside_it_succeed,
     quantities::reserve_of_several_tickets_answers_201_with_the_quantity_and_counts_tickets,
     quantities::reserve_answers_409_sold_out_with_the_seeds_body_when_fewer_than_asked_are_left,
     quantities::reserve_answers_422_for_a_bad_quantity_or_customer,

@@ -46,6 +46,15 @@ pub async fn metrics_are_prometheus_text_with_requests_outcomes_batches_and_the_
     app.post("/api/reservations/nope/purchase", Body::None)
         .await
         .expect_error(404, "not_found");
+    // A made-up method: answered, counted, but never a label of its own.
+    let odd = actix_web::http::Method::from_bytes(b"XMETHODX").unwrap();
+    let answer = app
+        .client
+        .request(odd, app.url(&format!("/api/events/{event}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 405);
 
     let mut res = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
@@ -88,6 +97,15 @@ pub async fn metrics_are_prometheus_text_with_requests_outcomes_batches_and_the_
             "{labels:?} in\n{text}"
         );
     }
+    assert!(!text.contains("XMETHODX"), "{text}");
+    assert!(
+        value(
+            samples,
+            "http_requests_total",
+            &[("method", "OTHER"), ("status", "405")]
+        ) >= 1.0,
+        "{text}"
+    );
     // Raw paths never become labels: only route patterns do.
     assert!(
         !text.contains(&format!("/api/events/{event}/reserve")),

@@ -127,3 +127,44 @@ pub async fn purchase_answers_422_for_a_long_or_non_string_payment_reference(bac
     .await
     .expect(200);
 }
+
+pub async fn purchase_answers_422_for_control_characters_and_the_purchases_beside_it_succeed(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend);
+    let event = app.create_event(11).await;
+    let mut ids = Vec::new();
+    for _ in 0..11 {
+        ids.push(app.hold(event).await);
+    }
+    // Sent together, so that a reference PostgreSQL cannot store (a NUL) would share a batch
+    // with the others if validation let it through.
+    let answers = futures_util::future::join_all(ids.iter().enumerate().map(|(i, id)| {
+        let reference = if i == 5 {
+            "pay\u{0}1".to_owned()
+        } else {
+            format!("pay_{i}")
+        };
+        app.purchase(id, Body::Json(json!({ "payment_reference": reference })))
+    }))
+    .await;
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 5 {
+            assert_eq!(
+                answer.expect(422),
+                &json!({
+                    "message": "The given data was invalid.",
+                    "errors": {"payment_reference": ["The payment reference must not contain control characters."]}
+                })
+            );
+        } else {
+            assert_eq!(answer.expect(200)["payment_reference"], format!("pay_{i}"));
+        }
+    }
+    for bad in ["line\nbreak", "\u{7f}", "tab\there"] {
+        app.purchase(&ids[5], Body::Json(json!({ "payment_reference": bad })))
+            .await
+            .expect(422);
+    }
+    app.purchase(&ids[5], Body::None).await.expect(200);
+}
