@@ -178,6 +178,10 @@ impl Sampler {
     pub fn finish(self) -> Check {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.join() {
+            Ok((0, failed, _)) => Check::fail(
+                "no oversell at any sampled instant",
+                format!("no sample could be taken ({failed} attempts failed)"),
+            ),
             Ok((taken, failed, over)) => Check::new(
                 "no oversell at any sampled instant",
                 &over,
@@ -216,15 +220,22 @@ pub fn database(db: &Db, records: &[Record], ticketctl: &Path, events: &[i64]) -
             return checks;
         }
     };
-    let (mut lost, mut purchases) = (Vec::new(), HashMap::<&str, usize>::new());
+    let (mut lost, mut purchases) = (Vec::new(), HashMap::<&str, Vec<&str>>::new());
     let mut acknowledged = 0;
     for r in records.iter().filter(|r| r.acknowledged()) {
         let (id, expected): (&str, &[&str]) = match (&r.op, &r.created) {
             (Op::Reserve { .. }, Some(id)) => {
                 (id, &["reserved", "purchased", "expired", "canceled"])
             }
-            (Op::Purchase { reservation }, _) => {
-                *purchases.entry(reservation).or_insert(0) += 1;
+            (
+                Op::Purchase {
+                    reservation,
+                    reference,
+                    ..
+                },
+                _,
+            ) => {
+                purchases.entry(reservation).or_default().push(reference);
                 (reservation, &["purchased"])
             }
             (Op::Cancel { reservation }, _) => (reservation, &["canceled"]),
@@ -244,21 +255,17 @@ pub fn database(db: &Db, records: &[Record], ticketctl: &Path, events: &[i64]) -
             )),
         }
     }
+    if acknowledged == 0 {
+        lost.push("no write was acknowledged: nothing to check".into());
+    }
     checks.push(Check::new(
         "every acknowledged write is in the database",
         &lost,
         format!("{acknowledged} acknowledged writes"),
     ));
-    let twice: Vec<String> = purchases
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(id, n)| format!("{id} purchased {n} times"))
-        .collect();
-    checks.push(Check::new(
-        "no reservation purchased twice",
-        &twice,
-        format!("{} purchases", purchases.len()),
-    ));
+    if let Some(check) = purchased_once(records, &purchases, &rows) {
+        checks.push(check);
+    }
     let late: Vec<String> = rows
         .values()
         .filter(|r| r.status == "purchased" && !r.in_time)
@@ -284,6 +291,57 @@ pub fn database(db: &Db, records: &[Record], ticketctl: &Path, events: &[i64]) -
         format!("`ticketctl events check` on {} events", events.len()),
     ));
     checks
+}
+
+/// No hold is sold twice: the workload buys some holds a second time (fresh key, other
+/// server), and no hold may get two 200s; the reference stored with a purchased hold is the
+/// one of the purchase that was acknowledged (a second purchase that slipped through would
+/// have overwritten it). `None` where the workload bought nothing.
+fn purchased_once(
+    records: &[Record],
+    acknowledged: &HashMap<&str, Vec<&str>>,
+    rows: &HashMap<String, crate::db::Row>,
+) -> Option<Check> {
+    let name = "no reservation purchased twice";
+    let repeats: Vec<&Record> = records
+        .iter()
+        .filter(|r| matches!(r.op, Op::Purchase { repeat: true, .. }))
+        .collect();
+    if acknowledged.is_empty() && repeats.is_empty() {
+        return None;
+    }
+    let mut twice: Vec<String> = acknowledged
+        .iter()
+        .filter(|(_, refs)| refs.len() > 1)
+        .map(|(id, refs)| format!("{id} purchased {} times", refs.len()))
+        .collect();
+    for (id, refs) in acknowledged {
+        let stored = rows.get(*id).and_then(|r| r.payment_reference.as_deref());
+        if refs.len() == 1 && stored.is_some_and(|s| s != refs[0]) {
+            twice.push(format!(
+                "{id} acknowledged with {}, stored with {stored:?}",
+                refs[0]
+            ));
+        }
+    }
+    let refused = repeats
+        .iter()
+        .filter(|r| r.outcome.status() == Some(409))
+        .count();
+    if refused == 0 {
+        twice.push(format!(
+            "none of {} repeated purchases was refused with 409: the rule was not exercised",
+            repeats.len()
+        ));
+    }
+    Some(Check::new(
+        name,
+        &twice,
+        format!(
+            "{} holds bought; {refused} second purchases of bought holds refused",
+            acknowledged.len()
+        ),
+    ))
 }
 
 /// How long after `from` the first acknowledged request that started after it ended.

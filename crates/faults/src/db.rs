@@ -38,6 +38,8 @@ pub struct Row {
     /// A purchase decided before the hold's `expires_at` (always true for others).
     #[diesel(sql_type = Bool)]
     pub in_time: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub payment_reference: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -64,12 +66,12 @@ SELECT e.id AS event, e.capacity AS capacity,
 
 const PG_ROWS: &str = "
 SELECT id::text AS id, status,
-       (purchased_at IS NULL OR purchased_at <= expires_at) AS in_time
+       (purchased_at IS NULL OR purchased_at <= expires_at) AS in_time, payment_reference
   FROM reservations WHERE customer IS DISTINCT FROM 'prefill'";
 
 const SQLITE_ROWS: &str = "
 SELECT id, status,
-       (purchased_at IS NULL OR purchased_at <= expires_at) AS in_time
+       (purchased_at IS NULL OR purchased_at <= expires_at) AS in_time, payment_reference
   FROM reservations WHERE customer IS NULL OR customer <> 'prefill'";
 
 fn err(e: impl std::fmt::Display) -> String {

@@ -522,21 +522,7 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
 
 /// The PostgreSQL processes of data node `i` (its postmaster and the postmaster's children).
 fn node_pids(formation: &Formation, i: usize) -> Vec<u32> {
-    let pgdata = formation.base.join(format!("node{i}"));
-    let Some(postmaster) = std::fs::read_to_string(pgdata.join("postmaster.pid"))
-        .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-    else {
-        return Vec::new();
-    };
-    let children = Command::new("pgrep")
-        .args(["-P", &postmaster.to_string()])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    std::iter::once(postmaster)
-        .chain(children.lines().filter_map(|l| l.trim().parse().ok()))
-        .collect()
+    test_support::postgres_pids(&formation.base.join(format!("node{i}")))
 }
 
 /// How many lines a node's PostgreSQL logs hold, and those that contain `needle`.
@@ -591,6 +577,11 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
     .start(origin, Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(2));
     let pids = node_pids(&formation, standby);
+    if pids.is_empty() {
+        return Err(format!(
+            "no PostgreSQL process of node{standby} found to stop"
+        ));
+    }
     let stalled = origin.elapsed();
     for pid in &pids {
         servers::signal(*pid, "STOP")?;
@@ -626,6 +617,9 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
         .iter()
         .filter_map(|r| r.created.as_deref())
         .collect();
+    if acknowledged.is_empty() {
+        return Err("no hold was acknowledged: nothing to look for on the standby".into());
+    }
     let missing = loop {
         let rows = standby_db.reservations()?;
         let missing: Vec<String> = acknowledged
@@ -647,6 +641,25 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
         Check::fail(
             "every acknowledged hold is on the standby too",
             format!("{} missing, e.g. {}", missing.len(), missing[0]),
+        )
+    });
+    // Commits waited for the stopped standby (answered 503 at the deadline, or slow): else
+    // synchronous replication was not in effect and the checks above tested nothing.
+    let waited = records
+        .iter()
+        .filter(|r| r.started > stalled && r.started < resumed)
+        .filter(|r| r.outcome.status() == Some(503) || r.took() >= Duration::from_secs(1))
+        .count();
+    checks.push(if waited > 0 {
+        Check::pass(
+            "commits waited for the stopped standby",
+            format!("{waited} requests sent during the stall answered 503 or took over 1 s"),
+        )
+    } else {
+        Check::fail(
+            "commits waited for the stopped standby",
+            "every request during the stall was answered at once: replication was not synchronous"
+                .into(),
         )
     });
     let during: BTreeMap<String, usize> = checker::by_status(

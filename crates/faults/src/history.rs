@@ -7,10 +7,23 @@ use crate::client::Outcome;
 /// A request of the workload.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Reserve { event: i64, quantity: u32 },
-    Purchase { reservation: String },
-    Cancel { reservation: String },
-    Read { event: i64 },
+    Reserve {
+        event: i64,
+        quantity: u32,
+    },
+    /// `repeat`: a second purchase of a hold this client bought already (another device of
+    /// the same buyer, a fresh Idempotency-Key): it must not succeed.
+    Purchase {
+        reservation: String,
+        reference: String,
+        repeat: bool,
+    },
+    Cancel {
+        reservation: String,
+    },
+    Read {
+        event: i64,
+    },
 }
 
 impl Op {

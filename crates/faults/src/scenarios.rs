@@ -577,14 +577,19 @@ fn sweep_backlog(ctx: &Ctx) -> Result<Report, String> {
     });
     let pg_log = data.cluster.as_ref().ok_or("no cluster")?.log();
     let _ = std::fs::copy(&pg_log, ctx.dir.join(format!("{name}-postgres.log")));
-    let logged_waits = std::fs::read_to_string(&pg_log)
-        .unwrap_or_default()
+    let log_text = std::fs::read_to_string(&pg_log).unwrap_or_default();
+    let logged_waits = log_text
         .lines()
         .filter(|l| l.contains("still waiting for"))
         .count();
     // PostgreSQL logs every lock wait that lasts longer than deadlock_timeout (100 ms): the
     // exact check. The sampled figure is the waiting statement's age, an upper bound.
-    checks.push(if logged_waits == 0 {
+    checks.push(if log_text.is_empty() {
+        Check::fail(
+            "no lock wait reaches 100 ms",
+            format!("PostgreSQL's log {} could not be read", pg_log.display()),
+        )
+    } else if logged_waits == 0 {
         Check::pass(
             "no lock wait reaches 100 ms",
             format!(
@@ -673,7 +678,7 @@ fn ttl_race(ctx: &Ctx, store: Store) -> Result<Report, String> {
         records
             .iter()
             .filter(|r| {
-                matches!(r.op, crate::history::Op::Purchase { .. })
+                matches!(r.op, crate::history::Op::Purchase { repeat: false, .. })
                     && r.outcome.status() == Some(status)
             })
             .count()
@@ -722,6 +727,9 @@ fn stall(ctx: &Ctx) -> Result<Report, String> {
         workload(vec![server.port], events.clone(), 16).start(origin, Duration::from_secs(120));
     std::thread::sleep(ctx.phase(4.0));
     let pids = cluster.pids();
+    if pids.is_empty() {
+        return Err("no PostgreSQL process found to stop".into());
+    }
     let stalled = origin.elapsed();
     for pid in &pids {
         servers::signal(*pid, "STOP")?;
@@ -747,6 +755,18 @@ fn stall(ctx: &Ctx) -> Result<Report, String> {
         .filter(|r| r.started > stalled && r.started < resumed)
         .filter(|r| r.outcome.status() == Some(503))
         .count();
+    // A stall the service never noticed would make the checks above say nothing.
+    checks.push(if during > 0 {
+        Check::pass(
+            "the stall was felt: requests during it answered 503",
+            format!("{during} answers 503"),
+        )
+    } else {
+        Check::fail(
+            "the stall was felt: requests during it answered 503",
+            "no request sent during the stall was answered 503".into(),
+        )
+    });
     checks.extend(checker::database(
         &data.db,
         &records,

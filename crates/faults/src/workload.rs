@@ -78,6 +78,7 @@ impl Workload {
         let mut records = Vec::new();
         let (reserve, purchase, cancel) = self.mix;
         let mut n: u64 = 0;
+        let mut repeated_any = false;
         while !stop.load(Ordering::Relaxed) && origin.elapsed() < limit && n < 10_000_000 {
             n += 1;
             let server = (index + usize::try_from(n).unwrap_or(0)) % conns.len();
@@ -95,7 +96,11 @@ impl Workload {
                 None
             };
             let op = match taken {
-                Some((reservation, _)) if roll < reserve + purchase => Op::Purchase { reservation },
+                Some((reservation, _)) if roll < reserve + purchase => Op::Purchase {
+                    reservation,
+                    reference: format!("faults-{index}-{n}"),
+                    repeat: false,
+                },
                 Some((reservation, _)) => Op::Cancel { reservation },
                 None if roll < reserve + purchase + cancel => Op::Reserve {
                     event: pick(&mut rng),
@@ -105,56 +110,91 @@ impl Workload {
                     event: pick(&mut rng),
                 },
             };
-            let key = uuid::Uuid::new_v4().to_string();
-            let (method, path, body) = match &op {
-                Op::Reserve { event, quantity } => (
-                    "POST",
-                    format!("/api/events/{event}/reserve"),
-                    format!(r#"{{"quantity":{quantity}}}"#),
-                ),
-                Op::Purchase { reservation } => (
-                    "POST",
-                    format!("/api/reservations/{reservation}/purchase"),
-                    format!(r#"{{"payment_reference":"faults-{index}-{n}"}}"#),
-                ),
-                Op::Cancel { reservation } => (
-                    "POST",
-                    format!("/api/reservations/{reservation}/cancel"),
-                    String::new(),
-                ),
-                Op::Read { event } => ("GET", format!("/api/events/{event}"), String::new()),
-            };
-            let started = origin.elapsed();
-            let outcome = conns[server].send(method, &path, &[("Idempotency-Key", &key)], &body);
-            let ended = origin.elapsed();
-            let created = match (&op, &outcome) {
-                (
-                    Op::Reserve { .. },
-                    Outcome::Answered {
-                        status: 201, body, ..
-                    },
-                ) => serde_json::from_str::<serde_json::Value>(body)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(str::to_owned)),
-                _ => None,
-            };
-            if let Some(id) = &created {
+            let record = send(&mut conns[server], server, op, origin);
+            if let Some(id) = &record.created {
                 holds.push_back((id.clone(), Instant::now()));
             }
-            if matches!(outcome, Outcome::Refused) {
+            if matches!(record.outcome, Outcome::Refused) {
                 // A server that is down: do not spin.
                 std::thread::sleep(Duration::from_millis(20));
             }
-            records.push(Record {
-                op,
-                server,
-                started,
-                ended,
-                outcome,
-                created,
-            });
+            let bought = match (&record.op, record.outcome.status()) {
+                (Op::Purchase { reservation, .. }, Some(200)) => Some(reservation.clone()),
+                _ => None,
+            };
+            records.push(record);
+            // Buy some holds again through the other server, as a buyer's second device would
+            // (every client's first purchase, then one in eight): the checker's test that no
+            // hold is sold twice. Repeated until an answer decides it (not a 503).
+            if let Some(reservation) = bought.filter(|_| !repeated_any || rng.below(8) == 0) {
+                repeated_any = true;
+                for _ in 0..3 {
+                    n += 1;
+                    let other = (server + 1) % conns.len();
+                    let op = Op::Purchase {
+                        reservation: reservation.clone(),
+                        reference: format!("faults-{index}-{n}"),
+                        repeat: true,
+                    };
+                    let record = send(&mut conns[other], other, op, origin);
+                    let decided = !matches!(record.outcome.status(), Some(503) | None);
+                    records.push(record);
+                    if decided {
+                        break;
+                    }
+                }
+            }
         }
         records
+    }
+}
+
+/// Sends one request with a fresh Idempotency-Key and records it.
+fn send(conn: &mut Conn, server: usize, op: Op, origin: Instant) -> Record {
+    let key = uuid::Uuid::new_v4().to_string();
+    let (method, path, body) = match &op {
+        Op::Reserve { event, quantity } => (
+            "POST",
+            format!("/api/events/{event}/reserve"),
+            format!(r#"{{"quantity":{quantity}}}"#),
+        ),
+        Op::Purchase {
+            reservation,
+            reference,
+            ..
+        } => (
+            "POST",
+            format!("/api/reservations/{reservation}/purchase"),
+            format!(r#"{{"payment_reference":"{reference}"}}"#),
+        ),
+        Op::Cancel { reservation } => (
+            "POST",
+            format!("/api/reservations/{reservation}/cancel"),
+            String::new(),
+        ),
+        Op::Read { event } => ("GET", format!("/api/events/{event}"), String::new()),
+    };
+    let started = origin.elapsed();
+    let outcome = conn.send(method, &path, &[("Idempotency-Key", &key)], &body);
+    let ended = origin.elapsed();
+    let created = match (&op, &outcome) {
+        (
+            Op::Reserve { .. },
+            Outcome::Answered {
+                status: 201, body, ..
+            },
+        ) => serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned)),
+        _ => None,
+    };
+    Record {
+        op,
+        server,
+        started,
+        ended,
+        outcome,
+        created,
     }
 }
 

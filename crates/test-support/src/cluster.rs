@@ -293,20 +293,7 @@ impl PrivateCluster {
     /// The process ids of the server: the postmaster first, then its children (backends,
     /// writers), for tests that stall the whole server with SIGSTOP.
     pub fn pids(&self) -> Vec<u32> {
-        let Some(postmaster) = std::fs::read_to_string(self.data.join("postmaster.pid"))
-            .ok()
-            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-        else {
-            return Vec::new();
-        };
-        let children = Command::new("pgrep")
-            .args(["-P", &postmaster.to_string()])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        std::iter::once(postmaster)
-            .chain(children.lines().filter_map(|l| l.trim().parse().ok()))
-            .collect()
+        postgres_pids(&self.data)
     }
 
     /// The server's log file.
@@ -344,4 +331,23 @@ impl Drop for PrivateCluster {
         );
         let _ = std::fs::remove_dir_all(&self.base);
     }
+}
+
+/// The process ids of the PostgreSQL server of data directory `pgdata`: the postmaster first
+/// (from `postmaster.pid`), then its children. Empty when no server runs there.
+pub fn postgres_pids(pgdata: &Path) -> Vec<u32> {
+    let Some(postmaster) = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return Vec::new();
+    };
+    let children = Command::new("pgrep")
+        .args(["-P", &postmaster.to_string()])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    std::iter::once(postmaster)
+        .chain(children.lines().filter_map(|l| l.trim().parse().ok()))
+        .collect()
 }

@@ -18,6 +18,6 @@ mod container;
 mod database;
 mod url;
 
-pub use cluster::PrivateCluster;
+pub use cluster::{postgres_pids, PrivateCluster};
 pub use database::{migrations_fingerprint, server_url, TestDatabase};
 pub use url::with_database;
