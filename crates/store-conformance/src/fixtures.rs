@@ -23,12 +23,23 @@ pub fn now() -> DateTime<Utc> {
 pub const TTL: TimeDelta = TimeDelta::minutes(10);
 
 /// The use cases on a store, with a clock the test moves by hand.
-#[derive(Debug)]
 pub struct Fixture {
     /// The use cases.
     pub t: Ticketing,
     /// Their clock.
     pub clock: Arc<FixedClock>,
+    /// The store itself, to read rows as stored (the use cases show a past-due hold as
+    /// expired whatever its row says).
+    store: Arc<dyn domain::store::ReadStore>,
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("t", &self.t)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fixture {
@@ -38,9 +49,23 @@ impl Fixture {
         let mut settings = Policy::with_hold_ttl(ttl(TTL));
         policy(&mut settings);
         Self {
-            t: Ticketing::new(store, clock.clone(), settings),
+            t: Ticketing::new(store.clone(), clock.clone(), settings),
             clock,
+            store,
         }
+    }
+
+    /// The status in the reservation's row, as the store holds it.
+    ///
+    /// # Panics
+    /// When the store fails or has no such reservation.
+    pub fn stored_status(&self, id: ReservationId) -> domain::ReservationStatus {
+        self.store
+            .reservations(&[id])
+            .expect("the store reads")
+            .pop()
+            .expect("the reservation exists")
+            .status
     }
 
     /// The default fixture on the harness's store.

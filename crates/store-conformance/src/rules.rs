@@ -171,10 +171,7 @@ pub fn reserve_releases_past_due_holds_only_when_the_counters_refuse<H: Harness>
     one(&f.t, reserve(event.id, 2)).unwrap();
     let audit = assert_consistent(&f.t, event.id);
     assert_eq!((audit.held_counter, audit.active_tickets), (3, 3));
-    assert_eq!(
-        f.t.reservation(short.id).unwrap().status,
-        ReservationStatus::Expired
-    );
+    assert_eq!(f.stored_status(short.id), ReservationStatus::Expired);
     assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
 }
 
@@ -248,10 +245,7 @@ pub fn purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harne
     // The refusal released the tickets in the same transaction.
     let audit = assert_consistent(&f.t, event.id);
     assert_eq!((audit.held_counter, audit.purchased_counter), (0, 0));
-    assert_eq!(
-        f.t.reservation(hold.id).unwrap().status,
-        ReservationStatus::Expired
-    );
+    assert_eq!(f.stored_status(hold.id), ReservationStatus::Expired);
     assert_eq!(
         one(&f.t, purchase(hold.id, None)),
         Err(DomainError::InvalidOrExpired)
@@ -333,10 +327,7 @@ pub fn cancel_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harness
         Err(DomainError::InvalidOrExpired)
     );
     // It is marked expired, not canceled, and its tickets are free in the counters too.
-    assert_eq!(
-        f.t.reservation(hold.id).unwrap().status,
-        ReservationStatus::Expired
-    );
+    assert_eq!(f.stored_status(hold.id), ReservationStatus::Expired);
     let audit = assert_consistent(&f.t, event.id);
     assert_eq!(audit.held_counter, 0);
     assert_eq!(
@@ -410,10 +401,7 @@ pub fn expire_due_marks_only_past_due_holds_in_bounded_batches<H: Harness>() {
 
     assert_eq!(short.t.expire_due(10).unwrap().holds, 25);
     for id in &due {
-        assert_eq!(
-            short.t.reservation(*id).unwrap().status,
-            ReservationStatus::Expired
-        );
+        assert_eq!(short.stored_status(*id), ReservationStatus::Expired);
     }
     for id in &live {
         assert_eq!(
@@ -493,10 +481,7 @@ pub fn a_batch_of_purchases_decides_in_order_with_one_winner_per_hold<H: Harness
         f.t.reservation(a.id).unwrap().payment_reference.as_deref(),
         Some("first")
     );
-    assert_eq!(
-        f.t.reservation(due.id).unwrap().status,
-        ReservationStatus::Expired
-    );
+    assert_eq!(f.stored_status(due.id), ReservationStatus::Expired);
     let audit = assert_consistent(&f.t, event.id);
     assert_eq!((audit.purchased_tickets, audit.reserved_tickets), (3, 0));
 }

@@ -183,11 +183,8 @@ pub async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_gr
             break fresh;
         }
     };
-    assert_eq!(
-        big_batch.len(),
-        1,
-        "the thirty queued requests share one transaction"
-    );
+    // (That the thirty share one transaction is the engine's unit tests' to show: here one
+    // lane has one transaction in flight, so a single waiting backend proves nothing.)
     terminate(admin.clone(), big_batch).await;
 
     let mut answers = vec![first.await.expect("task")];

@@ -30,6 +30,7 @@ pub async fn a_sane_request_id_is_echoed_and_any_other_is_replaced_by_a_new_one(
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{bad:?} → {id}");
         seen.push(id);
     }
+    seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 3, "each request gets an id of its own");
 }
