@@ -105,6 +105,22 @@ fn sigterm(server: &Server) {
         .success());
 }
 
+/// Stops a server started with `Stdio::piped()` stderr: SIGTERM, exit 0 within 30 s, and
+/// everything it logged.
+fn stop_and_read_logs(server: &mut Server) -> String {
+    sigterm(server);
+    assert_eq!(wait_exit(server, Duration::from_secs(30)).code(), Some(0));
+    let mut logs = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    logs
+}
+
 fn wait_exit(server: &mut Server, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
@@ -258,19 +274,7 @@ fn json_logs_name_each_request_and_its_batch_and_never_a_secret() {
     assert!(head.contains("x-request-id: trace-me-43"), "{head}");
     let (status, _) = server.request("GET", "/api/events/999999", "");
     assert_eq!(status, 404);
-    sigterm(&server);
-    assert_eq!(
-        wait_exit(&mut server, Duration::from_secs(30)).code(),
-        Some(0)
-    );
-    let mut logs = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = stop_and_read_logs(&mut server);
 
     let lines: Vec<Value> = logs
         .lines()
@@ -612,19 +616,7 @@ fn tls_to_postgresql_require_and_verify_full_connect_and_a_wrong_host_name_fails
         &[],
         Stdio::piped(),
     );
-    sigterm(&server);
-    assert_eq!(
-        wait_exit(&mut server, Duration::from_secs(30)).code(),
-        Some(0)
-    );
-    let mut logs = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = stop_and_read_logs(&mut server);
     assert!(logs.contains("(TLS: TLSv1."), "{logs}");
 }
 

@@ -46,6 +46,14 @@ impl Check {
             result: Err(detail),
         }
     }
+
+    /// Passes with `passed` when `ok`, else fails with `failed`.
+    pub fn when(name: &'static str, ok: bool, passed: String, failed: String) -> Self {
+        Self {
+            name,
+            result: if ok { Ok(passed) } else { Err(failed) },
+        }
+    }
 }
 
 /// Answers by status (`201`, `409`, `503`, ..., `refused`, `dropped`).

@@ -632,17 +632,16 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    checks.push(if missing.is_empty() {
-        Check::pass(
-            "every acknowledged hold is on the standby too",
-            format!("{} holds", acknowledged.len()),
-        )
-    } else {
-        Check::fail(
-            "every acknowledged hold is on the standby too",
-            format!("{} missing, e.g. {}", missing.len(), missing[0]),
-        )
-    });
+    checks.push(Check::when(
+        "every acknowledged hold is on the standby too",
+        missing.is_empty(),
+        format!("{} holds", acknowledged.len()),
+        format!(
+            "{} missing, e.g. {}",
+            missing.len(),
+            missing.first().map_or("", String::as_str)
+        ),
+    ));
     // Commits waited for the stopped standby (answered 503 at the deadline, or slow): else
     // synchronous replication was not in effect and the checks above tested nothing.
     let waited = records
@@ -650,18 +649,13 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
         .filter(|r| r.started > stalled && r.started < resumed)
         .filter(|r| r.outcome.status() == Some(503) || r.took() >= Duration::from_secs(1))
         .count();
-    checks.push(if waited > 0 {
-        Check::pass(
-            "commits waited for the stopped standby",
-            format!("{waited} requests sent during the stall answered 503 or took over 1 s"),
-        )
-    } else {
-        Check::fail(
-            "commits waited for the stopped standby",
-            "every request during the stall was answered at once: replication was not synchronous"
-                .into(),
-        )
-    });
+    checks.push(Check::when(
+        "commits waited for the stopped standby",
+        waited > 0,
+        format!("{waited} requests sent during the stall answered 503 or took over 1 s"),
+        "every request during the stall was answered at once: replication was not synchronous"
+            .into(),
+    ));
     let during: BTreeMap<String, usize> = checker::by_status(
         &records
             .iter()

@@ -355,17 +355,12 @@ fn kill_server(ctx: &Ctx, store: Store) -> Result<Report, String> {
         .iter()
         .filter(|r| r.server == 0 && r.started > killed && r.acknowledged())
         .count();
-    checks.push(if survivor_after > 0 {
-        Check::pass(
-            "the other server keeps serving",
-            format!("{survivor_after} acknowledged after the kill"),
-        )
-    } else {
-        Check::fail(
-            "the other server keeps serving",
-            "nothing acknowledged after the kill".into(),
-        )
-    });
+    checks.push(Check::when(
+        "the other server keeps serving",
+        survivor_after > 0,
+        format!("{survivor_after} acknowledged after the kill"),
+        "nothing acknowledged after the kill".into(),
+    ));
     checks.extend(checker::database(
         &data.db,
         &records,
@@ -483,17 +478,12 @@ fn pool_exhaustion(ctx: &Ctx) -> Result<Report, String> {
         .iter()
         .filter(|r| r.outcome.status() == Some(503))
         .count();
-    checks.push(if refused > 0 {
-        Check::pass(
-            "exhaustion answered 503 with Retry-After",
-            format!("{refused} answers 503"),
-        )
-    } else {
-        Check::fail(
-            "exhaustion answered 503 with Retry-After",
-            "the pool never ran out".into(),
-        )
-    });
+    checks.push(Check::when(
+        "exhaustion answered 503 with Retry-After",
+        refused > 0,
+        format!("{refused} answers 503"),
+        "the pool never ran out".into(),
+    ));
     checks.extend(checker::database(
         &data.db,
         &records,
@@ -687,17 +677,12 @@ fn ttl_race(ctx: &Ctx, store: Store) -> Result<Report, String> {
             .count()
     };
     let (won, lost) = (purchases(200), purchases(409));
-    checks.push(if won > 0 && lost > 0 {
-        Check::pass(
-            "purchases raced expiry both ways",
-            format!("{won} won, {lost} too late"),
-        )
-    } else {
-        Check::fail(
-            "purchases raced expiry both ways",
-            format!("{won} won, {lost} too late: no race"),
-        )
-    });
+    checks.push(Check::when(
+        "purchases raced expiry both ways",
+        won > 0 && lost > 0,
+        format!("{won} won, {lost} too late"),
+        format!("{won} won, {lost} too late: no race"),
+    ));
     checks.extend(checker::database(
         &data.db,
         &records,
@@ -759,17 +744,12 @@ fn stall(ctx: &Ctx) -> Result<Report, String> {
         .filter(|r| r.outcome.status() == Some(503))
         .count();
     // A stall the service never noticed would make the checks above say nothing.
-    checks.push(if during > 0 {
-        Check::pass(
-            "the stall was felt: requests during it answered 503",
-            format!("{during} answers 503"),
-        )
-    } else {
-        Check::fail(
-            "the stall was felt: requests during it answered 503",
-            "no request sent during the stall was answered 503".into(),
-        )
-    });
+    checks.push(Check::when(
+        "the stall was felt: requests during it answered 503",
+        during > 0,
+        format!("{during} answers 503"),
+        "no request sent during the stall was answered 503".into(),
+    ));
     checks.extend(checker::database(
         &data.db,
         &records,

@@ -117,6 +117,11 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
     }
 }
 
+/// The pool's error, without the URL's secrets that libpq's message may quote.
+fn pool_error(secrets: &Secrets, error: &r2d2::Error) -> PgStoreError {
+    PgStoreError::Pool(secrets.scrub(&error.to_string()))
+}
+
 /// Reports the pool's connection failures through `tracing` instead of `log`, without the
 /// URL's secrets.
 #[derive(Debug)]
@@ -144,7 +149,7 @@ impl PgStore {
         // exiting while that thread is mid-handshake crashes in libpq's TLS teardown.
         // Connections are opened on demand and kept for reuse.
         let secrets = Secrets::of(url);
-        let unreachable = |e: r2d2::Error| PgStoreError::Pool(secrets.scrub(&e.to_string()));
+        let unreachable = |e| pool_error(&secrets, &e);
         let pool = Pool::builder()
             .max_size(settings.max_size.max(1))
             .min_idle(Some(0))
@@ -169,9 +174,7 @@ impl PgStore {
     }
 
     pub(crate) fn conn(&self) -> Result<PgPooled, PgStoreError> {
-        self.pool
-            .get()
-            .map_err(|e| PgStoreError::Pool(self.secrets.scrub(&e.to_string())))
+        self.pool.get().map_err(|e| pool_error(&self.secrets, &e))
     }
 
     /// Applies the pending migrations (see [`crate::migrate_url`]) on a pooled connection.

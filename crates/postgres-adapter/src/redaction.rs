@@ -166,7 +166,10 @@ impl Secrets {
                 return;
             }
             found.push(secret.to_owned());
-            let decoded = percent_decode(secret);
+            // libpq decodes `%XX` escapes only (a `+` stays a `+`), as percent-encoding does.
+            let decoded = percent_encoding::percent_decode_str(secret)
+                .decode_utf8_lossy()
+                .into_owned();
             if decoded != secret && !decoded.is_empty() {
                 found.push(decoded);
             }
@@ -210,28 +213,6 @@ impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Secrets({} hidden)", self.0.len())
     }
-}
-
-/// libpq's decoding: `%XX` escapes only (a `+` stays a `+`); an invalid escape is kept as is.
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
