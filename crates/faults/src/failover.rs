@@ -16,6 +16,7 @@ use diesel::sql_types::{BigInt, Bool};
 
 use crate::checker::{self, Check, Sampler};
 use crate::db::Db;
+use crate::freeze::{self, Frozen};
 use crate::history::Record;
 use crate::scenarios::{Ctx, Report};
 use crate::servers::{self, Server};
@@ -330,7 +331,7 @@ fn kill_pgdata(pgdata: &Path) {
         })
         .unwrap_or_default();
     if !pids.is_empty() {
-        let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+        kill_quietly(&pids);
     }
 }
 
@@ -369,7 +370,17 @@ fn kill_tree(root: u32) {
         i += 1;
     }
     let pids: Vec<String> = tree.iter().map(u32::to_string).collect();
-    let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+    kill_quietly(&pids);
+}
+
+/// SIGKILL at teardown: a process of the list may exit before its turn (its parent went
+/// first), which `kill` would print as an error that is none.
+fn kill_quietly(pids: &[String]) {
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(pids)
+        .stderr(Stdio::null())
+        .status();
 }
 
 impl Drop for Formation {
@@ -520,11 +531,6 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
     })
 }
 
-/// The PostgreSQL processes of data node `i` (its postmaster and the postmaster's children).
-fn node_pids(formation: &Formation, i: usize) -> Vec<u32> {
-    test_support::postgres_pids(&formation.base.join(format!("node{i}")))
-}
-
 /// How many lines a node's PostgreSQL logs hold, and those that contain `needle`.
 fn node_log_lines(formation: &Formation, i: usize, needle: &str) -> (usize, Vec<String>) {
     let dir = formation.base.join(format!("node{i}")).join("log");
@@ -576,20 +582,11 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
     }
     .start(origin, Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(2));
-    let pids = node_pids(&formation, standby);
-    if pids.is_empty() {
-        return Err(format!(
-            "no PostgreSQL process of node{standby} found to stop"
-        ));
-    }
     let stalled = origin.elapsed();
-    for pid in &pids {
-        servers::signal(*pid, "STOP")?;
-    }
+    let frozen = Frozen::stop(&formation.base.join(format!("node{standby}")))?;
+    let processes = frozen.processes();
     std::thread::sleep(Duration::from_secs(5));
-    for pid in &pids {
-        servers::signal(*pid, "CONT")?;
-    }
+    let gone = frozen.thaw()?;
     let resumed = origin.elapsed();
     std::thread::sleep(Duration::from_secs(if ctx.short { 3 } else { 6 }));
     let records = running.stop();
@@ -672,12 +669,15 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
         requests: records.len(),
         statuses: checker::by_status(&records),
         faults: vec![format!(
-            "SIGSTOP of the synchronous standby (node{standby}, {} processes) at {:.1} s for 5 s; statement_timeout 300 ms",
-            pids.len(),
+            "SIGSTOP of the synchronous standby (node{standby}, {processes} processes) at {:.1} s for 5 s; statement_timeout 300 ms",
             stalled.as_secs_f64()
         )],
         checks,
         recovery: checker::recovery(&records, resumed),
-        notes: vec![format!("answers to requests sent during the stall: {during:?}")],
+        notes: std::iter::once(format!(
+            "answers to requests sent during the stall: {during:?}"
+        ))
+        .chain(freeze::gone_note(&gone))
+        .collect(),
     })
 }

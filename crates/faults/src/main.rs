@@ -12,6 +12,7 @@ mod checker;
 mod client;
 mod db;
 mod failover;
+mod freeze;
 mod history;
 mod scenarios;
 mod servers;

@@ -9,6 +9,7 @@ use test_support::PrivateCluster;
 
 use crate::checker::{self, Check, Sampler};
 use crate::db::Db;
+use crate::freeze::{self, Frozen};
 use crate::history::Record;
 use crate::servers::{self, Server};
 use crate::workload::Workload;
@@ -714,18 +715,11 @@ fn stall(ctx: &Ctx) -> Result<Report, String> {
     let running =
         workload(vec![server.port], events.clone(), 16).start(origin, Duration::from_secs(120));
     std::thread::sleep(ctx.phase(4.0));
-    let pids = cluster.pids();
-    if pids.is_empty() {
-        return Err("no PostgreSQL process found to stop".into());
-    }
     let stalled = origin.elapsed();
-    for pid in &pids {
-        servers::signal(*pid, "STOP")?;
-    }
+    let frozen = Frozen::stop(cluster.data_dir())?;
+    let processes = frozen.processes();
     std::thread::sleep(Duration::from_secs(6));
-    for pid in &pids {
-        servers::signal(*pid, "CONT")?;
-    }
+    let gone = frozen.thaw()?;
     let resumed = origin.elapsed();
     std::thread::sleep(ctx.phase(6.0));
     let records = running.stop();
@@ -763,12 +757,13 @@ fn stall(ctx: &Ctx) -> Result<Report, String> {
         origin,
         &records,
         vec![format!(
-            "SIGSTOP of {} PostgreSQL processes at {:.1} s for 6 s",
-            pids.len(),
+            "SIGSTOP of {processes} PostgreSQL processes at {:.1} s for 6 s",
             stalled.as_secs_f64()
         )],
         checks,
         recovery,
-        vec![format!("{during} answers 503 during the stall")],
+        std::iter::once(format!("{during} answers 503 during the stall"))
+            .chain(freeze::gone_note(&gone))
+            .collect(),
     ))
 }

@@ -110,14 +110,26 @@ impl Drop for Server {
 
 /// Sends a signal (`TERM`, `STOP`, `CONT`, ...) to a process.
 pub fn signal(pid: u32, name: &str) -> Result<(), String> {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if status.success() {
+    if signal_if_alive(pid, name)? {
         Ok(())
     } else {
-        Err(format!("kill -{name} {pid} failed"))
+        Err(format!("kill -{name} {pid}: no such process"))
+    }
+}
+
+/// Sends a signal to a process that may have exited: `false` when there was none.
+pub fn signal_if_alive(pid: u32, name: &str) -> Result<bool, String> {
+    let out = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        Ok(true)
+    } else if stderr.contains("No such process") {
+        Ok(false)
+    } else {
+        Err(format!("kill -{name} {pid}: {}", stderr.trim()))
     }
 }
 

@@ -290,10 +290,9 @@ impl PrivateCluster {
         .unwrap_or_else(|e| panic!("pg_ctl stop -m {mode}: {e}"));
     }
 
-    /// The process ids of the server: the postmaster first, then its children (backends,
-    /// writers), for tests that stall the whole server with SIGSTOP.
-    pub fn pids(&self) -> Vec<u32> {
-        postgres_pids(&self.data)
+    /// The server's data directory (see [`postgres_pids`] for its processes).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
     }
 
     /// The server's log file.
