@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
@@ -94,9 +92,11 @@ struct Count {
 }
 
 #[derive(QueryableByName)]
-struct Writable {
+struct NodeState {
     #[diesel(sql_type = Bool)]
     writable: bool,
+    #[diesel(sql_type = Bool)]
+    replicating: bool,
 }
 
 impl Formation {
@@ -291,15 +291,21 @@ impl Formation {
 }
 
 fn writable(url: &str) -> bool {
-    PgConnection::establish(url).ok().is_some_and(|mut c| {
-        // What `target_session_attrs=read-write` asks: a promoted node stays read-only until
-        // the monitor lets it accept writes.
-        diesel::sql_query(
-            "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable",
-        )
-            .get_result::<Writable>(&mut c)
-            .is_ok_and(|w| w.writable)
-    })
+    node_state(url).is_some_and(|n| n.writable)
+}
+
+fn node_state(url: &str) -> Option<NodeState> {
+    let mut c = PgConnection::establish(url).ok()?;
+    // `writable` is what `target_session_attrs=read-write` asks: a promoted node stays
+    // read-only until the monitor lets it accept writes.
+    diesel::sql_query(
+        "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable, \
+                current_setting('synchronous_standby_names') = '' \
+                OR EXISTS (SELECT 1 FROM pg_stat_replication \
+                           WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')) AS replicating",
+    )
+    .get_result::<NodeState>(&mut c)
+    .ok()
 }
 
 fn wait_connect(url: &str, within: Duration) -> Result<PgConnection, String> {
@@ -437,41 +443,30 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
     std::thread::sleep(Duration::from_secs(if ctx.short { 3 } else { 6 }));
     let killed = origin.elapsed();
     formation.kill_node(primary);
-    // When a surviving node accepts writes: the formation's own share of the failover.
-    let writable_at: Arc<Mutex<Option<Duration>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (urls, writable_at, stop) = (
-            (0..nodes)
-                .filter(|i| *i != primary)
-                .map(|i| formation.node_url(i))
-                .collect::<Vec<_>>(),
-            Arc::clone(&writable_at),
-            Arc::clone(&stop),
-        );
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed)
-                && origin.elapsed() < killed + Duration::from_secs(120)
-            {
-                if urls.iter().any(|u| writable(u)) {
-                    if let Ok(mut at) = writable_at.lock() {
-                        *at = Some(origin.elapsed());
-                    }
-                    return;
+    // When a surviving node accepts writes, and when it can acknowledge them (its synchronous
+    // standbys, if it asks for any, stream from it): the formation's own share of the failover.
+    let survivors: Vec<String> = (0..nodes)
+        .filter(|i| *i != primary)
+        .map(|i| formation.node_url(i))
+        .collect();
+    let (mut writable_at, mut promoted) = (None, None);
+    while promoted.is_none() && origin.elapsed() < killed + Duration::from_secs(120) {
+        for state in survivors.iter().filter_map(|u| node_state(u)) {
+            if state.writable {
+                writable_at.get_or_insert(origin.elapsed());
+                if state.replicating {
+                    promoted = Some(origin.elapsed());
                 }
-                std::thread::sleep(Duration::from_millis(50));
             }
-        })
-    };
-    let _ = watcher.join();
-    stop.store(true, Ordering::Relaxed);
-    let promoted = writable_at.lock().ok().and_then(|a| *a);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_secs(if ctx.short { 4 } else { 8 }));
     let records = running.stop();
     let mut checks = checker::answers(&records, Duration::from_millis(3_500), &|_: &Record| false);
     checks.push(sampler.finish());
-    // The first hold acknowledged once a new primary was writable (the old one is dead by
-    // then, so it was committed on the new one).
+    // The first hold acknowledged once a new primary could acknowledge (the old one is dead
+    // by then, so it was committed on the new one).
     let first_on_new = promoted.and_then(|p| {
         records
             .iter()
@@ -479,6 +474,7 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
             .map(|r| r.ended)
             .min()
     });
+    let writable_share = writable_at.map(|w| w.saturating_sub(killed));
     let formation_share = promoted.map(|p| p.saturating_sub(killed));
     let server_share = promoted
         .zip(first_on_new)
@@ -486,11 +482,11 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
     let first_after = first_on_new.map(|first| first.saturating_sub(killed));
     checks.push(match server_share {
         Some(s) if s <= Duration::from_secs(1) => Check::pass(
-            "first 201 within 1 s of a writable new primary",
+            "first 201 within 1 s of a new primary that acknowledges",
             format!("{:.2} s", s.as_secs_f64()),
         ),
         other => Check::fail(
-            "first 201 within 1 s of a writable new primary",
+            "first 201 within 1 s of a new primary that acknowledges",
             format!("{other:?}"),
         ),
     });
@@ -522,9 +518,10 @@ pub fn failover(ctx: &Ctx, nodes: usize) -> Result<Report, String> {
         notes: vec![
             format!("{acknowledged} acknowledged holds, {unavailable} answers 503"),
             format!(
-                "new primary writable {} after the kill (the formation's share); first 201 {} after that (the server's share)",
-                formation_share.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64())),
-                server_share.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+                "new primary writable {} and acknowledging (its synchronous standbys streaming) {} after the kill (the formation's share); first 201 {} after that (the server's share)",
+                seconds(writable_share),
+                seconds(formation_share),
+                seconds(server_share),
             ),
             format!("formation set up in {:.1} s", setup.as_secs_f64()),
         ],
@@ -680,4 +677,8 @@ pub fn standby_stall(ctx: &Ctx) -> Result<Report, String> {
         .chain(freeze::gone_note(&gone))
         .collect(),
     })
+}
+
+fn seconds(d: Option<Duration>) -> String {
+    d.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64()))
 }
