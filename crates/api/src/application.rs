@@ -70,8 +70,8 @@ pub struct ApiConfig {
 /// The per-client limit on writes.
 #[derive(Debug, Clone)]
 pub struct RateLimitConfig {
-    /// Requests per second, sustained.
-    pub per_second: NonZeroU32,
+    /// One more request allowed every this long, sustained (a second / the rate).
+    pub interval: Duration,
     /// Requests at once, after a quiet spell.
     pub burst: NonZeroU32,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -245,7 +245,7 @@ impl Application {
         let requests_in_flight = Arc::clone(&state.requests_in_flight);
         let rate_limit = config.rate_limit.as_ref().map(|limit| {
             web::Data::new(RateLimit::new(
-                limit.per_second,
+                limit.interval,
                 limit.burst,
                 limit.trusted_proxies.clone(),
             ))

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,10 +29,13 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// `per_second` requests a second per client, with bursts of up to `burst`.
-    pub fn new(per_second: NonZeroU32, burst: NonZeroU32, trusted_proxies: Vec<IpNet>) -> Self {
+    /// One more request per client every `interval`, with bursts of up to `burst`.
+    pub fn new(interval: Duration, burst: NonZeroU32, trusted_proxies: Vec<IpNet>) -> Self {
+        // None only for a zero interval, a rate past a billion a second.
+        let quota =
+            Quota::with_period(interval).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX));
         Self {
-            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            limiter: RateLimiter::keyed(quota.allow_burst(burst)),
             trusted_proxies,
         }
     }
@@ -113,10 +117,9 @@ mod tests {
     use super::*;
 
     fn limit(trusted: &[&str]) -> RateLimit {
-        let one = NonZeroU32::MIN;
         RateLimit::new(
-            one,
-            one,
+            Duration::from_secs(1),
+            NonZeroU32::MIN,
             trusted.iter().map(|t| t.parse().unwrap()).collect(),
         )
     }

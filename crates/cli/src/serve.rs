@@ -113,7 +113,7 @@ fn rate_limit(args: &ServeArgs) -> Result<Option<RateLimitConfig>, CliError> {
         })
         .collect::<Result<_, _>>()?;
     Ok(Some(RateLimitConfig {
-        per_second,
+        interval: Duration::from_secs(1) / per_second.get(),
         burst: NonZeroU32::new(args.rate_limit_burst).unwrap_or(per_second),
         trusted_proxies,
     }))

@@ -32,8 +32,8 @@ pub struct Settings {
     pub request_deadline: Duration,
     /// Apply the migrations to the store (off: a store this build's schema is not on).
     pub migrate: bool,
-    /// Writes per second and burst per client IP.
-    pub rate_limit: Option<(u32, u32)>,
+    /// One more write every this long, and the burst, per client IP.
+    pub rate_limit: Option<(Duration, u32)>,
     pub trusted_proxies: &'static [&'static str],
     pub cors_allowed_origins: &'static [&'static str],
     /// PostgreSQL `lock_timeout`.
@@ -163,8 +163,8 @@ impl TestApp {
         config.request_deadline = settings.request_deadline;
         config.rate_limit = settings
             .rate_limit
-            .map(|(per_second, burst)| api::RateLimitConfig {
-                per_second: per_second.try_into().unwrap(),
+            .map(|(interval, burst)| api::RateLimitConfig {
+                interval,
                 burst: burst.try_into().unwrap(),
                 trusted_proxies: settings
                     .trusted_proxies
