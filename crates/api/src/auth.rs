@@ -18,7 +18,7 @@ impl AdminToken {
         (!token.is_empty()).then_some(Self(token))
     }
 
-    pub(crate) fn expose(&self) -> &str {
+    fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -32,8 +32,11 @@ impl std::fmt::Debug for AdminToken {
 /// Accepts the request only with `Authorization: Bearer <token>` equal to `expected`. The
 /// comparison takes the same time wherever the first difference is, so the token cannot be
 /// guessed byte by byte from response times (only its length can leak).
-pub(crate) fn require_admin(req: &HttpRequest, expected: Option<&str>) -> Result<(), ApiError> {
-    let expected = expected.ok_or(ApiError::Unauthorized)?;
+pub(crate) fn require_admin(
+    req: &HttpRequest,
+    expected: Option<&AdminToken>,
+) -> Result<(), ApiError> {
+    let expected = expected.ok_or(ApiError::Unauthorized)?.expose();
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -57,6 +60,10 @@ mod tests {
 
     use super::*;
 
+    fn token() -> Option<AdminToken> {
+        AdminToken::new("s3cret")
+    }
+
     fn with_auth(value: &str) -> HttpRequest {
         TestRequest::default()
             .insert_header((header::AUTHORIZATION, value))
@@ -65,7 +72,7 @@ mod tests {
 
     #[test]
     fn require_admin_accepts_only_the_exact_bearer_token() {
-        assert!(require_admin(&with_auth("Bearer s3cret"), Some("s3cret")).is_ok());
+        assert!(require_admin(&with_auth("Bearer s3cret"), token().as_ref()).is_ok());
         for wrong in [
             "Bearer s3cre",
             "Bearer s3cret!",
@@ -74,11 +81,13 @@ mod tests {
             "Bearer ",
         ] {
             assert!(
-                require_admin(&with_auth(wrong), Some("s3cret")).is_err(),
+                require_admin(&with_auth(wrong), token().as_ref()).is_err(),
                 "{wrong}"
             );
         }
-        assert!(require_admin(&TestRequest::default().to_http_request(), Some("s3cret")).is_err());
+        assert!(
+            require_admin(&TestRequest::default().to_http_request(), token().as_ref()).is_err()
+        );
     }
 
     #[test]

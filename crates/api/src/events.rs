@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{Capacity, EventId, EventName, EventPatch, NewEvent, MAX_PAGE_SIZE};
 use serde_json::{Map, Value};
 
-use crate::auth::{require_admin, AdminToken};
+use crate::auth::require_admin;
 use crate::body::{optional_object, record, saturating_integer};
 use crate::dto::{EventBody, EventList};
 use crate::error::{ApiError, FieldErrors};
@@ -37,7 +37,7 @@ pub(crate) async fn create(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref().map(AdminToken::expose))?;
+    require_admin(&req, state.admin_token.as_ref())?;
     let new = parse_new_event(&optional_object(&req, &body)?.unwrap_or_default())?;
     let ticketing = state.ticketing.clone();
     let created = state
@@ -117,7 +117,7 @@ pub(crate) async fn update(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref().map(AdminToken::expose))?;
+    require_admin(&req, state.admin_token.as_ref())?;
     let id: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
     let body = optional_object(&req, &body)?
         .ok_or_else(|| ApiError::invalid("body", "The request body is required."))?;
