@@ -19,10 +19,10 @@ use ipnet::IpNet;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::AdminToken;
+use crate::batching::{Batcher, Limits};
 use crate::commands::HttpAnswers;
 use crate::drain;
 use crate::error::{json_error_envelope, ApiError};
-use crate::group_commit::{GroupCommit, Limits};
 use crate::openapi::ApiDocs;
 use crate::rate_limit::{self, RateLimit};
 use crate::reads;
@@ -133,7 +133,7 @@ fn writes(ticketing: Ticketing, config: &ApiConfig, runtime: ArbiterHandle) -> A
         max_batch: config.batch_max,
         max_queue: config.queue_max,
     };
-    GroupCommit::on_runtime(
+    Batcher::on_runtime(
         "write",
         limits,
         Some(runtime),
@@ -163,7 +163,7 @@ fn readiness(
         max_batch: config.queue_max,
         max_queue: config.queue_max,
     };
-    GroupCommit::on_runtime("readiness", limits, Some(runtime), move |probes: Vec<()>| {
+    Batcher::on_runtime("readiness", limits, Some(runtime), move |probes: Vec<()>| {
         let readiness = ticketing.readiness()?;
         Ok(vec![readiness; probes.len()])
     })
@@ -234,7 +234,7 @@ impl Application {
             ),
             readiness: readiness(ticketing.clone(), &config, batches.handle()),
             read_lane: Arc::default(),
-            in_flight: Arc::default(),
+            keys_in_use: Arc::default(),
             admin_token: config.admin_token.clone(),
             deadline: config.request_deadline,
             max_quantity,

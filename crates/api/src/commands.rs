@@ -12,9 +12,9 @@ use domain::{
 };
 use serde_json::{Map, Value};
 
+use crate::batching::Failure;
 use crate::dto::{HoldCreated, ReservationBody};
 use crate::error::{mime_json, ApiError};
-use crate::group_commit::Failure;
 use crate::idempotency::{self, REPLAYED};
 use crate::state::AppState;
 
@@ -89,7 +89,7 @@ pub(crate) async fn serve(
     });
     let _held = claim
         .as_ref()
-        .map(|c| state.in_flight.hold(c))
+        .map(|c| state.keys_in_use.hold(c))
         .transpose()?;
     let kind = operation.kind();
     let lane = state.writes.lane_of(operation.lane_tag());

@@ -16,16 +16,16 @@ use actix_web::web;
 use crate::state::AppState;
 
 /// Counts a request in flight until it is answered or dropped.
-struct InFlight(Arc<AtomicUsize>);
+struct CountedRequest(Arc<AtomicUsize>);
 
-impl InFlight {
+impl CountedRequest {
     fn enter(counter: &Arc<AtomicUsize>) -> Self {
         counter.fetch_add(1, Ordering::AcqRel);
         Self(Arc::clone(counter))
     }
 }
 
-impl Drop for InFlight {
+impl Drop for CountedRequest {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -38,7 +38,7 @@ pub(crate) async fn close_when_draining(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let _counted = state
         .as_ref()
-        .map(|s| InFlight::enter(&s.requests_in_flight));
+        .map(|s| CountedRequest::enter(&s.requests_in_flight));
     let mut res = next.call(req).await?;
     if state.is_some_and(|s| s.draining.load(Ordering::Acquire)) {
         res.response_mut()

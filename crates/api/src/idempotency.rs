@@ -59,14 +59,14 @@ pub(crate) fn fingerprint(req: &HttpRequest, body: Option<&Map<String, Value>>) 
 
 /// The keys of the requests this server is serving now.
 #[derive(Debug, Default)]
-pub struct InFlight {
+pub struct KeysInUse {
     keys: Mutex<HashSet<String>>,
 }
 
 /// A key held while its request is served; released when dropped, whatever happens.
 #[derive(Debug)]
 pub(crate) struct Held {
-    registry: Arc<InFlight>,
+    registry: Arc<KeysInUse>,
     key: String,
 }
 
@@ -80,7 +80,7 @@ impl Drop for Held {
     }
 }
 
-impl InFlight {
+impl KeysInUse {
     /// Takes `claim`'s key for one request, or refuses while another request has it.
     pub(crate) fn hold(self: &Arc<Self>, claim: &IdempotencyClaim) -> Result<Held, ApiError> {
         let key = claim.key.as_str().to_owned();
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_key_is_held_by_one_request_at_a_time() {
-        let registry = Arc::new(InFlight::default());
+        let registry = Arc::new(KeysInUse::default());
         let claim = IdempotencyClaim {
             key: IdempotencyKey::parse("k").unwrap(),
             fingerprint: Fingerprint("f".into()),

@@ -1,19 +1,19 @@
-//! The HTTP API of SPEC 4: actix-web handlers, DTOs, the one place where domain errors become
-//! HTTP answers ([`error`]), group commit ([`group_commit`]), idempotency keys and the OpenAPI
-//! document.
+//! The HTTP API (README, "HTTP API"): actix-web handlers, DTOs, the one place where domain
+//! errors become HTTP answers ([`error`]), the batching engine ([`batching`]: group commit of
+//! writes, coalesced reads), idempotency keys and the OpenAPI document.
 //!
 //! [`Application`] builds the server both for `ticketctl serve` and for the tests, which bind
 //! port 0 and talk HTTP to it.
 
 mod application;
 mod auth;
+pub mod batching;
 mod body;
 mod commands;
 mod drain;
 pub mod dto;
 pub mod error;
 mod events;
-pub mod group_commit;
 pub mod idempotency;
 pub mod openapi;
 pub mod rate_limit;

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use actix_rt::ArbiterHandle;
 use domain::{DomainError, EventId, EventSummary, Reservation, ReservationId, Ticketing};
 
-use crate::group_commit::{GroupCommit, Limits};
+use crate::batching::{Batcher, Limits};
 
 /// Reads of events by id.
-pub type EventReads = GroupCommit<EventId, Option<EventSummary>>;
+pub type EventReads = Batcher<EventId, Option<EventSummary>>;
 /// Reads of reservations by id.
-pub type ReservationReads = GroupCommit<ReservationId, Option<Reservation>>;
+pub type ReservationReads = Batcher<ReservationId, Option<Reservation>>;
 
 /// The ids of a batch without repeats, and each request's answer from what was found.
 fn answer_each<Id, Found>(
@@ -46,7 +46,7 @@ pub fn event_reads(
     limits: Limits,
     runtime: ArbiterHandle,
 ) -> Arc<EventReads> {
-    GroupCommit::on_runtime(
+    Batcher::on_runtime(
         "event read",
         limits,
         Some(runtime),
@@ -63,7 +63,7 @@ pub fn reservation_reads(
     limits: Limits,
     runtime: ArbiterHandle,
 ) -> Arc<ReservationReads> {
-    GroupCommit::on_runtime(
+    Batcher::on_runtime(
         "reservation read",
         limits,
         Some(runtime),
@@ -90,11 +90,11 @@ impl RoundRobin {
 /// request deadline.
 pub(crate) async fn read<Id: Send + 'static, Found: Send + 'static>(
     state: &crate::state::AppState,
-    engine: &Arc<GroupCommit<Id, Option<Found>>>,
+    engine: &Arc<Batcher<Id, Option<Found>>>,
     id: Id,
 ) -> Result<Found, crate::error::ApiError> {
+    use crate::batching::Failure;
     use crate::error::ApiError;
-    use crate::group_commit::Failure;
     let deadline = std::time::Instant::now() + state.deadline;
     match engine.submit(state.read_lane.next(), id, deadline).await {
         Ok(Some(found)) => Ok(found),

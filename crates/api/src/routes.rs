@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpResponse, Resource};
 use domain::{DomainError, StoreErrorKind};
 
+use crate::batching::Failure;
 use crate::body::MAX_BODY_BYTES;
 use crate::dto::Health;
 use crate::error::ApiError;
-use crate::group_commit::Failure;
 use crate::openapi::ApiDocs;
 use crate::state::AppState;
 use crate::{events, reservations};

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use domain::{Command, CommandOutcome, Readiness, Ticketing};
 
-use crate::group_commit::GroupCommit;
-use crate::idempotency::InFlight;
+use crate::batching::Batcher;
+use crate::idempotency::KeysInUse;
 use crate::reads::{EventReads, ReservationReads, RoundRobin};
 
 /// The write pipeline: reserves, purchases and cancels, group-committed in lanes.
-pub type Writes = GroupCommit<Command, CommandOutcome>;
+pub type Writes = Batcher<Command, CommandOutcome>;
 
 /// Readiness checks, coalesced: probes that arrive together share one round trip.
-pub type ReadinessChecks = GroupCommit<(), Readiness>;
+pub type ReadinessChecks = Batcher<(), Readiness>;
 
 /// The shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub struct AppState {
     /// Which read lane the next read goes to.
     pub read_lane: Arc<RoundRobin>,
     /// The idempotency keys of the requests being served here.
-    pub in_flight: Arc<InFlight>,
+    pub keys_in_use: Arc<KeysInUse>,
     /// The bearer token that the operators' routes require; `None` refuses everyone.
     pub admin_token: Option<crate::AdminToken>,
     /// How long a request may take before it is answered 503.

@@ -9,8 +9,8 @@
 //!   the series stay few whatever clients send;
 //! - `ticket_outcomes_total{operation,outcome}`: what each reserve, purchase and cancel came to
 //!   ([`outcome_label`]);
-//! - `group_commit_batch_size{engine}`, `group_commit_batch_duration_seconds{engine}` and
-//!   `group_commit_queue_depth{engine}` (set when scraped);
+//! - `batch_size{engine}`, `batch_duration_seconds{engine}` and
+//!   `batch_queue_depth{engine}` (set when scraped);
 //! - `store_pool_connections_open`, `store_pool_connections_in_use`,
 //!   `store_pool_checkout_wait_seconds`, `store_pool_checkout_timeouts_total` (by the stores);
 //! - `sweeper_runs_total{result}`, `sweeper_holds_expired_total`,
@@ -24,8 +24,8 @@ use actix_web::{web, HttpResponse};
 use domain::{CommandOutcome, DomainError, OperationKind, StoreErrorKind};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::batching::{Failure, Outcome};
 use crate::error::ApiError;
-use crate::group_commit::{Failure, Outcome};
 use crate::state::AppState;
 
 /// Latency buckets, in seconds: from a cached answer to the request deadline and beyond.
@@ -56,7 +56,7 @@ pub(crate) fn recorder() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(
-                        Matcher::Full("group_commit_batch_size".into()),
+                        Matcher::Full("batch_size".into()),
                         &BATCH_SIZES,
                     )
                 })
@@ -89,7 +89,7 @@ pub(crate) async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, A
         ("reservation read", state.reservation_reads.queued()),
     ] {
         #[allow(clippy::cast_precision_loss)] // queues are bounded far below 2^52
-        metrics::gauge!("group_commit_queue_depth", "engine" => engine).set(queued as f64);
+        metrics::gauge!("batch_queue_depth", "engine" => engine).set(queued as f64);
     }
     handle.run_upkeep();
     Ok(HttpResponse::Ok()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{Clock, Policy, Store as Ports, SystemClock, Ticketing};
-use postgres_adapter::{redact_url, PgStore, PoolSettings};
+use postgres_adapter::{is_local_url, redact_url, PgStore, PoolSettings};
 use sqlite_adapter::{SqliteLocation, SqliteStore};
 
 use crate::args::PoolArgs;
@@ -44,22 +44,6 @@ pub fn parse_url(url: &str) -> Result<Target, CliError> {
     )))
 }
 
-/// Whether the URL names this machine (loopback or a Unix socket), where clear text is fine.
-fn is_local(url: &str) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return false;
-    };
-    let socket_dir = parsed
-        .query_pairs()
-        .any(|(k, v)| k == "host" && v.starts_with('/'));
-    match parsed.host() {
-        None => true,
-        Some(url::Host::Domain(name)) => name.is_empty() || name == "localhost" || socket_dir,
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-    }
-}
-
 enum Backend {
     Postgres(Arc<PgStore>),
     Sqlite(Arc<SqliteStore>),
@@ -84,7 +68,7 @@ impl Store {
             Target::Postgres(url) => {
                 let store = PgStore::connect(&url, settings)?;
                 let tls = store.tls_version()?;
-                if tls.is_none() && !is_local(&url) {
+                if tls.is_none() && !is_local_url(&url) {
                     tracing::warn!(
                         "the connection to PostgreSQL is not encrypted: add sslmode=verify-full \
                          (or sslmode=require) to DATABASE_URL"

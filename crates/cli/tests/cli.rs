@@ -13,7 +13,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use domain::{EventId, Quantity, ReadStore, ReservationStatus, Reserve, Ticketing};
+use domain::{EventId, Quantity, ReservationStatus, Reserve, Ticketing};
 use serde_json::Value;
 use test_support::TestDatabase;
 
@@ -308,7 +308,7 @@ fn reservations_expire_marks_past_due_holds_prints_the_count_and_is_idempotent()
     let out = run(ticketctl(Some(db.url())).args(["reservations", "expire", "--batch-size", "2"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "expired 3");
-    let status = |id| store.reservations(&[id]).unwrap()[0].status;
+    let status = |id| stored(&store, &[id])[0].status;
     for hold in &due {
         assert_eq!(status(hold.id), ReservationStatus::Expired);
     }
@@ -317,7 +317,7 @@ fn reservations_expire_marks_past_due_holds_prints_the_count_and_is_idempotent()
     let again = run(ticketctl(Some(db.url())).args(["reservations", "expire"]));
     assert!(again.status.success());
     assert_eq!(stdout(&again).trim(), "expired 0");
-    let audit = store.audit_event(event.id, Utc::now()).unwrap().unwrap();
+    let audit = audit(&store, event.id);
     assert!(
         audit.counters_match() && audit.within_capacity(),
         "{audit:?}"
@@ -410,7 +410,7 @@ fn serve_sweeps_past_due_holds_in_the_background() {
     let store = store(db.url());
     let deadline = Instant::now() + Duration::from_secs(15);
     // The stored status, which only the sweep changes (a read would show `expired` at once).
-    while store.reservations(&[id]).unwrap()[0].status != ReservationStatus::Expired {
+    while stored(&store, &[id])[0].status != ReservationStatus::Expired {
         assert!(
             Instant::now() < deadline,
             "the background sweep never expired the hold"
@@ -451,10 +451,7 @@ fn two_servers_on_one_database_never_oversell_between_them() {
     );
     let out = run(ticketctl(Some(db.url())).args(["events", "check", &id.to_string()]));
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let audit = store(db.url())
-        .audit_event(EventId::new(id), Utc::now())
-        .unwrap()
-        .unwrap();
+    let audit = audit(&store(db.url()), EventId::new(id));
     assert_eq!((audit.reserved_tickets, audit.held_counter), (20, 20));
 }
 
@@ -773,7 +770,7 @@ fn a_retry_after_the_server_was_killed_between_commit_and_answer_replays_the_201
     assert!(head.contains("idempotent-replayed: true"), "{head}");
     assert_eq!(hold["quantity"], 2);
     let id: domain::ReservationId = hold["id"].as_str().unwrap().parse().unwrap();
-    let stored = store(db.url()).reservations(&[id]).unwrap();
+    let stored = stored(&store(db.url()), &[id]);
     assert_eq!(stored.len(), 1, "the replayed id is the committed hold");
     assert_eq!(
         count(&mut gate, "SELECT count(*) AS n FROM reservations"),

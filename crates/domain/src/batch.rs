@@ -9,7 +9,7 @@ use crate::error::{DomainError, StoreError};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, RenderAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::ledger::{Ledger, Rules};
-use crate::store::UnitOfWork;
+use crate::store::{KeyTerm, PastDue, UnitOfWork};
 use crate::validation::Customer;
 
 /// Serves `commands` inside the transaction behind `uow` and returns one outcome per command,
@@ -103,7 +103,11 @@ pub(crate) fn run(
     );
     for &i in &live {
         let outcome = ledger.decide(&commands[i].operation, &mut |event, limit| {
-            uow.release_past_due(&[event], now, limit)
+            uow.release_past_due(PastDue {
+                events: vec![event],
+                now,
+                limit,
+            })
         })?;
         outcomes[i] = Some(CommandOutcome::Decided(outcome));
     }
@@ -158,7 +162,13 @@ fn claim_keys(
         }
     }
     let claims: Vec<IdempotencyClaim> = claiming.iter().map(|(_, c)| (*c).clone()).collect();
-    let results = uow.claim_keys(&claims, now, keep_until)?;
+    let results = uow.claim_keys(
+        &claims,
+        KeyTerm {
+            now,
+            until: keep_until,
+        },
+    )?;
     if results.len() != claims.len() {
         return Err(StoreError::internal(format!(
             "store answered {} claims for {} keys",
@@ -237,12 +247,12 @@ mod tests {
         let mut uow = MockUnitOfWork::new();
         let mut seq = Sequence::new();
         uow.expect_claim_keys()
-            .withf(|claims, _, _| {
+            .withf(|claims, _| {
                 claims.iter().map(|c| c.key.as_str()).collect::<Vec<_>>() == ["k1", "k2"]
             })
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
+            .returning(|c, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
         uow.expect_lock_events()
             .with(
                 eq(vec![EventId::new(3), EventId::new(9)]),
@@ -287,8 +297,8 @@ mod tests {
         let stored = first.clone();
         let mut uow = MockUnitOfWork::new();
         uow.expect_claim_keys()
-            .withf(|claims, _, _| claims.len() == 2)
-            .returning(move |_, _, _| {
+            .withf(|claims, _| claims.len() == 2)
+            .returning(move |_, _| {
                 Ok(vec![
                     ClaimOutcome::Existing {
                         fingerprint: Fingerprint("fp-1".into()),
@@ -317,7 +327,7 @@ mod tests {
         let commands = vec![keyed(reserve(1), "k", "f")];
         let mut uow = MockUnitOfWork::new();
         uow.expect_claim_keys()
-            .returning(|c, _, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
+            .returning(|c, _| Ok(vec![ClaimOutcome::Claimed; c.len()]));
         uow.expect_lock_events().returning(|_, _| {
             Ok(vec![LockedEvent {
                 purchased: 1,
@@ -340,20 +350,40 @@ mod tests {
     }
 
     #[test]
-    fn a_store_failure_fails_the_whole_batch() {
+    fn a_store_failure_in_any_step_fails_the_whole_batch_and_writes_nothing() {
+        // A reserve on a full event with past-due holds: the release fails mid-decision.
         let commands = vec![
             reserve(1),
             Command::new(Operation::Cancel(Cancel {
                 id: hold_row(EventId::new(1)).id,
             })),
+            reserve(1),
         ];
+        let mut uow = MockUnitOfWork::new();
+        uow.expect_lock_events().returning(|_, _| {
+            Ok(vec![LockedEvent {
+                held: 1,
+                ..locked(1, 1)
+            }])
+        });
+        uow.expect_read_reservations().returning(|_| Ok(vec![]));
+        uow.expect_release_past_due()
+            .times(1)
+            .returning(|_| Err(StoreError::unavailable("gone").into()));
+        uow.expect_apply().never();
+        let failed = run(&mut uow, &commands, rules(None), NOW, &Echo);
+        assert!(
+            matches!(&failed, Err(DomainError::Store(e)) if e.kind == crate::StoreErrorKind::Unavailable),
+            "{failed:?}"
+        );
+
+        // A failure before anything is decided stops the batch there.
         let mut uow = MockUnitOfWork::new();
         uow.expect_lock_events()
             .returning(|_, _| Err(StoreError::unavailable("gone").into()));
-        assert_eq!(
-            run(&mut uow, &commands, rules(None), NOW, &Echo),
-            Err(StoreError::unavailable("gone").into())
-        );
+        uow.expect_read_reservations().never();
+        uow.expect_apply().never();
+        assert!(run(&mut uow, &commands, rules(None), NOW, &Echo).is_err());
     }
 
     #[test]

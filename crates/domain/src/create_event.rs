@@ -1,6 +1,6 @@
 //! Use case: create an event.
 
-use crate::error::{DomainError, StoreError};
+use crate::error::DomainError;
 use crate::event::{EventSummary, NewEvent};
 use crate::ticketing::Ticketing;
 
@@ -11,14 +11,8 @@ impl Ticketing {
     /// Only [`DomainError::Store`]: the name and capacity are valid by construction.
     pub fn create_event(&self, new: &NewEvent) -> Result<EventSummary, DomainError> {
         let now = self.clock.now();
-        let mut created = None;
-        self.store.write(&mut |uow| {
-            created = Some(uow.create_event(new, now)?);
-            Ok(())
-        })?;
-        created
+        self.transact(|uow| uow.create_event(new, now))
             .map(EventSummary::of_new_event)
-            .ok_or_else(|| StoreError::internal("the event was not created").into())
     }
 }
 

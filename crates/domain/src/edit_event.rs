@@ -1,9 +1,9 @@
 //! Use case: an operator changes an event's name or capacity.
 
-use crate::error::{DomainError, StoreError};
-use crate::event::{EventPatch, EventSnapshot, EventSummary};
+use crate::error::DomainError;
+use crate::event::{EventPatch, EventSnapshot, EventSummary, NewEvent};
 use crate::ids::EventId;
-use crate::store::{Changes, UnitOfWork};
+use crate::store::{Changes, PastDue, UnitOfWork};
 use crate::ticketing::Ticketing;
 use crate::validation::{Capacity, EventName};
 
@@ -20,12 +20,7 @@ impl Ticketing {
         patch: &EventPatch,
     ) -> Result<EventSummary, DomainError> {
         let now = self.clock.now();
-        let mut updated = None;
-        self.store.write(&mut |uow| {
-            updated = Some(update(uow, id, patch, now)?);
-            Ok(())
-        })?;
-        updated.ok_or_else(|| StoreError::internal("the event was not updated").into())
+        self.transact(|uow| update(uow, id, patch, now))
     }
 }
 
@@ -50,7 +45,11 @@ fn update(
     if i64::from(capacity.get()) < i64::from(locked.purchased) + i64::from(held) && past_due > 0 {
         // The counters still hold past-due tickets: free them all, so the decision is taken on
         // the truth and the store's own check (counters within capacity) accepts the change.
-        let released = uow.release_past_due(&[id], now, u32::MAX)?;
+        let released = uow.release_past_due(PastDue {
+            events: vec![id],
+            now,
+            limit: u32::MAX,
+        })?;
         let tickets: i64 = released.iter().map(|h| i64::from(h.quantity)).sum();
         let mut changes = Changes::default();
         changes.counters.entry(id).or_default().held -= tickets;
@@ -65,7 +64,7 @@ fn update(
         Some(name) => name.clone(),
         None => EventName::parse(&current.event.name)?,
     };
-    let event = uow.update_event(id, &name, capacity, now)?;
+    let event = uow.update_event(id, &NewEvent { name, capacity }, now)?;
     Ok(EventSummary::from_snapshot(EventSnapshot {
         event,
         purchased: locked.purchased,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
-use crate::store::{Changes, UnitOfWork};
+use crate::store::{Changes, PastDue, UnitOfWork};
 use crate::ticketing::Ticketing;
 
 /// How many holds one expiry transaction marks at most, unless told otherwise. The
@@ -40,22 +40,14 @@ impl Ticketing {
         let now = self.clock.now();
         let mut report = ExpiryReport::default();
         loop {
-            let mut marked = 0;
-            self.store.write(&mut |uow| {
-                marked = expire_batch(uow, now, batch)?;
-                Ok(())
-            })?;
+            let marked = self.transact(|uow| expire_batch(uow, now, batch))?;
             report.holds += u64::from(marked);
             if marked == 0 {
                 break;
             }
         }
         loop {
-            let mut purged = 0;
-            self.store.write(&mut |uow| {
-                purged = uow.purge_keys(now, batch)?;
-                Ok(())
-            })?;
+            let purged = self.transact(|uow| uow.purge_keys(now, batch))?;
             report.keys += u64::from(purged);
             if purged == 0 {
                 return Ok(report);
@@ -69,7 +61,9 @@ fn expire_batch(
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<u32, DomainError> {
-    let due = uow.due_events(now, limit)?;
+    let mut due = uow.due_events(now, limit)?;
+    due.sort_unstable();
+    due.dedup();
     if due.is_empty() {
         return Ok(0);
     }
@@ -78,7 +72,11 @@ fn expire_batch(
         .into_iter()
         .map(|e| e.id)
         .collect();
-    let released = uow.release_past_due(&events, now, limit)?;
+    let released = uow.release_past_due(PastDue {
+        events: events.clone(),
+        now,
+        limit,
+    })?;
     let mut changes = Changes::default();
     for hold in &released {
         changes.counters.entry(hold.event).or_default().held -= i64::from(hold.quantity);
@@ -119,57 +117,63 @@ mod tests {
     }
 
     #[test]
-    fn an_expiry_batch_locks_the_events_of_the_due_holds_and_updates_their_counters() {
+    fn an_expiry_batch_locks_each_due_event_once_in_id_order_and_frees_what_it_released() {
         let mut uow = MockUnitOfWork::new();
-        let (a, b) = (EventId::new(2), EventId::new(7));
+        let (a, b, gone) = (EventId::new(2), EventId::new(7), EventId::new(9));
+        // The store lists the events of the oldest due holds as it finds them: unordered, with
+        // repeats, one of them deleted since.
         uow.expect_due_events()
             .with(eq(NOW), eq(10))
-            .returning(move |_, _| Ok(vec![a, b]));
+            .returning(move |_, _| Ok(vec![b, a, gone, b, a]));
         uow.expect_lock_events()
-            .with(eq(vec![a, b]), eq(vec![]))
-            .returning(|ids, _| {
-                Ok(ids
-                    .iter()
-                    .map(|&id| LockedEvent {
+            .with(eq(vec![a, b, gone]), eq(vec![]))
+            .times(1)
+            .returning(move |_, _| {
+                Ok([a, b]
+                    .into_iter()
+                    .map(|id| LockedEvent {
                         id,
                         capacity: 9,
                         purchased: 0,
-                        held: 3,
+                        held: 4,
                     })
                     .collect())
             });
+        // Only the events it could lock.
         uow.expect_release_past_due()
-            .with(eq(vec![a, b]), eq(NOW), eq(10))
-            .returning(move |_, _, _| {
-                Ok(vec![
-                    ReleasedHold {
-                        id: ReservationId::generate(NOW, a),
-                        event: a,
-                        quantity: 3,
-                    },
-                    ReleasedHold {
-                        id: ReservationId::generate(NOW, b),
-                        event: b,
-                        quantity: 1,
-                    },
-                ])
-            });
-        uow.expect_apply()
-            .withf(move |changes, _| {
-                changes.counters.len() == 2
-                    && changes.counters[&a].held == -3
-                    && changes.counters[&b].held == -1
-                    && changes.holds.is_empty()
-            })
+            .withf(move |due| due.events == [a, b] && due.now == NOW && due.limit == 10)
             .times(1)
-            .returning(|_, _| Ok(()));
-        assert_eq!(expire_batch(&mut uow, NOW, 10), Ok(2));
+            .returning(move |_| {
+                Ok([(a, 3), (b, 1), (a, 1)]
+                    .into_iter()
+                    .map(|(event, quantity)| ReleasedHold {
+                        id: ReservationId::generate(NOW, event),
+                        event,
+                        quantity,
+                    })
+                    .collect())
+            });
+        let decided = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = std::sync::Arc::clone(&decided);
+        uow.expect_apply().times(1).returning(move |changes, _| {
+            *seen.lock().unwrap() = Some(changes.clone());
+            Ok(())
+        });
+        assert_eq!(expire_batch(&mut uow, NOW, 10), Ok(3));
+        let changes = decided.lock().unwrap().take().unwrap();
+        let held: Vec<(EventId, i64)> =
+            changes.counters.iter().map(|(e, d)| (*e, d.held)).collect();
+        assert_eq!(held, vec![(a, -4), (b, -1)]);
+        assert!(changes.holds.is_empty() && changes.statuses.is_empty());
     }
 
     #[test]
-    fn an_expiry_batch_with_nothing_due_locks_nothing() {
+    fn an_expiry_batch_with_nothing_due_locks_and_writes_nothing() {
         let mut uow = MockUnitOfWork::new();
         uow.expect_due_events().returning(|_, _| Ok(vec![]));
+        uow.expect_lock_events().never();
+        uow.expect_release_past_due().never();
+        uow.expect_apply().never();
         assert_eq!(expire_batch(&mut uow, NOW, 10), Ok(0));
     }
 }

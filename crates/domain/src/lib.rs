@@ -1,6 +1,6 @@
 //! The rules of the ticket reservation service, free of any framework or database.
 //!
-//! * [`availability`] holds the availability rule of SPEC 3.
+//! * [`availability`] holds the availability rule (README, "How it never oversells").
 //! * [`ledger`] decides a batch of reserves, purchases and cancels in arrival order, as pure
 //!   functions over what the batch's transaction locked.
 //! * [`reservation`] holds the reservation state machine.
@@ -43,14 +43,16 @@ pub use idempotency::{
 pub use ids::{EventId, ReservationId};
 pub use queries::MAX_PAGE_SIZE;
 pub use reservation::{Reservation, ReservationStatus};
-pub use store::{ReadStore, Readiness, Store, UnitOfWork, WriteStore};
+pub use store::{
+    PageRequest, ReadStore, Readiness, Reads, Store, Stored, Timestamp, UnitOfWork, WriteStore,
+};
 pub use ticketing::{HoldTtl, Policy, Ticketing, DEFAULT_IDEMPOTENCY_TTL_SECONDS};
 pub use validation::{
     Capacity, Customer, EventName, PaymentReference, Quantity, DEFAULT_MAX_TICKETS_PER_RESERVATION,
 };
 
 #[cfg(any(test, feature = "mocks"))]
-pub use store::{MockReadStore, MockUnitOfWork};
+pub use store::{MockReads, MockUnitOfWork};
 
 #[cfg(test)]
 mod test_support;

@@ -6,18 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use chrono::{DateTime, Utc};
-
 use crate::error::{DomainError, StoreError};
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::store::{
-    Changes, LockedEvent, ReadStore, Readiness, ReleasedHold, StatusChange, UnitOfWork, Work,
-    WriteStore,
+    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue, ReadStore,
+    ReadWork, Readiness, Reads, ReleasedHold, StatusChange, Stored, Timestamp, UnitOfWork, Usage,
+    Work, WriteStore,
 };
-use crate::validation::{Capacity, Customer, EventName};
 
 #[derive(Debug, Clone)]
 struct EventRow {
@@ -30,7 +28,7 @@ struct EventRow {
 struct KeyRecord {
     fingerprint: crate::idempotency::Fingerprint,
     answer: Option<StoredAnswer>,
-    expires_at: DateTime<Utc>,
+    expires_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +50,20 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The event, its `purchased` and `held` counters and its reservations, as stored: for
+    /// tests that recount them.
+    pub fn event_rows(&self, id: EventId) -> Option<(Event, i32, i32, Vec<Reservation>)> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let row = state.events.get(&id)?;
+        let holds = state
+            .reservations
+            .values()
+            .filter(|r| r.event_id == id)
+            .cloned()
+            .collect();
+        Some((row.event.clone(), row.purchased, row.held, holds))
     }
 }
 
@@ -75,7 +87,7 @@ impl WriteStore for MemoryStore {
 fn snapshot(
     row: &EventRow,
     reservations: &HashMap<ReservationId, Reservation>,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> EventSnapshot {
     let past_due: i32 = reservations
         .values()
@@ -92,61 +104,52 @@ fn snapshot(
 }
 
 impl ReadStore for MemoryStore {
-    fn readiness(&self) -> Result<Readiness, DomainError> {
+    fn read(&self, work: &mut ReadWork<'_>) -> Result<(), DomainError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        work(&mut *state)
+    }
+}
+
+impl Reads for State {
+    fn readiness(&mut self) -> Stored<Readiness> {
         // In the process itself: always reachable, and its schema is the code.
         Ok(Readiness {
             pending_migrations: 0,
         })
     }
 
-    fn event_snapshots(
-        &self,
-        ids: &[EventId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+    fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>> {
         Ok(ids
             .iter()
-            .filter_map(|id| state.events.get(id))
-            .map(|row| snapshot(row, &state.reservations, now))
+            .filter_map(|id| self.events.get(id))
+            .map(|row| snapshot(row, &self.reservations, now))
             .collect())
     }
 
-    fn list_events(
-        &self,
-        before: Option<EventId>,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(state
+    fn list_events(&mut self, page: PageRequest, now: Timestamp) -> Stored<Vec<EventSnapshot>> {
+        Ok(self
             .events
             .values()
             .rev()
-            .filter(|row| before.is_none_or(|b| row.event.id < b))
-            .take(limit as usize)
-            .map(|row| snapshot(row, &state.reservations, now))
+            .filter(|row| page.before.is_none_or(|b| row.event.id < b))
+            .take(page.limit as usize)
+            .map(|row| snapshot(row, &self.reservations, now))
             .collect())
     }
 
-    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(ids
+    fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+        let mut found: Vec<Reservation> = ids
             .iter()
-            .filter_map(|id| state.reservations.get(id).cloned())
-            .collect())
+            .filter_map(|id| self.reservations.get(id).cloned())
+            .collect();
+        found.sort_by_key(|r| r.id);
+        Ok(found)
     }
 
-    fn audit_event(
-        &self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventAudit>, DomainError> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(state.events.get(&id).map(|row| {
+    fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>> {
+        Ok(self.events.get(&id).map(|row| {
             let sum = |keep: &dyn Fn(&Reservation) -> bool| -> i64 {
-                state
-                    .reservations
+                self.reservations
                     .values()
                     .filter(|r| r.event_id == id && keep(r))
                     .map(Reservation::tickets)
@@ -165,7 +168,7 @@ impl ReadStore for MemoryStore {
 }
 
 impl State {
-    fn due(&self, events: Option<&[EventId]>, now: DateTime<Utc>, limit: u32) -> Vec<Reservation> {
+    fn due(&self, events: Option<&[EventId]>, now: Timestamp, limit: u32) -> Vec<Reservation> {
         let mut due: Vec<&Reservation> = self
             .reservations
             .values()
@@ -178,7 +181,7 @@ impl State {
 }
 
 impl UnitOfWork for State {
-    fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError> {
+    fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         self.last_event += 1;
         let event = Event {
             id: EventId::new(self.last_event),
@@ -198,16 +201,12 @@ impl UnitOfWork for State {
         Ok(event)
     }
 
-    fn lock_events(
-        &mut self,
-        ids: &[EventId],
-        of_reservations: &[ReservationId],
-    ) -> Result<Vec<LockedEvent>, DomainError> {
+    fn lock_events(&mut self, ids: &[EventId], of_holds: &[ReservationId]) -> Stored<Locked> {
         let mut ids: Vec<EventId> = ids
             .iter()
             .copied()
             .chain(
-                of_reservations
+                of_holds
                     .iter()
                     .filter_map(|r| self.reservations.get(r).map(|r| r.event_id)),
             )
@@ -226,43 +225,27 @@ impl UnitOfWork for State {
             .collect())
     }
 
-    fn update_event(
-        &mut self,
-        id: EventId,
-        name: &EventName,
-        capacity: Capacity,
-        now: DateTime<Utc>,
-    ) -> Result<Event, DomainError> {
+    fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row = self
             .events
             .get_mut(&id)
             .ok_or_else(|| broken("update of an unknown event"))?;
-        if i64::from(row.purchased) + i64::from(row.held) > i64::from(capacity.get()) {
+        if i64::from(row.purchased) + i64::from(row.held) > i64::from(set.capacity.get()) {
             return Err(broken("counters above the new capacity"));
         }
-        name.as_str().clone_into(&mut row.event.name);
-        row.event.capacity = capacity.get();
+        set.name.as_str().clone_into(&mut row.event.name);
+        row.event.capacity = set.capacity.get();
         row.event.updated_at = now;
         Ok(row.event.clone())
     }
 
-    fn read_reservations(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<Reservation>, DomainError> {
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.reservations.get(id).cloned())
-            .collect())
+    fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+        self.reservations(ids)
     }
 
-    fn release_past_due(
-        &mut self,
-        events: &[EventId],
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<ReleasedHold>, DomainError> {
-        let due = self.due(Some(events), now, limit);
+    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
+        let now = due.now;
+        let due = self.due(Some(&due.events), now, due.limit);
         Ok(due
             .into_iter()
             .filter_map(|r| {
@@ -278,22 +261,15 @@ impl UnitOfWork for State {
             .collect())
     }
 
-    fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError> {
-        let mut events: Vec<EventId> = self
+    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
+        Ok(self
             .due(None, now, limit)
             .into_iter()
             .map(|r| r.event_id)
-            .collect();
-        events.sort_unstable();
-        events.dedup();
-        Ok(events)
+            .collect())
     }
 
-    fn customer_usage(
-        &mut self,
-        pairs: &[(EventId, Customer)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(EventId, Customer, i64)>, DomainError> {
+    fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>> {
         Ok(pairs
             .iter()
             .map(|(event, customer)| {
@@ -310,16 +286,11 @@ impl UnitOfWork for State {
             .collect())
     }
 
-    fn claim_keys(
-        &mut self,
-        claims: &[IdempotencyClaim],
-        now: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> Result<Vec<ClaimOutcome>, DomainError> {
+    fn claim_keys(&mut self, claims: &[IdempotencyClaim], term: KeyTerm) -> Stored<Claims> {
         let mut outcomes = Vec::with_capacity(claims.len());
         for claim in claims {
             match self.keys.get(&claim.key) {
-                Some(record) if record.expires_at > now => {
+                Some(record) if record.expires_at > term.now => {
                     let answer = record
                         .answer
                         .clone()
@@ -335,7 +306,7 @@ impl UnitOfWork for State {
                         KeyRecord {
                             fingerprint: claim.fingerprint.clone(),
                             answer: None,
-                            expires_at: keep_until,
+                            expires_at: term.until,
                         },
                     );
                     outcomes.push(ClaimOutcome::Claimed);
@@ -345,7 +316,7 @@ impl UnitOfWork for State {
         Ok(outcomes)
     }
 
-    fn apply(&mut self, changes: &Changes, now: DateTime<Utc>) -> Result<(), DomainError> {
+    fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()> {
         for hold in &changes.holds {
             if self.reservations.insert(hold.id, hold.clone()).is_some() {
                 return Err(broken(format!("duplicate reservation id {}", hold.id)));
@@ -393,7 +364,7 @@ impl UnitOfWork for State {
         Ok(())
     }
 
-    fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
+    fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {
         let expired: Vec<IdempotencyKey> = self
             .keys
             .iter()
@@ -407,14 +378,7 @@ impl UnitOfWork for State {
         Ok(u32::try_from(expired.len()).unwrap_or(u32::MAX))
     }
 
-    fn event_snapshot(
-        &mut self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventSnapshot>, DomainError> {
-        Ok(self
-            .events
-            .get(&id)
-            .map(|row| snapshot(row, &self.reservations, now)))
+    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
+        Ok(self.event_snapshots(&[id], now)?.pop())
     }
 }

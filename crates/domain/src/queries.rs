@@ -4,6 +4,7 @@ use crate::error::DomainError;
 use crate::event::{EventAudit, EventPage, EventSummary};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::Reservation;
+use crate::store::PageRequest;
 use crate::ticketing::Ticketing;
 
 /// The largest page of `GET /api/events`.
@@ -27,7 +28,8 @@ impl Ticketing {
     /// # Errors
     /// Only [`DomainError::Store`].
     pub fn event_summaries(&self, ids: &[EventId]) -> Result<Vec<EventSummary>, DomainError> {
-        let snapshots = self.store.event_snapshots(ids, self.clock.now())?;
+        let now = self.clock.now();
+        let snapshots = self.read(|r| r.event_snapshots(ids, now))?;
         Ok(snapshots
             .into_iter()
             .map(EventSummary::from_snapshot)
@@ -39,7 +41,7 @@ impl Ticketing {
     /// # Errors
     /// Only [`DomainError::Store`].
     pub fn readiness(&self) -> Result<crate::Readiness, DomainError> {
-        self.store.readiness()
+        self.read(|r| r.readiness())
     }
 
     /// A page of events, newest first: `limit` (1 to [`MAX_PAGE_SIZE`]) events with ids
@@ -53,9 +55,12 @@ impl Ticketing {
         limit: u32,
     ) -> Result<EventPage, DomainError> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let mut snapshots = self
-            .store
-            .list_events(before, limit + 1, self.clock.now())?;
+        let now = self.clock.now();
+        let page = PageRequest {
+            before,
+            limit: limit + 1,
+        };
+        let mut snapshots = self.read(|r| r.list_events(page, now))?;
         let more = snapshots.len() > limit as usize;
         snapshots.truncate(limit as usize);
         let events: Vec<EventSummary> = snapshots
@@ -75,8 +80,8 @@ impl Ticketing {
     /// # Errors
     /// [`DomainError::EventNotFound`] or [`DomainError::Store`].
     pub fn audit_event(&self, id: EventId) -> Result<EventAudit, DomainError> {
-        self.store
-            .audit_event(id, self.clock.now())?
+        let now = self.clock.now();
+        self.read(|r| r.audit_event(id, now))?
             .ok_or(DomainError::EventNotFound)
     }
 
@@ -98,8 +103,7 @@ impl Ticketing {
     pub fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
         let now = self.clock.now();
         Ok(self
-            .store
-            .reservations(ids)?
+            .read(|r| r.reservations(ids))?
             .into_iter()
             .map(|r| r.seen_at(now))
             .collect())

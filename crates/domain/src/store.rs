@@ -24,7 +24,13 @@ use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::Reservation;
-use crate::validation::{Capacity, Customer, EventName};
+use crate::validation::Customer;
+
+/// An instant as the stores keep it: UTC, to the microsecond.
+pub type Timestamp = DateTime<Utc>;
+
+/// What a store call answers: its result, or a [`DomainError::Store`].
+pub type Stored<T> = Result<T, DomainError>;
 
 /// An event's counters, read under its row lock. Counts are in tickets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,88 +136,65 @@ pub trait UnitOfWork {
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError>;
+    fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event>;
 
     /// Locks the rows of the events among `ids`, and of the events of the reservations among
-    /// `of_reservations`, that exist, in ascending id order (the lock order), and returns their
+    /// `of_holds`, that exist, in ascending id order (the lock order), and returns their
     /// counters in id order. Unknown ids are left out. A reservation's event is read without a
     /// lock: it never changes.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn lock_events(
-        &mut self,
-        ids: &[EventId],
-        of_reservations: &[ReservationId],
-    ) -> Result<Vec<LockedEvent>, DomainError>;
+    fn lock_events(&mut self, ids: &[EventId], of_holds: &[ReservationId]) -> Stored<Locked>;
 
-    /// Sets a locked event's name and capacity, stamping `updated_at` with `now`.
+    /// Sets a locked event's name and capacity to those of `set`, stamping `updated_at` with
+    /// `now`.
     ///
     /// # Errors
     /// Only [`DomainError::Store`] (a capacity below the counters breaks the store's own check:
     /// [`crate::StoreErrorKind::Internal`]).
-    fn update_event(
-        &mut self,
-        id: EventId,
-        name: &EventName,
-        capacity: Capacity,
-        now: DateTime<Utc>,
-    ) -> Result<Event, DomainError>;
+    fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event>;
 
-    /// Reads the reservations among `ids` that exist, after their events were locked by this
-    /// transaction (every writer of a reservation holds its event's lock, so the rows cannot
-    /// change before the commit; a store may lock them too).
+    /// Reads the reservations among `ids` that exist, in id order, after their events were
+    /// locked by this transaction (every writer of a reservation holds its event's lock, so
+    /// the rows cannot change before the commit; a store may lock them too).
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn read_reservations(&mut self, ids: &[ReservationId])
-        -> Result<Vec<Reservation>, DomainError>;
+    fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>>;
 
-    /// Marks up to `limit` holds of `events` (all locked by this transaction) that are
-    /// `reserved` and past due at `now` as `expired`, oldest `expires_at` first, and returns
-    /// them. Counters are not touched: the domain adjusts them through [`UnitOfWork::apply`].
+    /// Marks up to `due.limit` holds of `due.events` (all locked by this transaction) that are
+    /// `reserved` and past due at `due.now` as `expired`, oldest `expires_at` first, and
+    /// returns them. Counters are not touched: the domain adjusts them through
+    /// [`UnitOfWork::apply`].
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn release_past_due(
-        &mut self,
-        events: &[EventId],
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<ReleasedHold>, DomainError>;
+    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>>;
 
-    /// The events, ascending and distinct, of the (up to) `limit` holds that have been past
-    /// due longest at `now`, read without locking: what an expiry sweep locks next.
+    /// The events of the (up to) `limit` holds that have been past due longest at `now`, in
+    /// any order and with repeats, read without locking: what an expiry sweep locks next.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError>;
+    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>>;
 
     /// For each (event, customer) pair, the tickets of that customer's reservations of that
     /// event that are purchased or active at `now`. Pairs with none may be left out.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn customer_usage(
-        &mut self,
-        pairs: &[(EventId, Customer)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(EventId, Customer, i64)>, DomainError>;
+    fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>>;
 
     /// Claims each key for this transaction (in the order given: ascending, the lock order),
-    /// keeping it until `keep_until`. A key whose record expired at or before `now` counts as
-    /// free. A key claimed by a concurrent transaction is waited for (it either commits, and
-    /// the key is then [`ClaimOutcome::Existing`], or rolls back, and the key is free). Returns
-    /// one outcome per claim, in order.
+    /// keeping it until `term.until`. A key whose record expired at or before `term.now`
+    /// counts as free. A key claimed by a concurrent transaction is waited for (it either
+    /// commits, and the key is then [`ClaimOutcome::Existing`], or rolls back, and the key is
+    /// free). Returns one outcome per claim, in order.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn claim_keys(
-        &mut self,
-        claims: &[IdempotencyClaim],
-        now: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> Result<Vec<ClaimOutcome>, DomainError>;
+    fn claim_keys(&mut self, claims: &[IdempotencyClaim], term: KeyTerm) -> Stored<Claims>;
 
     /// Writes `changes`, stamping changed reservations with `now`. A status change finds the
     /// row `reserved` (the domain decided under its lock); if one does not, the store fails
@@ -219,24 +202,53 @@ pub trait UnitOfWork {
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn apply(&mut self, changes: &Changes, now: DateTime<Utc>) -> Result<(), DomainError>;
+    fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()>;
 
     /// Deletes up to `limit` idempotency records that expired at or before `now`, and returns
     /// how many.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError>;
+    fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32>;
 
-    /// Reads an event's snapshot inside the transaction (see [`ReadStore::event_snapshots`]).
+    /// Reads an event's snapshot inside the transaction (see [`Reads::event_snapshots`]).
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn event_snapshot(
-        &mut self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventSnapshot>, DomainError>;
+    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>>;
+}
+
+/// The past-due holds [`UnitOfWork::release_past_due`] marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastDue {
+    /// Of these events (locked by the transaction).
+    pub events: Vec<EventId>,
+    /// Past due at this instant.
+    pub now: Timestamp,
+    /// At most this many, oldest first.
+    pub limit: u32,
+}
+
+/// An (event, customer) pair whose tickets the per-customer limit counts.
+pub type CustomerOf = (EventId, Customer);
+
+/// A customer's purchased and active tickets of an event, as [`UnitOfWork::customer_usage`]
+/// reads them.
+pub type Usage = (EventId, Customer, i64);
+
+/// What [`UnitOfWork::lock_events`] returns: the locked events' counters, in id order.
+pub type Locked = Vec<LockedEvent>;
+
+/// What [`UnitOfWork::claim_keys`] returns: one outcome per claim, in order.
+pub type Claims = Vec<ClaimOutcome>;
+
+/// When idempotency keys are claimed, and until when they are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyTerm {
+    /// The claim's instant: records that expired at or before it are free.
+    pub now: Timestamp,
+    /// How long a claimed key and its answer are kept.
+    pub until: Timestamp,
 }
 
 /// The work a write transaction runs.
@@ -253,49 +265,36 @@ pub trait WriteStore: Send + Sync {
     fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError>;
 }
 
-/// Reads. Each call is one statement or snapshot: it sees everything committed before it
-/// started, takes no lock, and waits for no writer.
+/// The reads of one connection. Each call is one statement: it sees everything committed
+/// before it started, takes no lock, and waits for no writer.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait ReadStore: Send + Sync {
+pub trait Reads {
     /// The events among `ids` that exist, with their counters and the tickets of their
     /// past-due holds at `now`, each in one consistent snapshot. Unknown ids are left out.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn event_snapshots(
-        &self,
-        ids: &[EventId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError>;
+    fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>>;
 
-    /// Up to `limit` events with ids below `before` (all when `None`), newest (highest id)
-    /// first, as in [`ReadStore::event_snapshots`].
+    /// Up to `page.limit` events with ids below `page.before` (all when `None`), newest
+    /// (highest id) first, as in [`Reads::event_snapshots`].
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn list_events(
-        &self,
-        before: Option<EventId>,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError>;
+    fn list_events(&mut self, page: PageRequest, now: Timestamp) -> Stored<Vec<EventSnapshot>>;
 
-    /// The reservations among `ids` that exist, as stored.
+    /// The reservations among `ids` that exist, as stored, in id order.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError>;
+    fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>>;
 
     /// The event's counters next to a recount of its rows, in one consistent snapshot; `None`
     /// for an unknown event.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn audit_event(
-        &self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventAudit>, DomainError>;
+    fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>>;
 
     /// Whether the store can serve: one round trip to the database, and whether its schema
     /// lacks migrations this build brings.
@@ -303,10 +302,31 @@ pub trait ReadStore: Send + Sync {
     /// # Errors
     /// Only [`DomainError::Store`]: [`crate::StoreErrorKind::Unavailable`] when the database
     /// cannot be reached.
-    fn readiness(&self) -> Result<Readiness, DomainError>;
+    fn readiness(&mut self) -> Stored<Readiness>;
 }
 
-/// What [`ReadStore::readiness`] found.
+/// Which page of events [`Reads::list_events`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Only events with lower ids (`None`: from the newest).
+    pub before: Option<EventId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The work a read runs.
+pub type ReadWork<'a> = dyn FnMut(&mut dyn Reads) -> Result<(), DomainError> + 'a;
+
+/// Reads, on a connection of their own (never inside a write transaction).
+pub trait ReadStore: Send + Sync {
+    /// Runs `work` on one connection, outside any write transaction.
+    ///
+    /// # Errors
+    /// The error of `work`; [`DomainError::Store`] when no connection can be had.
+    fn read(&self, work: &mut ReadWork<'_>) -> Result<(), DomainError>;
+}
+
+/// What [`Reads::readiness`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Readiness {
     /// Migrations of this build not yet applied to the database (0: the schema is current).

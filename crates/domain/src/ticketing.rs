@@ -12,7 +12,7 @@ use crate::error::{DomainError, StoreError};
 use crate::idempotency::{RenderAnswer, StoredAnswer};
 use crate::ledger::Rules;
 use crate::reservation::Reservation;
-use crate::store::Store;
+use crate::store::{Reads, Store, Stored, UnitOfWork};
 use crate::validation::DEFAULT_MAX_TICKETS_PER_RESERVATION;
 
 /// How long a hold lasts: between one second and one week.
@@ -110,6 +110,30 @@ impl Ticketing {
         }
     }
 
+    /// Runs `work` in one write transaction and returns what it made: committed when it
+    /// returns `Ok`, rolled back when it returns `Err`.
+    pub(crate) fn transact<T>(
+        &self,
+        mut work: impl FnMut(&mut dyn UnitOfWork) -> Stored<T>,
+    ) -> Stored<T> {
+        let mut made = None;
+        self.store.write(&mut |uow| {
+            made = Some(work(uow)?);
+            Ok(())
+        })?;
+        made.ok_or_else(|| StoreError::internal("the transaction did not run").into())
+    }
+
+    /// Runs `work` on a connection of its own, outside any write transaction.
+    pub(crate) fn read<T>(&self, mut work: impl FnMut(&mut dyn Reads) -> Stored<T>) -> Stored<T> {
+        let mut found = None;
+        self.store.read(&mut |reads| {
+            found = Some(work(reads)?);
+            Ok(())
+        })?;
+        found.ok_or_else(|| StoreError::internal("the read did not run").into())
+    }
+
     /// The settings.
     pub fn policy(&self) -> &Policy {
         &self.policy
@@ -147,13 +171,7 @@ impl Ticketing {
             customer_limit: self.policy.max_tickets_per_customer,
         };
         let keep_until = now + self.policy.idempotency_ttl;
-        let mut outcomes = None;
-        self.store.write(&mut |uow| {
-            outcomes = Some(batch::run(uow, commands, rules, keep_until, render)?);
-            Ok(())
-        })?;
-        let outcomes = outcomes
-            .ok_or_else(|| DomainError::from(StoreError::internal("the batch did not run")))?;
+        let outcomes = self.transact(|uow| batch::run(uow, commands, rules, keep_until, render))?;
         if outcomes.len() != commands.len() {
             return Err(StoreError::internal(format!(
                 "{} outcomes for {} commands",

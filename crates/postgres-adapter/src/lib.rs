@@ -20,4 +20,4 @@ mod unit_of_work;
 pub use error::PgStoreError;
 pub use migrations::{migrate_url, MIGRATIONS_DIR};
 pub use pool::{PgStore, PoolSettings};
-pub use redaction::redact as redact_url;
+pub use redaction::{is_local as is_local_url, redact as redact_url};

@@ -152,6 +152,48 @@ pub fn redact(raw: &str) -> String {
     out
 }
 
+/// Whether every server the URL names is on this machine: loopback addresses, `localhost`,
+/// or a Unix socket directory (an empty host, a host that is a path, or a `host=/dir` query
+/// parameter, as libpq takes them), where clear text never crosses a network.
+pub fn is_local(raw: &str) -> bool {
+    let Some(parts) = split(raw.trim()) else {
+        return false;
+    };
+    let local = |host: &str| {
+        let host = percent_encoding::percent_decode_str(host).decode_utf8_lossy();
+        let bare = host
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or_default();
+        host.is_empty()
+            || host.starts_with('/')
+            || bare.eq_ignore_ascii_case("localhost")
+            || bare
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    let from_query: Vec<String> =
+        form_urlencoded::parse(parts.query.unwrap_or_default().as_bytes())
+            .filter(|(key, _)| key == "host" || key == "hostaddr")
+            .map(|(_, value)| value.into_owned())
+            .collect();
+    if !from_query.is_empty() {
+        return from_query.iter().flat_map(|v| v.split(',')).all(local);
+    }
+    let hosts = parts.hosts_and_path.split('/').next().unwrap_or_default();
+    hosts.split(',').all(|h| {
+        // `host:port`, `[::1]:port`: the port is not part of the host.
+        let host = match h.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                host
+            }
+            _ => h,
+        };
+        local(host)
+    })
+}
+
 /// The secrets of one URL, to take out of any text that may quote them: libpq's own error
 /// messages echo parts of the connection string (an invalid percent-encoded password is quoted
 /// whole, a URL with a space in it too).
@@ -218,6 +260,29 @@ impl std::fmt::Debug for Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_urls_are_loopback_localhost_or_unix_sockets() {
+        for local in [
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@localhost/db",
+            "postgresql://u@[::1]:5432/db",
+            "postgresql://postgres@/postgres?host=/tmp/pg&port=55432",
+            "postgresql://%2Fvar%2Frun%2Fpostgresql/db",
+            "postgres://u@127.0.0.1,localhost/db",
+        ] {
+            assert!(is_local(local), "{local}");
+        }
+        for remote in [
+            "postgres://u@db.example.com/db",
+            "postgres://u@10.0.0.5:5432/db",
+            "postgres://u@127.0.0.1,db.example.com/db",
+            "postgres://u@localhost/db?host=db.example.com",
+            "mysql://localhost/db",
+        ] {
+            assert!(!is_local(remote), "{remote}");
+        }
+    }
 
     #[test]
     fn redact_hides_every_password_and_nothing_else() {

@@ -1,23 +1,25 @@
-//! The ports on PostgreSQL: a write transaction per [`WriteStore::write`], one statement per
-//! read.
+//! The ports on PostgreSQL: a write transaction per [`WriteStore::write`], a pooled
+//! connection per [`ReadStore::read`], both seen through one [`Session`].
 
-use chrono::{DateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use domain::store::{ReadStore, Readiness, Work, WriteStore};
-use domain::{
-    DomainError, EventAudit, EventId, EventSnapshot, Reservation, ReservationId, StoreError,
-};
+use diesel::pg::PgConnection;
+use domain::store::{ReadStore, ReadWork, Work, WriteStore};
+use domain::{DomainError, StoreError};
 
 use crate::error::PgStoreError;
 use crate::pool::PgStore;
-use crate::reads;
-use crate::unit_of_work::PgUnitOfWork;
+
+/// A connection seen through the domain's ports: its reads (`crate::reads`) and, inside a
+/// transaction, the primitives of a unit of work (`crate::unit_of_work`).
+pub(crate) struct Session<'c> {
+    pub(crate) conn: &'c mut PgConnection,
+}
 
 impl WriteStore for PgStore {
     fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError> {
         let mut conn = self.conn()?;
         AnsiTransactionManager::begin_transaction(&mut *conn).map_err(PgStoreError::from)?;
-        if let Err(err) = work(&mut PgUnitOfWork::new(&mut conn)) {
+        if let Err(err) = work(&mut Session { conn: &mut conn }) {
             // A broken connection cannot roll back; the pool then discards it.
             let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
             return Err(err);
@@ -43,39 +45,8 @@ impl WriteStore for PgStore {
 }
 
 impl ReadStore for PgStore {
-    fn readiness(&self) -> Result<Readiness, DomainError> {
-        let pending = crate::migrations::pending(&mut *self.conn()?)?;
-        Ok(Readiness {
-            pending_migrations: pending,
-        })
-    }
-
-    fn event_snapshots(
-        &self,
-        ids: &[EventId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError> {
-        Ok(reads::event_snapshots(&mut *self.conn()?, ids, now)?)
-    }
-
-    fn list_events(
-        &self,
-        before: Option<EventId>,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError> {
-        Ok(reads::list_events(&mut *self.conn()?, before, limit, now)?)
-    }
-
-    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
-        Ok(reads::reservations(&mut *self.conn()?, ids)?)
-    }
-
-    fn audit_event(
-        &self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventAudit>, DomainError> {
-        Ok(reads::audit_event(&mut *self.conn()?, id, now)?)
+    fn read(&self, work: &mut ReadWork<'_>) -> Result<(), DomainError> {
+        let mut conn = self.conn()?;
+        work(&mut Session { conn: &mut conn })
     }
 }

@@ -2,36 +2,30 @@
 //! drives them (see `domain::store::UnitOfWork`). Locks are row locks (`FOR UPDATE`), taken in
 //! the order the domain asks: keys, events by id, reservations by id.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{
     Array, BigInt, Int2, Int4, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
-use domain::store::{Changes, LockedEvent, ReleasedHold, StatusChange, UnitOfWork};
-use domain::{
-    Capacity, ClaimOutcome, Customer, DomainError, Event, EventId, EventName, EventSnapshot,
-    Fingerprint, IdempotencyClaim, NewEvent, Reservation, ReservationId, ReservationStatus,
-    StoredAnswer,
+use domain::store::{
+    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
+    StatusChange, Stored, Timestamp, UnitOfWork, Usage,
 };
+use domain::{
+    ClaimOutcome, Customer, DomainError, Event, EventId, EventSnapshot, Fingerprint,
+    IdempotencyClaim, NewEvent, Reservation, ReservationId, ReservationStatus, StoredAnswer,
+};
+use store_sql::{counts_for_customer, key_expired, past_due, still_reserved};
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
-use crate::models::EventRow;
-use crate::reads;
-use crate::schema::{events, reservations};
+use crate::models::{CountersRow, EventRow};
+use crate::reads::uuids;
+use crate::schema::events;
 use crate::statement::Prepared;
-
-/// The transaction's connection, seen through the domain's port.
-pub(crate) struct PgUnitOfWork<'c> {
-    conn: &'c mut PgConnection,
-}
-
-impl<'c> PgUnitOfWork<'c> {
-    pub(crate) fn new(conn: &'c mut PgConnection) -> Self {
-        Self { conn }
-    }
-}
+use crate::store::Session;
 
 fn fail(err: impl Into<PgStoreError>) -> DomainError {
     DomainError::from(err.into())
@@ -43,10 +37,8 @@ struct LockedRow {
     id: i64,
     #[diesel(sql_type = Int4)]
     capacity: i32,
-    #[diesel(sql_type = Int4)]
-    purchased_count: i32,
-    #[diesel(sql_type = Int4)]
-    reserved_count: i32,
+    #[diesel(embed)]
+    counters: CountersRow,
 }
 
 /// One round trip for both sets of events: the ids are gathered first (an init plan: the
@@ -83,20 +75,41 @@ struct ReleasedRow {
 /// statement keeps its first generic plan while tables grow): each statement leaves the planner
 /// only index paths driven by the batch's keys. `(r.status = 'reserved') IS TRUE` is that guard
 /// written as a filter, which no index can serve, so the rows are found by their ids.
-const RELEASE_SQL: &str = "
-UPDATE reservations r
-   SET status = 'expired', updated_at = $2
-  FROM (SELECT d.id
-          FROM unnest($1::bigint[]) AS e (id)
-          CROSS JOIN LATERAL (
-                SELECT id, expires_at FROM reservations
-                 WHERE event_id = e.id AND status = 'reserved' AND expires_at <= $2
-                 ORDER BY expires_at
-                 LIMIT $3) d
-         ORDER BY d.expires_at
-         LIMIT $3) due
- WHERE r.id = due.id AND (r.status = 'reserved') IS TRUE
-RETURNING r.id, r.event_id, r.quantity";
+static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE reservations r
+            SET status = 'expired', updated_at = $2
+           FROM (SELECT d.id
+                   FROM unnest($1::bigint[]) AS e (id)
+                   CROSS JOIN LATERAL (
+                         SELECT d.id, d.expires_at FROM reservations d
+                          WHERE d.event_id = e.id AND {}
+                          ORDER BY d.expires_at
+                          LIMIT $3) d
+                  ORDER BY d.expires_at
+                  LIMIT $3) due
+          WHERE r.id = due.id AND {}
+         RETURNING r.id, r.event_id, r.quantity",
+        past_due("d", "$2"),
+        still_reserved("r")
+    )
+});
+
+#[derive(QueryableByName)]
+struct DueRow {
+    #[diesel(sql_type = BigInt)]
+    event_id: i64,
+}
+
+/// The oldest due holds, through the partial index on due holds (whose predicate names
+/// `quantity > 0`, so that this is the one query that uses it).
+static DUE_EVENTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT r.event_id FROM reservations r WHERE {} AND r.quantity > 0
+          ORDER BY r.expires_at LIMIT $2",
+        past_due("r", "$1")
+    )
+});
 
 #[derive(QueryableByName)]
 struct UsageRow {
@@ -109,13 +122,16 @@ struct UsageRow {
 }
 
 /// One lookup of `(event_id, customer)` per pair, whatever the statistics say.
-const USAGE_SQL: &str = "
-SELECT p.event_id, p.customer,
-       (SELECT COALESCE(sum(r.quantity), 0) FROM reservations r
-         WHERE r.event_id = p.event_id AND r.customer = p.customer
-           AND (r.status = 'purchased' OR (r.status = 'reserved' AND r.expires_at > $3)))::int8
-         AS tickets
-  FROM unnest($1::bigint[], $2::text[]) AS p (event_id, customer)";
+static USAGE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT p.event_id, p.customer,
+                (SELECT COALESCE(sum(r.quantity), 0) FROM reservations r
+                  WHERE r.event_id = p.event_id AND r.customer = p.customer AND {})::int8
+                  AS tickets
+           FROM unnest($1::bigint[], $2::text[]) AS p (event_id, customer)",
+        counts_for_customer("r", "$3")
+    )
+});
 
 #[derive(QueryableByName)]
 struct ClaimedRow {
@@ -126,16 +142,20 @@ struct ClaimedRow {
 /// Inserts the keys in the order given (the lock order). A key held by a transaction in
 /// flight is waited for; a key whose record expired is taken over; any other existing key is
 /// left alone (and not returned).
-const CLAIM_SQL: &str = "
-INSERT INTO idempotency_keys AS k (key, fingerprint, created_at, expires_at)
-SELECT c.key, c.fingerprint, $3, $4
-  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS c (key, fingerprint, n)
- ORDER BY c.n
-ON CONFLICT (key) DO UPDATE
-   SET fingerprint = EXCLUDED.fingerprint, status = NULL, body = NULL,
-       created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
- WHERE k.expires_at <= $3
-RETURNING k.key";
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO idempotency_keys AS k (key, fingerprint, created_at, expires_at)
+         SELECT c.key, c.fingerprint, $3, $4
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS c (key, fingerprint, n)
+          ORDER BY c.n
+         ON CONFLICT (key) DO UPDATE
+            SET fingerprint = EXCLUDED.fingerprint, status = NULL, body = NULL,
+                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+          WHERE {}
+         RETURNING k.key",
+        key_expired("k", "$3")
+    )
+});
 
 #[derive(QueryableByName)]
 struct ExistingRow {
@@ -156,11 +176,16 @@ SELECT k.key, k.fingerprint, k.status, k.body
 
 /// The oldest expired keys by their row addresses; a record re-claimed meanwhile fails the
 /// re-check and stays.
-const PURGE_KEYS_SQL: &str = "
-DELETE FROM idempotency_keys
- WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys
-                          WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))
-   AND expires_at <= $1";
+static PURGE_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM idempotency_keys k
+          WHERE k.ctid = ANY (ARRAY(SELECT o.ctid FROM idempotency_keys o
+                                     WHERE {} ORDER BY o.expires_at LIMIT $2))
+            AND {}",
+        key_expired("o", "$1"),
+        key_expired("k", "$1")
+    )
+});
 
 #[derive(QueryableByName)]
 struct AppliedRow {
@@ -177,7 +202,8 @@ struct AppliedRow {
 /// Every write of a transaction in one statement: one round trip while the events are locked,
 /// one text whatever the batch holds. A status changes only while the row is `reserved`; the
 /// counts returned let the caller check that every change found its row.
-const APPLY_SQL: &str = "
+static APPLY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("
 WITH inserted AS (
     INSERT INTO reservations (id, event_id, status, quantity, customer, expires_at, created_at, updated_at)
     SELECT h.id, h.event_id, 'reserved', h.quantity, h.customer, h.expires_at, $1, $1
@@ -190,7 +216,7 @@ WITH inserted AS (
            purchased_at = CASE WHEN c.status = 'purchased' THEN $1 END,
            payment_reference = CASE WHEN c.status = 'purchased' THEN c.reference END
       FROM unnest($7::uuid[], $8::text[], $9::text[]) AS c (id, status, reference)
-     WHERE r.id = c.id AND (r.status = 'reserved') IS TRUE
+     WHERE r.id = c.id AND {}
     RETURNING 1
 ), counted AS (
     UPDATE events e
@@ -209,7 +235,10 @@ WITH inserted AS (
 SELECT (SELECT count(*) FROM inserted) AS inserted,
        (SELECT count(*) FROM changed) AS changed,
        (SELECT count(*) FROM counted) AS counted,
-       (SELECT count(*) FROM answered) AS answered";
+       (SELECT count(*) FROM answered) AS answered",
+        still_reserved("r")
+    )
+});
 
 fn delta(value: i64, event: EventId) -> Result<i32, DomainError> {
     i32::try_from(value).map_err(|_| {
@@ -219,8 +248,8 @@ fn delta(value: i64, event: EventId) -> Result<i32, DomainError> {
     })
 }
 
-impl UnitOfWork for PgUnitOfWork<'_> {
-    fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError> {
+impl UnitOfWork for Session<'_> {
+    fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row: EventRow = diesel::insert_into(events::table)
             .values((
                 events::name.eq(new.name.as_str()),
@@ -234,15 +263,11 @@ impl UnitOfWork for PgUnitOfWork<'_> {
         Ok(row.into())
     }
 
-    fn lock_events(
-        &mut self,
-        ids: &[EventId],
-        of_reservations: &[ReservationId],
-    ) -> Result<Vec<LockedEvent>, DomainError> {
+    fn lock_events(&mut self, ids: &[EventId], of_holds: &[ReservationId]) -> Stored<Locked> {
         let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
         let rows: Vec<LockedRow> = Prepared::new(LOCK_EVENTS_SQL)
             .bind::<Array<BigInt>, _>(raw)
-            .bind::<Array<SqlUuid>, _>(reads::uuids(of_reservations))
+            .bind::<Array<SqlUuid>, _>(uuids(of_holds))
             .load(self.conn)
             .map_err(fail)?;
         Ok(rows
@@ -250,23 +275,17 @@ impl UnitOfWork for PgUnitOfWork<'_> {
             .map(|r| LockedEvent {
                 id: EventId::new(r.id),
                 capacity: r.capacity,
-                purchased: r.purchased_count,
-                held: r.reserved_count,
+                purchased: r.counters.purchased_count,
+                held: r.counters.reserved_count,
             })
             .collect())
     }
 
-    fn update_event(
-        &mut self,
-        id: EventId,
-        name: &EventName,
-        capacity: Capacity,
-        now: DateTime<Utc>,
-    ) -> Result<Event, DomainError> {
+    fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row: EventRow = diesel::update(events::table.find(id.get()))
             .set((
-                events::name.eq(name.as_str()),
-                events::capacity.eq(capacity.get()),
+                events::name.eq(set.name.as_str()),
+                events::capacity.eq(set.capacity.get()),
                 events::updated_at.eq(now),
             ))
             .returning(EventRow::as_returning())
@@ -275,24 +294,16 @@ impl UnitOfWork for PgUnitOfWork<'_> {
         Ok(row.into())
     }
 
-    fn read_reservations(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<Reservation>, DomainError> {
-        reads::read_reservations(self.conn, &reads::uuids(ids)).map_err(fail)
+    fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+        self.reservations(ids)
     }
 
-    fn release_past_due(
-        &mut self,
-        events: &[EventId],
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<ReleasedHold>, DomainError> {
-        let raw: Vec<i64> = events.iter().map(|id| id.get()).collect();
-        let rows: Vec<ReleasedRow> = Prepared::new(RELEASE_SQL)
+    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
+        let raw: Vec<i64> = due.events.iter().map(|id| id.get()).collect();
+        let rows: Vec<ReleasedRow> = Prepared::new(&RELEASE_SQL)
             .bind::<Array<BigInt>, _>(raw)
-            .bind::<Timestamptz, _>(now)
-            .bind::<BigInt, _>(i64::from(limit))
+            .bind::<Timestamptz, _>(due.now)
+            .bind::<BigInt, _>(i64::from(due.limit))
             .load(self.conn)
             .map_err(fail)?;
         Ok(rows
@@ -305,31 +316,19 @@ impl UnitOfWork for PgUnitOfWork<'_> {
             .collect())
     }
 
-    fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError> {
-        // The oldest due holds, through the partial index on due holds (whose predicate names
-        // `quantity > 0`, so that this is the one query that uses it).
-        let mut ids: Vec<i64> = reservations::table
-            .filter(reservations::status.eq(ReservationStatus::Reserved.as_str()))
-            .filter(reservations::quantity.gt(0))
-            .filter(reservations::expires_at.le(now))
-            .order(reservations::expires_at)
-            .limit(i64::from(limit))
-            .select(reservations::event_id)
+    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
+        let rows: Vec<DueRow> = Prepared::new(&DUE_EVENTS_SQL)
+            .bind::<Timestamptz, _>(now)
+            .bind::<BigInt, _>(i64::from(limit))
             .load(self.conn)
             .map_err(fail)?;
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids.into_iter().map(EventId::new).collect())
+        Ok(rows.into_iter().map(|r| EventId::new(r.event_id)).collect())
     }
 
-    fn customer_usage(
-        &mut self,
-        pairs: &[(EventId, Customer)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(EventId, Customer, i64)>, DomainError> {
+    fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>> {
         let events: Vec<i64> = pairs.iter().map(|(e, _)| e.get()).collect();
         let customers: Vec<&str> = pairs.iter().map(|(_, c)| c.as_str()).collect();
-        let rows: Vec<UsageRow> = Prepared::new(USAGE_SQL)
+        let rows: Vec<UsageRow> = Prepared::new(&USAGE_SQL)
             .bind::<Array<BigInt>, _>(events)
             .bind::<Array<Text>, _>(customers)
             .bind::<Timestamptz, _>(now)
@@ -348,19 +347,14 @@ impl UnitOfWork for PgUnitOfWork<'_> {
             .collect()
     }
 
-    fn claim_keys(
-        &mut self,
-        claims: &[IdempotencyClaim],
-        now: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> Result<Vec<ClaimOutcome>, DomainError> {
+    fn claim_keys(&mut self, claims: &[IdempotencyClaim], term: KeyTerm) -> Stored<Claims> {
         let keys: Vec<&str> = claims.iter().map(|c| c.key.as_str()).collect();
         let fingerprints: Vec<&str> = claims.iter().map(|c| c.fingerprint.0.as_str()).collect();
-        let claimed: Vec<ClaimedRow> = Prepared::new(CLAIM_SQL)
+        let claimed: Vec<ClaimedRow> = Prepared::new(&CLAIM_SQL)
             .bind::<Array<Text>, _>(&keys)
             .bind::<Array<Text>, _>(fingerprints)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Timestamptz, _>(keep_until)
+            .bind::<Timestamptz, _>(term.now)
+            .bind::<Timestamptz, _>(term.until)
             .load(self.conn)
             .map_err(fail)?;
         let claimed: std::collections::HashSet<String> =
@@ -404,7 +398,7 @@ impl UnitOfWork for PgUnitOfWork<'_> {
             .collect()
     }
 
-    fn apply(&mut self, changes: &Changes, now: DateTime<Utc>) -> Result<(), DomainError> {
+    fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()> {
         let holds = &changes.holds;
         let hold_ids: Vec<Uuid> = holds.iter().map(|h| *h.id.as_uuid()).collect();
         let hold_events: Vec<i64> = holds.iter().map(|h| h.event_id.get()).collect();
@@ -450,7 +444,7 @@ impl UnitOfWork for PgUnitOfWork<'_> {
             .map(|(_, a)| a.body.as_str())
             .collect();
 
-        let applied: AppliedRow = Prepared::new(APPLY_SQL)
+        let applied: AppliedRow = Prepared::new(&APPLY_SQL)
             .bind::<Timestamptz, _>(now)
             .bind::<Array<SqlUuid>, _>(hold_ids)
             .bind::<Array<BigInt>, _>(hold_events)
@@ -493,8 +487,8 @@ impl UnitOfWork for PgUnitOfWork<'_> {
         Ok(())
     }
 
-    fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
-        let deleted = Prepared::new(PURGE_KEYS_SQL)
+    fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {
+        let deleted = Prepared::new(&PURGE_KEYS_SQL)
             .bind::<Timestamptz, _>(now)
             .bind::<BigInt, _>(i64::from(limit))
             .execute(self.conn)
@@ -502,13 +496,7 @@ impl UnitOfWork for PgUnitOfWork<'_> {
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
     }
 
-    fn event_snapshot(
-        &mut self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventSnapshot>, DomainError> {
-        Ok(reads::event_snapshots(self.conn, &[id], now)
-            .map_err(fail)?
-            .pop())
+    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
+        Ok(self.event_snapshots(&[id], now)?.pop())
     }
 }

@@ -4,8 +4,33 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use domain::EventId;
 use postgres_adapter::{migrate_url, PgStore, PoolSettings, MIGRATIONS_DIR};
+use store_conformance::{StoredEvent, StoredRow};
 use test_support::TestDatabase;
+
+#[derive(QueryableByName)]
+struct Counters {
+    #[diesel(sql_type = BigInt)]
+    capacity: i64,
+    #[diesel(sql_type = BigInt)]
+    purchased: i64,
+    #[diesel(sql_type = BigInt)]
+    held: i64,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    quantity: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    expires_at: Option<DateTime<Utc>>,
+}
 
 struct Postgres {
     db: TestDatabase,
@@ -40,6 +65,37 @@ impl store_conformance::Harness for Postgres {
 
     fn another_store(&self) -> Arc<PgStore> {
         pool(self.db.url())
+    }
+
+    fn stored_event(&self, event: EventId) -> StoredEvent {
+        let mut conn = PgConnection::establish(self.db.url()).unwrap();
+        let counters: Counters = diesel::sql_query(
+            "SELECT capacity::int8 AS capacity, purchased_count::int8 AS purchased, \
+                    reserved_count::int8 AS held FROM events WHERE id = $1",
+        )
+        .bind::<BigInt, _>(event.get())
+        .get_result(&mut conn)
+        .unwrap();
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT status, quantity::int8 AS quantity, expires_at FROM reservations \
+              WHERE event_id = $1",
+        )
+        .bind::<BigInt, _>(event.get())
+        .load(&mut conn)
+        .unwrap();
+        StoredEvent {
+            capacity: counters.capacity,
+            purchased_counter: counters.purchased,
+            held_counter: counters.held,
+            rows: rows
+                .into_iter()
+                .map(|r| StoredRow {
+                    status: r.status,
+                    quantity: r.quantity,
+                    expires_at: r.expires_at,
+                })
+                .collect(),
+        }
     }
 }
 

@@ -1,24 +1,26 @@
 //! Reads: each is one statement, so it sees one consistent snapshot; in WAL mode it runs
-//! beside the writer and waits for none.
+//! beside the writer and waits for none. The same statements serve a write transaction's own
+//! reads.
 
-use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
-use diesel::sqlite::SqliteConnection;
-use domain::{EventAudit, EventId, EventSnapshot, Reservation, ReservationId};
+use domain::store::{PageRequest, Reads, Stored, Timestamp};
+use domain::{EventAudit, EventId, EventSnapshot, Readiness, Reservation, ReservationId};
+use store_sql::Dialect;
 
 use crate::error::SqliteStoreError;
-use crate::models::{EventRow, ReservationRow};
+use crate::models::{CountersRow, EventRow, ReservationRow};
+use crate::store::Session;
 use crate::time::to_text;
 
 #[derive(Debug, QueryableByName)]
 struct SnapshotRow {
     #[diesel(embed)]
     event: EventRow,
-    #[diesel(sql_type = Integer)]
-    purchased_count: i32,
-    #[diesel(sql_type = Integer)]
-    reserved_count: i32,
+    #[diesel(embed)]
+    counters: CountersRow,
     #[diesel(sql_type = Integer)]
     past_due: i32,
 }
@@ -29,94 +31,37 @@ impl TryFrom<SnapshotRow> for EventSnapshot {
     fn try_from(r: SnapshotRow) -> Result<Self, Self::Error> {
         Ok(Self {
             event: r.event.try_into()?,
-            purchased: r.purchased_count,
-            held: r.reserved_count,
+            purchased: r.counters.purchased_count,
+            held: r.counters.reserved_count,
             past_due: r.past_due,
         })
     }
 }
 
-/// The ids come as one JSON array, so the text is the same for any number of them.
-const SNAPSHOTS_SQL: &str = "
-SELECT e.id, e.name, e.capacity, e.purchased_count, e.reserved_count, e.created_at, e.updated_at,
-       COALESCE((SELECT sum(r.quantity) FROM reservations r
-                  WHERE r.event_id = e.id AND r.status = 'reserved' AND r.expires_at <= ?2), 0)
-         AS past_due
-  FROM events e
- WHERE e.id IN (SELECT value FROM json_each(?1))";
+/// The events of the JSON array `?1`, at `?2`: one text for any number of ids.
+static SNAPSHOTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events e WHERE e.id IN (SELECT value FROM json_each(?1))",
+        store_sql::snapshot_columns(Dialect::Sqlite, "?2")
+    )
+});
 
-/// A JSON array of the ids.
-fn json_ids(ids: impl Iterator<Item = i64>) -> String {
-    let list: Vec<String> = ids.map(|id| id.to_string()).collect();
-    format!("[{}]", list.join(","))
-}
+/// Up to `?3` events with ids at most `?1`, newest first, at `?2`.
+static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events e WHERE e.id <= ?1 ORDER BY e.id DESC LIMIT ?3",
+        store_sql::snapshot_columns(Dialect::Sqlite, "?2")
+    )
+});
 
-pub(crate) fn event_snapshots(
-    conn: &mut SqliteConnection,
-    ids: &[EventId],
-    now: DateTime<Utc>,
-) -> Result<Vec<EventSnapshot>, SqliteStoreError> {
-    let rows: Vec<SnapshotRow> = diesel::sql_query(SNAPSHOTS_SQL)
-        .bind::<Text, _>(json_ids(ids.iter().map(|id| id.get())))
-        .bind::<Text, _>(to_text(now))
-        .load(conn)?;
-    rows.into_iter().map(EventSnapshot::try_from).collect()
-}
-
-const LIST_SQL: &str = "
-SELECT e.id, e.name, e.capacity, e.purchased_count, e.reserved_count, e.created_at, e.updated_at,
-       COALESCE((SELECT sum(r.quantity) FROM reservations r
-                  WHERE r.event_id = e.id AND r.status = 'reserved' AND r.expires_at <= ?2), 0)
-         AS past_due
-  FROM events e
- WHERE e.id <= ?1
- ORDER BY e.id DESC
- LIMIT ?3";
-
-pub(crate) fn list_events(
-    conn: &mut SqliteConnection,
-    before: Option<EventId>,
-    limit: u32,
-    now: DateTime<Utc>,
-) -> Result<Vec<EventSnapshot>, SqliteStoreError> {
-    let last = before.map_or(i64::MAX, |b| b.get().saturating_sub(1));
-    let rows: Vec<SnapshotRow> = diesel::sql_query(LIST_SQL)
-        .bind::<BigInt, _>(last)
-        .bind::<Text, _>(to_text(now))
-        .bind::<BigInt, _>(i64::from(limit))
-        .load(conn)?;
-    rows.into_iter().map(EventSnapshot::try_from).collect()
-}
-
-pub(crate) fn reservations(
-    conn: &mut SqliteConnection,
-    ids: &[ReservationId],
-) -> Result<Vec<Reservation>, SqliteStoreError> {
-    use crate::schema::reservations::dsl;
-    let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let mut found = Vec::with_capacity(ids.len());
-    // SQLite allows at most 32,766 parameters in a statement.
-    for chunk in keys.chunks(10_000) {
-        let rows: Vec<ReservationRow> = dsl::reservations
-            .filter(dsl::id.eq_any(chunk))
-            .order(dsl::id)
-            .select(ReservationRow::as_select())
-            .load(conn)?;
-        for row in rows {
-            found.push(Reservation::try_from(row)?);
-        }
-    }
-    Ok(found)
-}
+static AUDIT_SQL: LazyLock<String> = LazyLock::new(|| store_sql::audit_statement(Dialect::Sqlite));
 
 #[derive(Debug, QueryableByName)]
 struct AuditRow {
     #[diesel(sql_type = Integer)]
     capacity: i32,
-    #[diesel(sql_type = Integer)]
-    purchased_count: i32,
-    #[diesel(sql_type = Integer)]
-    reserved_count: i32,
+    #[diesel(embed)]
+    counters: CountersRow,
     #[diesel(sql_type = BigInt)]
     purchased_tickets: i64,
     #[diesel(sql_type = BigInt)]
@@ -125,33 +70,92 @@ struct AuditRow {
     active_tickets: i64,
 }
 
-const AUDIT_SQL: &str = "
-SELECT e.capacity, e.purchased_count, e.reserved_count,
-       COALESCE(sum(r.quantity) FILTER (WHERE r.status = 'purchased'), 0) AS purchased_tickets,
-       COALESCE(sum(r.quantity) FILTER (WHERE r.status = 'reserved'), 0) AS reserved_tickets,
-       COALESCE(sum(r.quantity) FILTER (WHERE r.status = 'reserved' AND r.expires_at > ?2), 0)
-         AS active_tickets
-  FROM events e
-  LEFT JOIN reservations r ON r.event_id = e.id
- WHERE e.id = ?1
- GROUP BY e.id";
+/// The reservations of the JSON array `?1` of ids, in id order.
+const RESERVATIONS_SQL: &str = "
+SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
+       r.payment_reference, r.created_at, r.updated_at
+  FROM reservations r
+ WHERE r.id IN (SELECT value FROM json_each(?1))
+ ORDER BY r.id";
 
-pub(crate) fn audit_event(
-    conn: &mut SqliteConnection,
-    id: EventId,
-    now: DateTime<Utc>,
-) -> Result<Option<EventAudit>, SqliteStoreError> {
-    let row = diesel::sql_query(AUDIT_SQL)
-        .bind::<BigInt, _>(id.get())
-        .bind::<Text, _>(to_text(now))
-        .get_result::<AuditRow>(conn)
-        .optional()?;
-    Ok(row.map(|r| EventAudit {
-        capacity: r.capacity,
-        purchased_counter: r.purchased_count,
-        held_counter: r.reserved_count,
-        purchased_tickets: r.purchased_tickets,
-        reserved_tickets: r.reserved_tickets,
-        active_tickets: r.active_tickets,
-    }))
+/// A JSON array of the values, bound as one text whatever their number (SQLite allows at
+/// most 32,766 parameters in a statement).
+pub(crate) fn json_array<T: std::fmt::Display>(
+    values: impl Iterator<Item = T>,
+    quoted: bool,
+) -> String {
+    let items: Vec<String> = values
+        .map(|v| {
+            if quoted {
+                format!("\"{v}\"")
+            } else {
+                v.to_string()
+            }
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn snapshots(rows: Vec<SnapshotRow>) -> Stored<Vec<EventSnapshot>> {
+    Ok(rows
+        .into_iter()
+        .map(EventSnapshot::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+impl Reads for Session<'_> {
+    fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>> {
+        let rows = diesel::sql_query(SNAPSHOTS_SQL.as_str())
+            .bind::<Text, _>(json_array(ids.iter().map(|id| id.get()), false))
+            .bind::<Text, _>(to_text(now))
+            .load(self.conn)
+            .map_err(SqliteStoreError::from)?;
+        snapshots(rows)
+    }
+
+    fn list_events(&mut self, page: PageRequest, now: Timestamp) -> Stored<Vec<EventSnapshot>> {
+        let last = page.before.map_or(i64::MAX, |b| b.get().saturating_sub(1));
+        let rows = diesel::sql_query(LIST_SQL.as_str())
+            .bind::<BigInt, _>(last)
+            .bind::<Text, _>(to_text(now))
+            .bind::<BigInt, _>(i64::from(page.limit))
+            .load(self.conn)
+            .map_err(SqliteStoreError::from)?;
+        snapshots(rows)
+    }
+
+    fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+        // Reservation ids are hyphenated UUIDs: nothing in them needs escaping in JSON.
+        let rows: Vec<ReservationRow> = diesel::sql_query(RESERVATIONS_SQL)
+            .bind::<Text, _>(json_array(ids.iter(), true))
+            .load(self.conn)
+            .map_err(SqliteStoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(Reservation::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>> {
+        let row = diesel::sql_query(AUDIT_SQL.as_str())
+            .bind::<BigInt, _>(id.get())
+            .bind::<Text, _>(to_text(now))
+            .get_result::<AuditRow>(self.conn)
+            .optional()
+            .map_err(SqliteStoreError::from)?;
+        Ok(row.map(|r| EventAudit {
+            capacity: r.capacity,
+            purchased_counter: r.counters.purchased_count,
+            held_counter: r.counters.reserved_count,
+            purchased_tickets: r.purchased_tickets,
+            reserved_tickets: r.reserved_tickets,
+            active_tickets: r.active_tickets,
+        }))
+    }
+
+    fn readiness(&mut self) -> Stored<Readiness> {
+        Ok(Readiness {
+            pending_migrations: crate::migrations::pending(self.conn)?,
+        })
+    }
 }

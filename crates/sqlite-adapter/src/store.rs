@@ -1,15 +1,20 @@
 //! The ports on SQLite. A write takes this process's write turn, then a connection, then
-//! SQLite's write lock (`BEGIN IMMEDIATE`); a read only takes a connection.
+//! SQLite's write lock (`BEGIN IMMEDIATE`); a read only takes a connection. Both are seen
+//! through one [`Session`].
 
-use chrono::{DateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use domain::store::{ReadStore, Readiness, Work, WriteStore};
-use domain::{DomainError, EventAudit, EventId, EventSnapshot, Reservation, ReservationId};
+use diesel::sqlite::SqliteConnection;
+use domain::store::{ReadStore, ReadWork, Work, WriteStore};
+use domain::DomainError;
 
 use crate::error::SqliteStoreError;
 use crate::pool::SqliteStore;
-use crate::reads;
-use crate::unit_of_work::SqliteUnitOfWork;
+
+/// A connection seen through the domain's ports: its reads (`crate::reads`) and, inside a
+/// transaction, the primitives of a unit of work (`crate::unit_of_work`).
+pub(crate) struct Session<'c> {
+    pub(crate) conn: &'c mut SqliteConnection,
+}
 
 impl WriteStore for SqliteStore {
     fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError> {
@@ -17,7 +22,7 @@ impl WriteStore for SqliteStore {
         let mut conn = self.conn()?;
         AnsiTransactionManager::begin_transaction_sql(&mut *conn, "BEGIN IMMEDIATE")
             .map_err(SqliteStoreError::from)?;
-        if let Err(err) = work(&mut SqliteUnitOfWork::new(&mut conn)) {
+        if let Err(err) = work(&mut Session { conn: &mut conn }) {
             let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
             return Err(err);
         }
@@ -28,39 +33,8 @@ impl WriteStore for SqliteStore {
 }
 
 impl ReadStore for SqliteStore {
-    fn readiness(&self) -> Result<Readiness, DomainError> {
-        let pending = crate::migrations::pending(&mut *self.conn()?)?;
-        Ok(Readiness {
-            pending_migrations: pending,
-        })
-    }
-
-    fn event_snapshots(
-        &self,
-        ids: &[EventId],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError> {
-        Ok(reads::event_snapshots(&mut *self.conn()?, ids, now)?)
-    }
-
-    fn list_events(
-        &self,
-        before: Option<EventId>,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventSnapshot>, DomainError> {
-        Ok(reads::list_events(&mut *self.conn()?, before, limit, now)?)
-    }
-
-    fn reservations(&self, ids: &[ReservationId]) -> Result<Vec<Reservation>, DomainError> {
-        Ok(reads::reservations(&mut *self.conn()?, ids)?)
-    }
-
-    fn audit_event(
-        &self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventAudit>, DomainError> {
-        Ok(reads::audit_event(&mut *self.conn()?, id, now)?)
+    fn read(&self, work: &mut ReadWork<'_>) -> Result<(), DomainError> {
+        let mut conn = self.conn()?;
+        work(&mut Session { conn: &mut conn })
     }
 }

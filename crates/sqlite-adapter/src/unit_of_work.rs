@@ -3,37 +3,31 @@
 //! holds SQLite's one write lock (`BEGIN IMMEDIATE`) from its start, which serializes every
 //! writer of the file, so "lock" here only reads.
 
-use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
+
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
-use domain::store::{Changes, LockedEvent, ReleasedHold, StatusChange, UnitOfWork};
-use domain::{
-    Capacity, ClaimOutcome, Customer, DomainError, Event, EventId, EventName, EventSnapshot,
-    Fingerprint, IdempotencyClaim, NewEvent, Reservation, ReservationId, ReservationStatus,
-    StoredAnswer,
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use domain::store::{
+    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
+    StatusChange, Stored, Timestamp, UnitOfWork, Usage,
 };
+use domain::{
+    ClaimOutcome, DomainError, Event, EventId, EventSnapshot, Fingerprint, IdempotencyClaim,
+    NewEvent, Reservation, ReservationId, ReservationStatus, StoredAnswer,
+};
+use store_sql::{counts_for_customer, key_expired, past_due, still_reserved};
 
 use crate::error::SqliteStoreError;
 use crate::models::{EventRow, NewHoldRow};
-use crate::reads;
+use crate::reads::json_array;
 use crate::schema::{events, idempotency_keys, reservations};
+use crate::store::Session;
 use crate::time::to_text;
 
 /// Rows per INSERT statement: 8 parameters a row stays below SQLite's 32,766.
 const INSERT_CHUNK: usize = 2_000;
 /// Ids per `IN (...)` list.
 const IN_CHUNK: usize = 10_000;
-
-/// The transaction's connection, seen through the domain's port.
-pub(crate) struct SqliteUnitOfWork<'c> {
-    conn: &'c mut SqliteConnection,
-}
-
-impl<'c> SqliteUnitOfWork<'c> {
-    pub(crate) fn new(conn: &'c mut SqliteConnection) -> Self {
-        Self { conn }
-    }
-}
 
 fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
     DomainError::from(err.into())
@@ -48,8 +42,101 @@ fn parse_id(raw: &str) -> Result<ReservationId, DomainError> {
         .map_err(|_| corrupt(format!("reservation id {raw:?}")))
 }
 
-impl UnitOfWork for SqliteUnitOfWork<'_> {
-    fn create_event(&mut self, new: &NewEvent, now: DateTime<Utc>) -> Result<Event, DomainError> {
+/// Of the events of the JSON array `?1`, up to `?3` holds past due at `?2`, oldest first.
+static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE reservations AS r SET status = 'expired', updated_at = ?2
+          WHERE r.id IN (SELECT d.id FROM reservations d
+                          WHERE d.event_id IN (SELECT value FROM json_each(?1)) AND {}
+                          ORDER BY d.expires_at LIMIT ?3)
+            AND {}
+         RETURNING id, event_id, quantity",
+        past_due("d", "?2"),
+        still_reserved("r")
+    )
+});
+
+#[derive(QueryableByName)]
+struct ReleasedRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    event_id: i64,
+    #[diesel(sql_type = Integer)]
+    quantity: i32,
+}
+
+static DUE_EVENTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT r.event_id FROM reservations r WHERE {} ORDER BY r.expires_at LIMIT ?2",
+        past_due("r", "?1")
+    )
+});
+
+#[derive(QueryableByName)]
+struct DueRow {
+    #[diesel(sql_type = BigInt)]
+    event_id: i64,
+}
+
+static USAGE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT COALESCE(sum(r.quantity), 0) AS tickets FROM reservations r
+          WHERE r.event_id = ?1 AND r.customer = ?2 AND {}",
+        counts_for_customer("r", "?3")
+    )
+});
+
+#[derive(QueryableByName)]
+struct UsageRow {
+    #[diesel(sql_type = BigInt)]
+    tickets: i64,
+}
+
+static EXISTING_KEY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT k.fingerprint, k.status, k.body, {} AS expired
+           FROM idempotency_keys k WHERE k.key = ?1",
+        key_expired("k", "?2")
+    )
+});
+
+#[derive(QueryableByName)]
+struct ExistingRow {
+    #[diesel(sql_type = Text)]
+    fingerprint: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    status: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    body: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    expired: bool,
+}
+
+static PURGE_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM idempotency_keys
+          WHERE key IN (SELECT o.key FROM idempotency_keys o
+                         WHERE {} ORDER BY o.expires_at LIMIT ?2)",
+        key_expired("o", "?1")
+    )
+});
+
+/// One status change: `?1` the hold, `?2` its new status, `?3` the instant, `?4` the payment
+/// reference of a purchase.
+static STATUS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE reservations AS r
+            SET status = ?2, updated_at = ?3,
+                purchased_at = CASE WHEN ?2 = 'purchased' THEN ?3 END,
+                payment_reference = CASE WHEN ?2 = 'purchased' THEN ?4 END
+          WHERE r.id = ?1 AND {}",
+        still_reserved("r")
+    )
+});
+
+impl UnitOfWork for Session<'_> {
+    fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         let stamp = to_text(now);
         let row: EventRow = diesel::insert_into(events::table)
             .values((
@@ -64,13 +151,9 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         row.try_into().map_err(fail)
     }
 
-    fn lock_events(
-        &mut self,
-        ids: &[EventId],
-        of_reservations: &[ReservationId],
-    ) -> Result<Vec<LockedEvent>, DomainError> {
+    fn lock_events(&mut self, ids: &[EventId], of_holds: &[ReservationId]) -> Stored<Locked> {
         let mut ids = ids.to_vec();
-        let keys: Vec<String> = of_reservations.iter().map(ToString::to_string).collect();
+        let keys: Vec<String> = of_holds.iter().map(ToString::to_string).collect();
         for chunk in keys.chunks(IN_CHUNK) {
             let events: Vec<i64> = reservations::table
                 .filter(reservations::id.eq_any(chunk))
@@ -108,17 +191,11 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         Ok(locked)
     }
 
-    fn update_event(
-        &mut self,
-        id: EventId,
-        name: &EventName,
-        capacity: Capacity,
-        now: DateTime<Utc>,
-    ) -> Result<Event, DomainError> {
+    fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row: EventRow = diesel::update(events::table.find(id.get()))
             .set((
-                events::name.eq(name.as_str()),
-                events::capacity.eq(capacity.get()),
+                events::name.eq(set.name.as_str()),
+                events::capacity.eq(set.capacity.get()),
                 events::updated_at.eq(to_text(now)),
             ))
             .returning(EventRow::as_returning())
@@ -127,126 +204,72 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         row.try_into().map_err(fail)
     }
 
-    fn read_reservations(
-        &mut self,
-        ids: &[ReservationId],
-    ) -> Result<Vec<Reservation>, DomainError> {
-        reads::reservations(self.conn, ids).map_err(fail)
+    fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+        self.reservations(ids)
     }
 
-    fn release_past_due(
-        &mut self,
-        events: &[EventId],
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<ReleasedHold>, DomainError> {
-        let stamp = to_text(now);
-        let raw: Vec<i64> = events.iter().map(|id| id.get()).collect();
-        let reserved = ReservationStatus::Reserved.as_str();
-        let due_rows = diesel::alias!(reservations as due);
-        let due = due_rows
-            .filter(due_rows.field(reservations::event_id).eq_any(raw))
-            .filter(due_rows.field(reservations::status).eq(reserved))
-            .filter(due_rows.field(reservations::expires_at).le(&stamp))
-            .order(due_rows.field(reservations::expires_at))
-            .limit(i64::from(limit))
-            .select(due_rows.field(reservations::id));
-        let rows: Vec<(String, i64, i32)> = diesel::update(reservations::table)
-            .filter(reservations::id.eq_any(due))
-            .filter(reservations::status.eq(reserved))
-            .set((
-                reservations::status.eq(ReservationStatus::Expired.as_str()),
-                reservations::updated_at.eq(&stamp),
-            ))
-            .returning((
-                reservations::id,
-                reservations::event_id,
-                reservations::quantity,
-            ))
-            .get_results(self.conn)
+    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
+        let rows: Vec<ReleasedRow> = diesel::sql_query(RELEASE_SQL.as_str())
+            .bind::<Text, _>(json_array(due.events.iter().map(|e| e.get()), false))
+            .bind::<Text, _>(to_text(due.now))
+            .bind::<BigInt, _>(i64::from(due.limit))
+            .load(self.conn)
             .map_err(fail)?;
         rows.into_iter()
-            .map(|(id, event, quantity)| {
+            .map(|r| {
                 Ok(ReleasedHold {
-                    id: parse_id(&id)?,
-                    event: EventId::new(event),
-                    quantity,
+                    id: parse_id(&r.id)?,
+                    event: EventId::new(r.event_id),
+                    quantity: r.quantity,
                 })
             })
             .collect()
     }
 
-    fn due_events(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<EventId>, DomainError> {
-        let mut ids: Vec<i64> = reservations::table
-            .filter(reservations::status.eq(ReservationStatus::Reserved.as_str()))
-            .filter(reservations::expires_at.le(to_text(now)))
-            .order(reservations::expires_at)
-            .limit(i64::from(limit))
-            .select(reservations::event_id)
+    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
+        let rows: Vec<DueRow> = diesel::sql_query(DUE_EVENTS_SQL.as_str())
+            .bind::<Text, _>(to_text(now))
+            .bind::<BigInt, _>(i64::from(limit))
             .load(self.conn)
             .map_err(fail)?;
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids.into_iter().map(EventId::new).collect())
+        Ok(rows.into_iter().map(|r| EventId::new(r.event_id)).collect())
     }
 
-    fn customer_usage(
-        &mut self,
-        pairs: &[(EventId, Customer)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(EventId, Customer, i64)>, DomainError> {
+    fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>> {
         let stamp = to_text(now);
         let mut usage = Vec::with_capacity(pairs.len());
         for (event, customer) in pairs {
-            let tickets: Option<i64> = reservations::table
-                .filter(reservations::event_id.eq(event.get()))
-                .filter(reservations::customer.eq(customer.as_str()))
-                .filter(
-                    reservations::status
-                        .eq(ReservationStatus::Purchased.as_str())
-                        .or(reservations::status
-                            .eq(ReservationStatus::Reserved.as_str())
-                            .and(reservations::expires_at.gt(&stamp))),
-                )
-                .select(diesel::dsl::sum(reservations::quantity))
-                .first(self.conn)
+            let row: UsageRow = diesel::sql_query(USAGE_SQL.as_str())
+                .bind::<BigInt, _>(event.get())
+                .bind::<Text, _>(customer.as_str())
+                .bind::<Text, _>(&stamp)
+                .get_result(self.conn)
                 .map_err(fail)?;
-            usage.push((*event, customer.clone(), tickets.unwrap_or(0)));
+            usage.push((*event, customer.clone(), row.tickets));
         }
         Ok(usage)
     }
 
-    fn claim_keys(
-        &mut self,
-        claims: &[IdempotencyClaim],
-        now: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> Result<Vec<ClaimOutcome>, DomainError> {
-        let stamp = to_text(now);
-        let until = to_text(keep_until);
+    fn claim_keys(&mut self, claims: &[IdempotencyClaim], term: KeyTerm) -> Stored<Claims> {
+        let stamp = to_text(term.now);
+        let until = to_text(term.until);
         let mut outcomes = Vec::with_capacity(claims.len());
         for claim in claims {
-            let existing: Option<(String, String, Option<i32>, Option<String>)> =
-                idempotency_keys::table
-                    .find(claim.key.as_str())
-                    .select((
-                        idempotency_keys::fingerprint,
-                        idempotency_keys::expires_at,
-                        idempotency_keys::status,
-                        idempotency_keys::body,
-                    ))
-                    .first(self.conn)
-                    .optional()
-                    .map_err(fail)?;
+            let existing: Option<ExistingRow> = diesel::sql_query(EXISTING_KEY_SQL.as_str())
+                .bind::<Text, _>(claim.key.as_str())
+                .bind::<Text, _>(&stamp)
+                .get_result(self.conn)
+                .optional()
+                .map_err(fail)?;
             match existing {
-                Some((fingerprint, expires_at, status, body)) if expires_at > stamp => {
-                    let (Some(status), Some(body)) = (status, body) else {
+                Some(row) if !row.expired => {
+                    let (Some(status), Some(body)) = (row.status, row.body) else {
                         return Err(corrupt(
                             "an idempotency record committed without its answer",
                         ));
                     };
                     outcomes.push(ClaimOutcome::Existing {
-                        fingerprint: Fingerprint(fingerprint),
+                        fingerprint: Fingerprint(row.fingerprint),
                         answer: StoredAnswer {
                             status: u16::try_from(status).unwrap_or(500),
                             body,
@@ -270,7 +293,7 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         Ok(outcomes)
     }
 
-    fn apply(&mut self, changes: &Changes, now: DateTime<Utc>) -> Result<(), DomainError> {
+    fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()> {
         let stamp = to_text(now);
         let rows: Vec<NewHoldRow<'_>> = changes
             .holds
@@ -293,35 +316,20 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
                 .map_err(fail)?;
         }
         for change in &changes.statuses {
-            let target = reservations::table
-                .filter(reservations::id.eq(change.id().to_string()))
-                .filter(reservations::status.eq(ReservationStatus::Reserved.as_str()));
-            let updated = match change {
+            let (status, reference) = match change {
                 StatusChange::Purchased {
                     payment_reference, ..
-                } => diesel::update(target)
-                    .set((
-                        reservations::status.eq(ReservationStatus::Purchased.as_str()),
-                        reservations::purchased_at.eq(&stamp),
-                        reservations::payment_reference.eq(payment_reference.as_deref()),
-                        reservations::updated_at.eq(&stamp),
-                    ))
-                    .execute(self.conn),
-                StatusChange::Canceled { .. } | StatusChange::Expired { .. } => {
-                    let status = if matches!(change, StatusChange::Canceled { .. }) {
-                        ReservationStatus::Canceled
-                    } else {
-                        ReservationStatus::Expired
-                    };
-                    diesel::update(target)
-                        .set((
-                            reservations::status.eq(status.as_str()),
-                            reservations::updated_at.eq(&stamp),
-                        ))
-                        .execute(self.conn)
-                }
-            }
-            .map_err(fail)?;
+                } => (ReservationStatus::Purchased, payment_reference.as_deref()),
+                StatusChange::Canceled { .. } => (ReservationStatus::Canceled, None),
+                StatusChange::Expired { .. } => (ReservationStatus::Expired, None),
+            };
+            let updated = diesel::sql_query(STATUS_SQL.as_str())
+                .bind::<Text, _>(change.id().to_string())
+                .bind::<Text, _>(status.as_str())
+                .bind::<Text, _>(&stamp)
+                .bind::<Nullable<Text>, _>(reference)
+                .execute(self.conn)
+                .map_err(fail)?;
             if updated != 1 {
                 // Only a writer outside the transaction protocol can get here: change nothing.
                 return Err(corrupt(format!("{} is no longer reserved", change.id())));
@@ -354,28 +362,16 @@ impl UnitOfWork for SqliteUnitOfWork<'_> {
         Ok(())
     }
 
-    fn purge_keys(&mut self, now: DateTime<Utc>, limit: u32) -> Result<u32, DomainError> {
-        let stamp = to_text(now);
-        let due = diesel::alias!(idempotency_keys as due);
-        let expired = due
-            .filter(due.field(idempotency_keys::expires_at).le(&stamp))
-            .order(due.field(idempotency_keys::expires_at))
-            .limit(i64::from(limit))
-            .select(due.field(idempotency_keys::key));
-        let deleted = diesel::delete(idempotency_keys::table)
-            .filter(idempotency_keys::key.eq_any(expired))
+    fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {
+        let deleted = diesel::sql_query(PURGE_KEYS_SQL.as_str())
+            .bind::<Text, _>(to_text(now))
+            .bind::<BigInt, _>(i64::from(limit))
             .execute(self.conn)
             .map_err(fail)?;
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
     }
 
-    fn event_snapshot(
-        &mut self,
-        id: EventId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<EventSnapshot>, DomainError> {
-        Ok(reads::event_snapshots(self.conn, &[id], now)
-            .map_err(fail)?
-            .pop())
+    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
+        Ok(self.event_snapshots(&[id], now)?.pop())
     }
 }

@@ -51,7 +51,7 @@ pub fn fifty_simultaneous_reserves_on_capacity_ten_grant_exactly_ten<H: Harness>
         .filter(|o| **o == Err(DomainError::SoldOut))
         .count();
     assert_eq!((granted, sold_out), (10, 40), "{outcomes:?}");
-    assert_eq!(assert_consistent(&t, event.id).reserved_tickets, 10);
+    assert_eq!(assert_consistent(&h, &t, event.id).reserved_tickets, 10);
 }
 
 pub fn simultaneous_reserves_of_several_tickets_never_exceed_the_capacity<H: Harness>() {
@@ -66,7 +66,7 @@ pub fn simultaneous_reserves_of_several_tickets_never_exceed_the_capacity<H: Har
     assert!(outcomes
         .iter()
         .all(|o| o.is_ok() || *o == Err(DomainError::SoldOut)));
-    let audit = assert_consistent(&servers[1], event.id);
+    let audit = assert_consistent(&h, &servers[1], event.id);
     assert_eq!(i64::from(granted), audit.reserved_tickets);
     // 30 requests asking for 75 tickets: only a full event refuses one of 1 ticket.
     assert!(granted > 20 - 4, "granted {granted} of 20");
@@ -84,7 +84,7 @@ pub fn twenty_simultaneous_purchases_of_one_hold_let_exactly_one_win<H: Harness>
         .filter(|o| **o == Err(DomainError::AlreadyPurchased))
         .count();
     assert_eq!((won, already), (1, 19), "{outcomes:?}");
-    let audit = assert_consistent(&servers[0], event.id);
+    let audit = assert_consistent(&h, &servers[0], event.id);
     assert_eq!(
         (
             audit.purchased_tickets,
@@ -124,7 +124,10 @@ pub fn twenty_simultaneous_requests_with_one_key_make_one_reservation<H: Harness
         "every answer names the one reservation: {ids:?}"
     );
     assert!(ids.iter().all(Option::is_some));
-    assert_eq!(assert_consistent(&servers[0], event.id).reserved_tickets, 2);
+    assert_eq!(
+        assert_consistent(&h, &servers[0], event.id).reserved_tickets,
+        2
+    );
 }
 
 pub fn simultaneous_reserves_of_one_customer_stay_within_the_limit<H: Harness>() {
@@ -172,7 +175,7 @@ pub fn lowering_the_capacity_while_reserves_go_on_never_oversells<H: Harness>() 
         }
     });
     let granted: i32 = outcomes[1..].iter().flatten().sum();
-    let audit = assert_consistent(&servers[1], event.id);
+    let audit = assert_consistent(&h, &servers[1], event.id);
     assert_eq!(i64::from(granted), audit.reserved_tickets);
     match &outcomes[0] {
         // Lowered before the event filled past 25: never more than 25 granted.
@@ -192,7 +195,7 @@ pub fn two_stores_on_one_database_never_oversell_between_them<H: Harness>() {
     assert!(outcomes
         .iter()
         .all(|o| o.is_ok() || *o == Err(DomainError::SoldOut)));
-    assert_consistent(&servers[1], event.id);
+    assert_consistent(&h, &servers[1], event.id);
 }
 
 pub fn concurrent_batches_over_shared_holds_neither_deadlock_nor_double_sell<H: Harness>() {
@@ -233,7 +236,7 @@ pub fn concurrent_batches_over_shared_holds_neither_deadlock_nor_double_sell<H: 
         .count();
     assert_eq!((bought, already), (holds.len(), holds.len() * 7));
     for event in &events {
-        let audit = assert_consistent(&servers[1], *event);
+        let audit = assert_consistent(&h, &servers[1], *event);
         assert_eq!(audit.purchased_tickets, 6);
         assert!(audit.purchased_tickets + audit.reserved_tickets <= 10);
     }
@@ -258,7 +261,10 @@ pub fn concurrent_expire_runs_mark_each_hold_once<H: Harness>() {
     let totals = together(4, |i| servers[i % 2].expire_due(40).unwrap().holds);
     assert_eq!(totals.iter().sum::<u64>(), 450, "{totals:?}");
     for event in &events {
-        assert_eq!(assert_consistent(&servers[0], *event).reserved_tickets, 0);
+        assert_eq!(
+            assert_consistent(&h, &servers[0], *event).reserved_tickets,
+            0
+        );
     }
 }
 
@@ -342,7 +348,7 @@ pub fn a_storm_of_reserves_purchases_and_expiries_never_oversells_nor_deadlocks<
         "store errors (deadlocks?) during the storm: {failures:?}"
     );
     for event in events {
-        let audit = assert_consistent(&servers[0], event);
+        let audit = assert_consistent(&h, &servers[0], event);
         assert!(audit.purchased_tickets <= i64::from(audit.capacity));
         let s = servers[1].event_summary(event).unwrap();
         assert_eq!(s.purchased + s.reserved + s.available, s.event.capacity);

@@ -1,4 +1,5 @@
-//! One test suite for every store: the rules of SPEC 3 and 6, every error, quantities,
+//! One test suite for every store: the availability rule and the concurrency design
+//! (docs/architecture.md), every error, quantities,
 //! customer limits, idempotency keys, operator edits, the concurrency guarantees and expiry,
 //! written once against the domain's use cases over the store under test.
 //!
@@ -37,6 +38,10 @@ pub trait Harness: Sized {
     /// A second handle on the same data (its own pool and connections where the store has
     /// them), standing in for a second server process.
     fn another_store(&self) -> Arc<Self::Store>;
+
+    /// The event's counters and reservation rows, read straight from the store's tables with
+    /// the harness's own query (see [`assert_consistent`]).
+    fn stored_event(&self, event: domain::EventId) -> StoredEvent;
 }
 
 /// Every test of the suite, by name; [`conformance_tests!`] makes one `#[test]` of each.

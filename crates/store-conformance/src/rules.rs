@@ -1,4 +1,4 @@
-//! The rules of SPEC 3 and every error of reserve, purchase, cancel and the reads, one request
+//! The availability rule and every error of reserve, purchase, cancel and the reads, one request
 //! at a time and in batches.
 
 use chrono::TimeDelta;
@@ -64,7 +64,7 @@ pub fn reserve_grants_a_hold_that_counts_as_reserved<H: Harness>() {
     );
     let s = f.t.event_summary(event.id).unwrap();
     assert_eq!((s.purchased, s.reserved, s.available), (0, 1, 1));
-    assert_consistent(&f.t, event.id);
+    assert_consistent(&h, &f.t, event.id);
 }
 
 pub fn reserve_fails_with_sold_out_when_no_ticket_is_left<H: Harness>() {
@@ -73,7 +73,7 @@ pub fn reserve_fails_with_sold_out_when_no_ticket_is_left<H: Harness>() {
     let event = f.event(1);
     one(&f.t, reserve(event.id, 1)).unwrap();
     assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
-    assert_eq!(assert_consistent(&f.t, event.id).reserved_tickets, 1);
+    assert_eq!(assert_consistent(&h, &f.t, event.id).reserved_tickets, 1);
 }
 
 pub fn reserve_fails_with_event_not_found_for_an_unknown_event<H: Harness>() {
@@ -96,7 +96,7 @@ pub fn reserve_of_several_tickets_takes_them_all_or_none<H: Harness>() {
     let s = f.t.event_summary(event.id).unwrap();
     assert_eq!((s.reserved, s.available), (3, 2));
     assert_eq!(one(&f.t, reserve(event.id, 2)).unwrap().quantity, 2);
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!((audit.held_counter, audit.reserved_tickets), (5, 5));
     assert_eq!(f.t.reservation(three.id).unwrap().quantity, 3);
 }
@@ -124,7 +124,7 @@ pub fn a_batch_grants_in_arrival_order_until_sold_out<H: Harness>() {
     for hold in outcomes.iter().flatten() {
         assert_eq!(f.t.reservation(hold.id).unwrap(), *hold);
     }
-    assert_eq!(assert_consistent(&f.t, event.id).reserved_tickets, 4);
+    assert_eq!(assert_consistent(&h, &f.t, event.id).reserved_tickets, 4);
     assert_eq!(batch(&f.t, vec![]), vec![]);
 }
 
@@ -150,7 +150,7 @@ pub fn a_past_due_hold_stops_counting_before_any_expire_run<H: Harness>() {
         f.t.reservation(second.id).unwrap().status,
         ReservationStatus::Reserved
     );
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!((audit.reserved_tickets, audit.active_tickets), (2, 2));
 }
 
@@ -169,7 +169,7 @@ pub fn reserve_releases_past_due_holds_only_when_the_counters_refuse<H: Harness>
     assert_eq!((audit.held_counter, audit.active_tickets), (3, 1));
     // Now the counters say sold out: the past-due hold is released and its tickets granted.
     one(&f.t, reserve(event.id, 2)).unwrap();
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!((audit.held_counter, audit.active_tickets), (3, 3));
     assert_eq!(f.stored_status(short.id), ReservationStatus::Expired);
     assert_eq!(one(&f.t, reserve(event.id, 1)), Err(DomainError::SoldOut));
@@ -201,7 +201,7 @@ pub fn purchase_marks_an_active_hold_purchased_with_its_reference<H: Harness>() 
         f.t.reservation(hold.id).unwrap().status,
         ReservationStatus::Purchased
     );
-    assert_consistent(&f.t, event.id);
+    assert_consistent(&h, &f.t, event.id);
 }
 
 pub fn purchase_without_reference_keeps_it_empty<H: Harness>() {
@@ -229,7 +229,7 @@ pub fn purchase_fails_with_already_purchased_the_second_time<H: Harness>() {
         one(&f.t, purchase(hold.id, None)),
         Err(DomainError::AlreadyPurchased)
     );
-    assert_eq!(assert_consistent(&f.t, event.id).purchased_tickets, 1);
+    assert_eq!(assert_consistent(&h, &f.t, event.id).purchased_tickets, 1);
 }
 
 pub fn purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harness>() {
@@ -243,7 +243,7 @@ pub fn purchase_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harne
         Err(DomainError::InvalidOrExpired)
     );
     // The refusal released the tickets in the same transaction.
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!((audit.held_counter, audit.purchased_counter), (0, 0));
     assert_eq!(f.stored_status(hold.id), ReservationStatus::Expired);
     assert_eq!(
@@ -271,7 +271,7 @@ pub fn purchase_fails_with_invalid_or_expired_when_canceled_or_expired<H: Harnes
         one(&f.t, purchase(swept.id, None)),
         Err(DomainError::InvalidOrExpired)
     );
-    assert_consistent(&f.t, event.id);
+    assert_consistent(&h, &f.t, event.id);
 }
 
 pub fn purchase_fails_with_reservation_not_found_for_an_unknown_id<H: Harness>() {
@@ -300,7 +300,7 @@ pub fn cancel_releases_all_its_tickets_at_once<H: Harness>() {
     );
     assert_eq!(f.t.event_summary(event.id).unwrap().available, 3);
     one(&f.t, reserve(event.id, 3)).unwrap();
-    assert_consistent(&f.t, event.id);
+    assert_consistent(&h, &f.t, event.id);
 }
 
 pub fn cancel_fails_with_already_purchased_when_purchased<H: Harness>() {
@@ -313,7 +313,7 @@ pub fn cancel_fails_with_already_purchased_when_purchased<H: Harness>() {
         one(&f.t, cancel(hold.id)),
         Err(DomainError::AlreadyPurchased)
     );
-    assert_consistent(&f.t, event.id);
+    assert_consistent(&h, &f.t, event.id);
 }
 
 pub fn cancel_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harness>() {
@@ -328,7 +328,7 @@ pub fn cancel_fails_with_invalid_or_expired_when_the_hold_is_past_due<H: Harness
     );
     // It is marked expired, not canceled, and its tickets are free in the counters too.
     assert_eq!(f.stored_status(hold.id), ReservationStatus::Expired);
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!(audit.held_counter, 0);
     assert_eq!(
         one(&f.t, cancel(hold.id)),
@@ -409,9 +409,9 @@ pub fn expire_due_marks_only_past_due_holds_in_bounded_batches<H: Harness>() {
             ReservationStatus::Reserved
         );
     }
-    let audit = assert_consistent(&short.t, a.id);
+    let audit = assert_consistent(&h, &short.t, a.id);
     assert_eq!((audit.reserved_tickets, audit.active_tickets), (5, 5));
-    assert_eq!(assert_consistent(&short.t, b.id).reserved_tickets, 0);
+    assert_eq!(assert_consistent(&h, &short.t, b.id).reserved_tickets, 0);
 }
 
 pub fn expire_due_is_idempotent<H: Harness>() {
@@ -422,7 +422,7 @@ pub fn expire_due_is_idempotent<H: Harness>() {
     f.advance(TTL);
     assert_eq!(f.t.expire_due(1_000).unwrap().holds, 1);
     assert_eq!(f.t.expire_due(1_000).unwrap().holds, 0);
-    assert_eq!(assert_consistent(&f.t, event.id).reserved_tickets, 0);
+    assert_eq!(assert_consistent(&h, &f.t, event.id).reserved_tickets, 0);
 }
 
 pub fn a_purchased_hold_is_never_expired<H: Harness>() {
@@ -437,7 +437,7 @@ pub fn a_purchased_hold_is_never_expired<H: Harness>() {
         f.t.reservation(hold.id).unwrap().status,
         ReservationStatus::Purchased
     );
-    assert_consistent(&f.t, event.id);
+    assert_consistent(&h, &f.t, event.id);
 }
 
 pub fn a_batch_of_purchases_decides_in_order_with_one_winner_per_hold<H: Harness>() {
@@ -482,7 +482,7 @@ pub fn a_batch_of_purchases_decides_in_order_with_one_winner_per_hold<H: Harness
         Some("first")
     );
     assert_eq!(f.stored_status(due.id), ReservationStatus::Expired);
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!((audit.purchased_tickets, audit.reserved_tickets), (3, 0));
 }
 
@@ -509,8 +509,8 @@ pub fn a_batch_spanning_events_updates_each_events_counters<H: Harness>() {
     );
     assert!(outcomes[..4].iter().all(Result::is_ok), "{outcomes:?}");
     assert_eq!(outcomes[4], Err(DomainError::SoldOut));
-    assert_eq!(assert_consistent(&f.t, first.id).purchased_counter, 1);
-    let audit = assert_consistent(&f.t, second.id);
+    assert_eq!(assert_consistent(&h, &f.t, first.id).purchased_counter, 1);
+    let audit = assert_consistent(&h, &f.t, second.id);
     assert_eq!((audit.purchased_counter, audit.held_counter), (3, 0));
 }
 
@@ -549,6 +549,6 @@ pub fn a_batch_mixing_reserves_purchases_and_cancels_decides_in_arrival_order<H:
             Err(DomainError::AlreadyPurchased),
         ]
     );
-    let audit = assert_consistent(&f.t, event.id);
+    let audit = assert_consistent(&h, &f.t, event.id);
     assert_eq!((audit.purchased_tickets, audit.reserved_tickets), (1, 3));
 }

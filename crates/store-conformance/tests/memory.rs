@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use domain::memory::MemoryStore;
+use domain::EventId;
+use store_conformance::{StoredEvent, StoredRow};
 
 struct Memory(Arc<MemoryStore>);
 
@@ -21,6 +23,23 @@ impl store_conformance::Harness for Memory {
 
     fn another_store(&self) -> Arc<MemoryStore> {
         Arc::clone(&self.0)
+    }
+
+    fn stored_event(&self, event: EventId) -> StoredEvent {
+        let (event, purchased, held, rows) = self.0.event_rows(event).expect("the event exists");
+        StoredEvent {
+            capacity: i64::from(event.capacity),
+            purchased_counter: i64::from(purchased),
+            held_counter: i64::from(held),
+            rows: rows
+                .into_iter()
+                .map(|r| StoredRow {
+                    status: r.status.as_str().to_owned(),
+                    quantity: r.tickets(),
+                    expires_at: r.expires_at,
+                })
+                .collect(),
+        }
     }
 }
 

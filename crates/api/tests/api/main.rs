@@ -10,13 +10,13 @@
 
 mod helpers;
 
+mod batching;
 mod commit_outcome;
 mod concurrency;
 mod docs;
 mod envelope;
 mod events;
 mod fuzz;
-mod group_commit;
 mod health;
 mod idempotency;
 mod metrics;
@@ -69,8 +69,8 @@ both_stores!(
     events::list_events_answers_422_for_a_bad_limit_or_cursor,
     events::update_event_changes_name_and_capacity,
     events::update_event_refuses_below_sold_unknown_events_bad_fields_and_strangers,
-    group_commit::five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches,
-    group_commit::parallel_purchases_of_many_holds_are_each_won_once,
+    batching::five_hundred_parallel_reserves_on_capacity_one_hundred_grant_exactly_one_hundred_across_batches,
+    batching::parallel_purchases_of_many_holds_are_each_won_once,
     health::live_and_ready_answer_200_when_the_store_is_up,
     health::ready_answers_503_while_migrations_are_pending_and_live_stays_200,
     metrics::metrics_are_prometheus_text_with_requests_outcomes_batches_and_the_pool,
@@ -115,5 +115,5 @@ tests!(postgres_only on Postgres:
     envelope::a_lost_database_answers_503_in_the_envelope,
     health::ready_answers_503_within_a_second_when_the_database_is_gone,
     protection::a_batch_stuck_on_a_row_lock_answers_503_after_the_lock_timeout,
-    group_commit::a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing,
+    batching::a_batch_whose_transaction_fails_answers_all_its_requests_503_and_grants_nothing,
 );

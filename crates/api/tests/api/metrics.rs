@@ -122,10 +122,7 @@ pub async fn metrics_are_prometheus_text_with_requests_outcomes_batches_and_the_
         kind(samples, "http_request_duration_seconds"),
         Some(Type::Histogram)
     );
-    assert_eq!(
-        kind(samples, "group_commit_batch_size"),
-        Some(Type::Histogram)
-    );
+    assert_eq!(kind(samples, "batch_size"), Some(Type::Histogram));
     assert_eq!(kind(samples, "http_requests_total"), Some(Type::Counter));
     for (outcome, operation) in [
         ("reserved", "reserve"),
@@ -142,19 +139,13 @@ pub async fn metrics_are_prometheus_text_with_requests_outcomes_batches_and_the_
             "{outcome} in\n{text}"
         );
     }
-    assert!(value(samples, "group_commit_batch_size", &[("engine", "write")]) >= 1.0);
-    assert!(
-        value(
-            samples,
-            "group_commit_batch_size",
-            &[("engine", "event read")]
-        ) >= 1.0
-    );
-    assert_eq!(kind(samples, "group_commit_queue_depth"), Some(Type::Gauge));
+    assert!(value(samples, "batch_size", &[("engine", "write")]) >= 1.0);
+    assert!(value(samples, "batch_size", &[("engine", "event read")]) >= 1.0);
+    assert_eq!(kind(samples, "batch_queue_depth"), Some(Type::Gauge));
     let depths = samples
         .metrics
         .iter()
-        .find(|m| m.name == "group_commit_queue_depth")
+        .find(|m| m.name == "batch_queue_depth")
         .unwrap();
     for engine in ["write", "event read", "reservation read"] {
         assert!(

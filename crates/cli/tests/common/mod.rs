@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use domain::{FixedClock, HoldTtl, Policy, Ticketing};
+use domain::{
+    EventAudit, EventId, FixedClock, HoldTtl, Policy, ReadStore, Reservation, ReservationId,
+    Ticketing,
+};
 use postgres_adapter::{migrate_url, PgStore, PoolSettings, MIGRATIONS_DIR};
 use serde_json::Value;
 use test_support::TestDatabase;
@@ -112,6 +115,31 @@ pub fn assert_only_line(out: &Output) {
         "more than the error on stderr: {:?}",
         stderr(out)
     );
+}
+
+/// The reservations among `ids` as stored (the use cases show a past-due hold as expired
+/// whatever its row says).
+pub fn stored(store: &PgStore, ids: &[ReservationId]) -> Vec<Reservation> {
+    let mut found = Vec::new();
+    store
+        .read(&mut |reads| {
+            found = reads.reservations(ids)?;
+            Ok(())
+        })
+        .unwrap();
+    found
+}
+
+/// The store's audit of the event now.
+pub fn audit(store: &PgStore, event: EventId) -> EventAudit {
+    let mut found = None;
+    store
+        .read(&mut |reads| {
+            found = reads.audit_event(event, Utc::now())?;
+            Ok(())
+        })
+        .unwrap();
+    found.expect("the event exists")
 }
 
 pub fn store(url: &str) -> PgStore {

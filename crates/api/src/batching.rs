@@ -1,5 +1,7 @@
-//! Group commit: concurrent requests that would each pay their own transaction (and, for
-//! writes, queue on the same row locks) are served together instead.
+//! The batching engine: concurrent requests that would each pay their own transaction or
+//! statement (and, for writes, queue on the same row locks) are served together instead. It
+//! runs the write pipeline's group commit (`crate::state::Writes`), the coalesced reads
+//! (`crate::reads`) and the readiness probes (`crate::state::ReadinessChecks`).
 //!
 //! Requests are partitioned into a fixed number of lanes. Each lane has at most one batch in
 //! flight; requests that arrive meanwhile wait in the lane's queue, and the next batch takes all
@@ -83,8 +85,8 @@ pub struct Limits {
     pub max_queue: usize,
 }
 
-/// A group-commit engine for requests of type `Req` answered with `Out`.
-pub struct GroupCommit<Req, Out> {
+/// A batching engine for requests of type `Req` answered with `Out`.
+pub struct Batcher<Req, Out> {
     what: &'static str,
     limits: Limits,
     lanes: Box<[Lane<Req, Out>]>,
@@ -97,16 +99,16 @@ pub struct GroupCommit<Req, Out> {
     runtime: Option<actix_rt::ArbiterHandle>,
 }
 
-impl<Req, Out> fmt::Debug for GroupCommit<Req, Out> {
+impl<Req, Out> fmt::Debug for Batcher<Req, Out> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupCommit")
+        f.debug_struct("Batcher")
             .field("what", &self.what)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
-impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
+impl<Req: Send + 'static, Out: Send + 'static> Batcher<Req, Out> {
     /// An engine that serves batches with `commit`, its drivers on the runtime of the request
     /// that starts them.
     pub fn new(
@@ -157,7 +159,7 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
         self.lanes.iter().map(|l| l.lock().waiting.len()).sum()
     }
 
-    /// Serves `request` in lane `lane` (see [`GroupCommit::lane_of`]) in a batch shared with
+    /// Serves `request` in lane `lane` (see [`Batcher::lane_of`]) in a batch shared with
     /// the requests waiting there, answering no later than `deadline`.
     ///
     /// # Errors
@@ -294,7 +296,7 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
             replies.push(entry.reply);
         }
         #[allow(clippy::cast_precision_loss)] // a batch size is far below 2^52
-        metrics::histogram!("group_commit_batch_size", "engine" => self.what).record(count as f64);
+        metrics::histogram!("batch_size", "engine" => self.what).record(count as f64);
         let started = Instant::now();
         let commit = Arc::clone(&self.commit);
         let outcome = match actix_web::rt::task::spawn_blocking(move || commit(requests)).await {
@@ -315,8 +317,7 @@ impl<Req: Send + 'static, Out: Send + 'static> GroupCommit<Req, Out> {
             other => other,
         };
         let seconds = started.elapsed().as_secs_f64();
-        metrics::histogram!("group_commit_batch_duration_seconds", "engine" => self.what)
-            .record(seconds);
+        metrics::histogram!("batch_duration_seconds", "engine" => self.what).record(seconds);
         match outcome {
             Ok(outcomes) => {
                 tracing::debug!(
@@ -426,7 +427,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_lone_request_goes_out_at_once_and_gets_its_own_answer() {
-        let engine = GroupCommit::new("test", limits(8, 8), |b: Vec<u32>| {
+        let engine = Batcher::new("test", limits(8, 8), |b: Vec<u32>| {
             Ok(b.iter().map(|r| r + 1).collect())
         });
         assert_eq!(engine.submit(0, 41, soon()).await, Ok(42));
@@ -435,7 +436,7 @@ mod tests {
     #[actix_web::test]
     async fn requests_that_wait_are_batched_in_arrival_order_up_to_the_batch_size() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(3, 100), commit);
+        let engine = Batcher::new("test", limits(3, 100), commit);
         let first = actix_web::rt::spawn({
             let e = Arc::clone(&engine);
             async move { e.submit(0, 1, soon()).await }
@@ -470,7 +471,7 @@ mod tests {
     #[actix_web::test]
     async fn lanes_run_their_batches_side_by_side() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(8, 8), commit);
+        let engine = Batcher::new("test", limits(8, 8), commit);
         let a = actix_web::rt::spawn({
             let e = Arc::clone(&engine);
             async move { e.submit(0, 1, soon()).await }
@@ -495,7 +496,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_failed_batch_answers_every_request_in_it_with_the_error() {
-        let engine = GroupCommit::new("test", limits(8, 8), |_: Vec<u32>| {
+        let engine = Batcher::new("test", limits(8, 8), |_: Vec<u32>| {
             Err::<Vec<u32>, _>(StoreError::unavailable("down").into())
         });
         let answers =
@@ -512,7 +513,7 @@ mod tests {
     async fn a_panicking_commit_fails_its_batch_and_the_lane_keeps_serving() {
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&calls);
-        let engine = GroupCommit::new("test", limits(8, 8), move |b: Vec<u32>| {
+        let engine = Batcher::new("test", limits(8, 8), move |b: Vec<u32>| {
             assert!(counter.fetch_add(1, Ordering::SeqCst) != 0, "boom");
             Ok(b)
         });
@@ -526,7 +527,7 @@ mod tests {
     #[actix_web::test]
     async fn a_full_queue_refuses_at_once() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(8, 2), commit);
+        let engine = Batcher::new("test", limits(8, 2), commit);
         let first = actix_web::rt::spawn({
             let e = Arc::clone(&engine);
             async move { e.submit(0, 1, soon()).await }
@@ -561,7 +562,7 @@ mod tests {
     #[actix_web::test]
     async fn a_request_whose_deadline_passes_while_waiting_is_refused_and_never_started() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(8, 8), commit);
+        let engine = Batcher::new("test", limits(8, 8), commit);
         let first = actix_web::rt::spawn({
             let e = Arc::clone(&engine);
             async move { e.submit(0, 1, soon()).await }
@@ -591,7 +592,7 @@ mod tests {
     #[actix_web::test]
     async fn a_request_whose_deadline_passes_in_flight_gets_outcome_unknown() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(8, 8), commit);
+        let engine = Batcher::new("test", limits(8, 8), commit);
         let answer = engine
             .submit(0, 1, Instant::now() + Duration::from_millis(50))
             .await;
@@ -603,7 +604,7 @@ mod tests {
     #[actix_web::test]
     async fn a_client_that_hung_up_costs_nothing() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(8, 8), commit);
+        let engine = Batcher::new("test", limits(8, 8), commit);
         let first = actix_web::rt::spawn({
             let e = Arc::clone(&engine);
             async move { e.submit(0, 1, soon()).await }
@@ -633,7 +634,7 @@ mod tests {
     #[actix_web::test]
     async fn a_dropped_driver_answers_the_waiting_requests_and_frees_its_lane() {
         let (commit, seen, go) = gated();
-        let engine = GroupCommit::new("test", limits(8, 8), commit);
+        let engine = Batcher::new("test", limits(8, 8), commit);
         // A request waits in lane 0 with a driver started for it, as `submit` does.
         let (reply, first) = oneshot::channel();
         let first_state = Arc::new(AtomicU8::new(QUEUED));

@@ -1,0 +1,141 @@
+//! The conditions every relational store's statements rely on, and the statements that read
+//! the same on PostgreSQL and SQLite, written once.
+//!
+//! Both schemas name their tables and columns alike (`migrations/postgres`,
+//! `migrations/sqlite`), and SQLite compares its fixed-width UTC timestamp text in time order,
+//! so one text serves both where only the placeholders (`$1` or `?1`) and the casts differ:
+//! [`Dialect`] supplies those. Each function takes the alias of the table it speaks of and
+//! the placeholder of the instant it is decided at; the adapters build their statement texts
+//! from these once, at first use.
+//!
+//! The domain decides with the same rules in Rust (`domain::availability`); these are what
+//! the stores' reads, lazy release and sweep must agree with.
+
+/// The SQL dialect a statement is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `$1` placeholders, `::int4` casts.
+    Postgres,
+    /// `?1` placeholders, integers of any width.
+    Sqlite,
+}
+
+impl Dialect {
+    /// The placeholder of bound value `n` (1-based).
+    pub fn param(self, n: u8) -> String {
+        match self {
+            Self::Postgres => format!("${n}"),
+            Self::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// `expr` as a 32-bit integer.
+    pub fn int4(self, expr: &str) -> String {
+        match self {
+            Self::Postgres => format!("({expr})::int4"),
+            Self::Sqlite => expr.to_owned(),
+        }
+    }
+
+    /// `expr` as a 64-bit integer.
+    pub fn int8(self, expr: &str) -> String {
+        match self {
+            Self::Postgres => format!("({expr})::int8"),
+            Self::Sqlite => expr.to_owned(),
+        }
+    }
+}
+
+/// A hold of `r` that is still marked `reserved` but whose `expires_at` has passed at `now`:
+/// it no longer counts, though the counters still hold its tickets until it is released.
+pub fn past_due(r: &str, now: &str) -> String {
+    format!("{r}.status = 'reserved' AND {r}.expires_at <= {now}")
+}
+
+/// A hold of `r` that holds its tickets at `now`: `reserved` and not yet due.
+pub fn active(r: &str, now: &str) -> String {
+    format!("{r}.status = 'reserved' AND {r}.expires_at > {now}")
+}
+
+/// A reservation of `r` that counts toward its customer's limit at `now`: purchased, or an
+/// active hold.
+pub fn counts_for_customer(r: &str, now: &str) -> String {
+    format!("({r}.status = 'purchased' OR ({}))", active(r, now))
+}
+
+/// The guard of every status change: the row of `r` is still `reserved`. Written as a filter
+/// no index can serve, so PostgreSQL finds the rows by their ids whatever its statistics say.
+pub fn still_reserved(r: &str) -> String {
+    format!("({r}.status = 'reserved') IS TRUE")
+}
+
+/// An idempotency record of `k` that expired at or before `now`: its key is free again.
+pub fn key_expired(k: &str, now: &str) -> String {
+    format!("{k}.expires_at <= {now}")
+}
+
+/// The columns of an event snapshot, from `events e`: the event, its counters, and the
+/// tickets of its past-due holds at `now` (a range scan of the `(event_id, status,
+/// expires_at)` index, which the sweep keeps short), all from one snapshot.
+pub fn snapshot_columns(dialect: Dialect, now: &str) -> String {
+    let past_due = format!(
+        "COALESCE((SELECT sum(r.quantity) FROM reservations r WHERE r.event_id = e.id AND {}), 0)",
+        past_due("r", now)
+    );
+    format!(
+        "e.id, e.name, e.capacity, e.purchased_count, e.reserved_count, e.created_at, \
+         e.updated_at, {} AS past_due",
+        dialect.int4(&past_due)
+    )
+}
+
+/// The audit of one event (placeholder 1: its id, 2: the instant): its counters next to a
+/// recount of its reservation rows, in one snapshot.
+pub fn audit_statement(dialect: Dialect) -> String {
+    let now = dialect.param(2);
+    let tickets = |condition: &str| {
+        dialect.int8(&format!(
+            "COALESCE(sum(r.quantity) FILTER (WHERE {condition}), 0)"
+        ))
+    };
+    format!(
+        "SELECT e.capacity, e.purchased_count, e.reserved_count, \
+                {} AS purchased_tickets, {} AS reserved_tickets, {} AS active_tickets \
+           FROM events e LEFT JOIN reservations r ON r.event_id = e.id \
+          WHERE e.id = {} GROUP BY e.id",
+        tickets("r.status = 'purchased'"),
+        tickets("r.status = 'reserved'"),
+        tickets(&active("r", &now)),
+        dialect.param(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_name_their_table_and_instant() {
+        assert_eq!(
+            past_due("r", "$2"),
+            "r.status = 'reserved' AND r.expires_at <= $2"
+        );
+        assert_eq!(
+            counts_for_customer("x", "?3"),
+            "(x.status = 'purchased' OR (x.status = 'reserved' AND x.expires_at > ?3))"
+        );
+    }
+
+    #[test]
+    fn statements_use_the_dialects_placeholders_and_casts() {
+        let pg = audit_statement(Dialect::Postgres);
+        assert!(
+            pg.contains("WHERE e.id = $1") && pg.contains("r.expires_at > $2"),
+            "{pg}"
+        );
+        assert!(pg.contains("::int8"), "{pg}");
+        let lite = audit_statement(Dialect::Sqlite);
+        assert!(lite.contains("e.id = ?1") && !lite.contains("::"), "{lite}");
+        assert!(snapshot_columns(Dialect::Postgres, "$2").contains("::int4"));
+    }
+}
