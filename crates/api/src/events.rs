@@ -9,6 +9,7 @@ use crate::auth::require_admin;
 use crate::body::{optional_object, record, saturating_integer};
 use crate::dto::{EventBody, EventList};
 use crate::error::{ApiError, FieldErrors};
+use crate::params::EventPath;
 use crate::state::{AppState, Effect};
 
 /// The page size of `GET /api/events` when none is asked for.
@@ -57,7 +58,7 @@ pub(crate) async fn create(
     path = "/api/events/{event}",
     operation_id = "getEvent",
     tag = "events",
-    params(("event" = i64, Path, description = "The event's id.", minimum = 1, format = Int64)),
+    params(EventPath),
     responses(
         (status = 200, description = "The event.", body = EventBody,
             links(("reserve" = (operation_id = "reserve", parameters(("event" = "$response.body#/id")))))),
@@ -106,7 +107,7 @@ pub(crate) async fn list(
     path = "/api/events/{event}",
     operation_id = "updateEvent",
     tag = "events",
-    params(("event" = i64, Path, description = "The event's id.", minimum = 1, format = Int64)),
+    params(EventPath),
     request_body(content = crate::dto::EventPatchRequest, content_type = "application/json"),
     responses((status = 200, description = "The event as changed.", body = EventBody)),
     security(("admin_token" = [])),

@@ -16,6 +16,7 @@ pub mod error;
 mod events;
 pub mod idempotency;
 pub mod openapi;
+mod params;
 pub mod rate_limit;
 pub mod reads;
 pub mod request;

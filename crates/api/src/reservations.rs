@@ -11,6 +11,7 @@ use crate::body::{optional_object, saturating_integer};
 use crate::commands;
 use crate::dto::{HoldCreated, ReservationBody};
 use crate::error::{ApiError, FieldErrors};
+use crate::params::{EventPath, IdempotencyKeyHeader, ReservationPath};
 use crate::state::AppState;
 
 /// Reads the reserve body: every problem at once.
@@ -72,13 +73,7 @@ fn parse_reserve(
     path = "/api/events/{event}/reserve",
     operation_id = "reserve",
     tag = "reservations",
-    params(
-        ("event" = i64, Path, description = "The event's id.", minimum = 1, format = Int64),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false,
-            description = "A key of the client's choosing (1 to 255 visible ASCII characters) \
-                           that makes retries safe; kept 24 hours.",
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$"),
-    ),
+    params(EventPath, IdempotencyKeyHeader),
     request_body(content = crate::dto::ReserveRequest, content_type = "application/json",
         description = "Optional: an empty body or `{}` reserves one ticket."),
     responses(
@@ -114,12 +109,7 @@ pub(crate) async fn reserve(
     path = "/api/reservations/{reservation}/purchase",
     operation_id = "purchase",
     tag = "reservations",
-    params(
-        ("reservation" = String, Path, description = "The reservation id.", format = "uuid"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false,
-            description = "Makes retries safe, as for reserve.",
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$"),
-    ),
+    params(ReservationPath, IdempotencyKeyHeader),
     request_body(content = crate::dto::PurchaseRequest, content_type = "application/json",
         description = "Optional."),
     responses(
@@ -158,12 +148,7 @@ pub(crate) async fn purchase(
     path = "/api/reservations/{reservation}/cancel",
     operation_id = "cancel",
     tag = "reservations",
-    params(
-        ("reservation" = String, Path, description = "The reservation id.", format = "uuid"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false,
-            description = "Makes retries safe, as for reserve.",
-            min_length = 1, max_length = 255, pattern = "^[!-~]+$"),
-    ),
+    params(ReservationPath, IdempotencyKeyHeader),
     responses(
         (status = 200, description = "The canceled reservation.", body = ReservationBody),
     ),
@@ -186,7 +171,7 @@ pub(crate) async fn cancel(
     path = "/api/reservations/{reservation}",
     operation_id = "getReservation",
     tag = "reservations",
-    params(("reservation" = String, Path, description = "The reservation id.", format = "uuid")),
+    params(ReservationPath),
     responses(
         (status = 200, description = "The reservation.", body = ReservationBody,
             links(

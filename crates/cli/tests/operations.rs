@@ -433,7 +433,12 @@ fn postgresql_stopped_under_load_gets_503_in_time_and_the_server_recovers_by_its
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(1));
+    // The load is being served before PostgreSQL goes.
+    let started = Instant::now();
+    while !log.lock().unwrap().iter().any(|(_, status, ..)| *status == Some(201)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "no 201 before the outage");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(timed(server.port, "GET", "/health/ready").0, Some(200));
 
     cluster.stop();
@@ -451,7 +456,16 @@ fn postgresql_stopped_under_load_gets_503_in_time_and_the_server_recovers_by_its
     }
     assert!(not_ready.is_some(), "/health/ready kept answering 200");
     assert_eq!(timed(server.port, "GET", "/health/live").0, Some(200));
-    std::thread::sleep(Duration::from_secs(3));
+    // The clients have met the outage (a 503 to a reserve sent after PostgreSQL stopped).
+    while !log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(at, status, ..)| *at > down && *status == Some(503))
+    {
+        assert!(down.elapsed() < Duration::from_secs(20), "no reserve answered 503 while down");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     cluster.start();
     let up = Instant::now();

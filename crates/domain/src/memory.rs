@@ -13,8 +13,8 @@ use crate::ids::{EventId, ReservationId};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::store::{
     Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue, ReadStore,
-    ReadWork, Readiness, Reads, ReleasedHold, StatusChange, Stored, Timestamp, UnitOfWork, Usage,
-    Work, WriteStore,
+    ReadWork, Readiness, Reads, ReleasedHold, Stored, Timestamp, UnitOfWork, Usage, Work,
+    WriteStore,
 };
 
 #[derive(Debug, Clone)]
@@ -329,16 +329,10 @@ impl UnitOfWork for State {
                 .filter(|r| r.status == ReservationStatus::Reserved)
                 .ok_or_else(|| broken(format!("{} is not reserved", change.id())))?;
             row.updated_at = now;
-            match change {
-                StatusChange::Purchased {
-                    payment_reference, ..
-                } => {
-                    row.status = ReservationStatus::Purchased;
-                    row.purchased_at = Some(now);
-                    row.payment_reference.clone_from(payment_reference);
-                }
-                StatusChange::Canceled { .. } => row.status = ReservationStatus::Canceled,
-                StatusChange::Expired { .. } => row.status = ReservationStatus::Expired,
+            row.status = change.status();
+            if row.status == ReservationStatus::Purchased {
+                row.purchased_at = Some(now);
+                row.payment_reference = change.payment_reference().map(str::to_owned);
             }
         }
         for (id, delta) in &changes.counters {

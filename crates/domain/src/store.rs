@@ -23,7 +23,7 @@ use crate::error::DomainError;
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
-use crate::reservation::Reservation;
+use crate::reservation::{Reservation, ReservationStatus};
 use crate::validation::Customer;
 
 /// An instant as the stores keep it: UTC, to the microsecond.
@@ -83,6 +83,25 @@ impl StatusChange {
     pub fn id(&self) -> ReservationId {
         match self {
             Self::Purchased { id, .. } | Self::Canceled { id } | Self::Expired { id } => *id,
+        }
+    }
+
+    /// The status it writes.
+    pub fn status(&self) -> ReservationStatus {
+        match self {
+            Self::Purchased { .. } => ReservationStatus::Purchased,
+            Self::Canceled { .. } => ReservationStatus::Canceled,
+            Self::Expired { .. } => ReservationStatus::Expired,
+        }
+    }
+
+    /// The payment reference it records: a purchase's, if the client sent one.
+    pub fn payment_reference(&self) -> Option<&str> {
+        match self {
+            Self::Purchased {
+                payment_reference, ..
+            } => payment_reference.as_deref(),
+            Self::Canceled { .. } | Self::Expired { .. } => None,
         }
     }
 }

@@ -288,19 +288,7 @@ pub fn database(db: &Db, records: &[Record], ticketctl: &Path, events: &[i64]) -
             format!("{bought} purchased"),
         ));
     }
-    let mismatched: Vec<String> = events
-        .iter()
-        .filter_map(|e| {
-            crate::servers::ticketctl(ticketctl, &db.url(), &["events", "check", &e.to_string()])
-                .err()
-                .map(|why| format!("event {e}: {why}"))
-        })
-        .collect();
-    checks.push(Check::new(
-        "counters equal a recount",
-        &mismatched,
-        format!("`ticketctl events check` on {} events", events.len()),
-    ));
+    checks.extend(counters(db, ticketctl, events));
     checks
 }
 
@@ -362,4 +350,40 @@ pub fn recovery(records: &[Record], from: Duration) -> Option<Duration> {
         .filter(|r| r.started >= from && r.acknowledged() && !matches!(r.op, Op::Read { .. }))
         .map(|r| r.ended.saturating_sub(from))
         .min()
+}
+
+/// The counters equal the checker's own recount of the rows, and the service's audit agrees.
+fn counters(db: &Db, ticketctl: &Path, events: &[i64]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    match db.recount() {
+        Ok(recounts) => {
+            let off: Vec<String> = recounts
+                .iter()
+                .filter(|r| {
+                    (r.purchased_counter, r.reserved_counter) != (r.purchased_rows, r.reserved_rows)
+                })
+                .map(|r| format!("event {}: {r:?}", r.event))
+                .collect();
+            checks.push(Check::new(
+                "counters equal a recount",
+                &off,
+                format!("the checker's own recount of {} events", recounts.len()),
+            ));
+        }
+        Err(e) => checks.push(Check::fail("counters equal a recount", e)),
+    }
+    let disagreeing: Vec<String> = events
+        .iter()
+        .filter_map(|e| {
+            crate::servers::ticketctl(ticketctl, &db.url(), &["events", "check", &e.to_string()])
+                .err()
+                .map(|why| format!("event {e}: {why}"))
+        })
+        .collect();
+    checks.push(Check::new(
+        "the service's own audit agrees",
+        &disagreeing,
+        format!("`ticketctl events check` on {} events", events.len()),
+    ));
+    checks
 }

@@ -28,6 +28,35 @@ pub struct Sample {
     pub active: i64,
 }
 
+/// An event's counters next to the checker's own recount of its rows.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Recount {
+    #[diesel(sql_type = BigInt)]
+    pub event: i64,
+    #[diesel(sql_type = BigInt)]
+    pub purchased_counter: i64,
+    #[diesel(sql_type = BigInt)]
+    pub reserved_counter: i64,
+    #[diesel(sql_type = BigInt)]
+    pub purchased_rows: i64,
+    #[diesel(sql_type = BigInt)]
+    pub reserved_rows: i64,
+}
+
+/// Both stores: the counters of each event, and the tickets of its rows by status, summed in
+/// a correlated subquery each (not the service's audit statement).
+const RECOUNT: &str = "
+SELECT e.id AS event,
+       CAST(e.purchased_count AS BIGINT) AS purchased_counter,
+       CAST(e.reserved_count AS BIGINT) AS reserved_counter,
+       CAST(COALESCE((SELECT SUM(p.quantity) FROM reservations p
+                       WHERE p.event_id = e.id AND p.status = 'purchased'), 0) AS BIGINT)
+         AS purchased_rows,
+       CAST(COALESCE((SELECT SUM(h.quantity) FROM reservations h
+                       WHERE h.event_id = e.id AND h.status = 'reserved'), 0) AS BIGINT)
+         AS reserved_rows
+  FROM events e";
+
 /// A reservation as stored.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Row {
@@ -86,6 +115,18 @@ impl Db {
                 .load(&mut PgConnection::establish(url).map_err(err)?)
                 .map_err(err),
             Self::Sqlite(path) => diesel::sql_query(SQLITE_SAMPLE)
+                .load(&mut sqlite(path)?)
+                .map_err(err),
+        }
+    }
+
+    /// Every event's counters and the checker's recount of its rows, in one statement.
+    pub fn recount(&self) -> Result<Vec<Recount>, String> {
+        match self {
+            Self::Postgres(url) => diesel::sql_query(RECOUNT)
+                .load(&mut PgConnection::establish(url).map_err(err)?)
+                .map_err(err),
+            Self::Sqlite(path) => diesel::sql_query(RECOUNT)
                 .load(&mut sqlite(path)?)
                 .map_err(err),
         }

@@ -30,14 +30,6 @@ impl From<EventRow> for Event {
     }
 }
 
-/// An event's ticket counters, as locked and as read.
-#[derive(Debug, QueryableByName)]
-#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
-pub(crate) struct CountersRow {
-    pub purchased_count: i32,
-    pub reserved_count: i32,
-}
-
 #[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = reservations, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct ReservationRow {

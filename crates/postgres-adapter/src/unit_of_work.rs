@@ -11,17 +11,17 @@ use diesel::sql_types::{
 };
 use domain::store::{
     Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
-    StatusChange, Stored, Timestamp, UnitOfWork, Usage,
+    Stored, Timestamp, UnitOfWork, Usage,
 };
 use domain::{
     ClaimOutcome, Customer, DomainError, Event, EventId, EventSnapshot, Fingerprint,
-    IdempotencyClaim, NewEvent, Reservation, ReservationId, ReservationStatus, StoredAnswer,
+    IdempotencyClaim, NewEvent, Reservation, ReservationId, StoredAnswer,
 };
-use store_sql::{counts_for_customer, key_expired, past_due, still_reserved};
+use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
-use crate::models::{CountersRow, EventRow};
+use crate::models::EventRow;
 use crate::reads::uuids;
 use crate::schema::events;
 use crate::statement::Prepared;
@@ -29,16 +29,6 @@ use crate::store::Session;
 
 fn fail(err: impl Into<PgStoreError>) -> DomainError {
     DomainError::from(err.into())
-}
-
-#[derive(QueryableByName)]
-struct LockedRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Int4)]
-    capacity: i32,
-    #[diesel(embed)]
-    counters: CountersRow,
 }
 
 /// One round trip for both sets of events: the ids are gathered first (an init plan: the
@@ -270,15 +260,7 @@ impl UnitOfWork for Session<'_> {
             .bind::<Array<SqlUuid>, _>(uuids(of_holds))
             .load(self.conn)
             .map_err(fail)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| LockedEvent {
-                id: EventId::new(r.id),
-                capacity: r.capacity,
-                purchased: r.counters.purchased_count,
-                held: r.counters.reserved_count,
-            })
-            .collect())
+        Ok(rows.into_iter().map(LockedEvent::from).collect())
     }
 
     fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event> {
@@ -296,6 +278,10 @@ impl UnitOfWork for Session<'_> {
 
     fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
         self.reservations(ids)
+    }
+
+    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
+        Ok(self.event_snapshots(&[id], now)?.pop())
     }
 
     fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
@@ -412,15 +398,8 @@ impl UnitOfWork for Session<'_> {
         let mut references: Vec<Option<&str>> = Vec::with_capacity(changes.statuses.len());
         for change in &changes.statuses {
             change_ids.push(*change.id().as_uuid());
-            let (status, reference) = match change {
-                StatusChange::Purchased {
-                    payment_reference, ..
-                } => (ReservationStatus::Purchased, payment_reference.as_deref()),
-                StatusChange::Canceled { .. } => (ReservationStatus::Canceled, None),
-                StatusChange::Expired { .. } => (ReservationStatus::Expired, None),
-            };
-            statuses.push(status.as_str());
-            references.push(reference);
+            statuses.push(change.status().as_str());
+            references.push(change.payment_reference());
         }
 
         let mut counter_events = Vec::with_capacity(changes.counters.len());
@@ -488,15 +467,8 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {
-        let deleted = Prepared::new(&PURGE_KEYS_SQL)
-            .bind::<Timestamptz, _>(now)
-            .bind::<BigInt, _>(i64::from(limit))
-            .execute(self.conn)
-            .map_err(fail)?;
-        Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
-    }
-
-    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
-        Ok(self.event_snapshots(&[id], now)?.pop())
+        let purge = Prepared::new(&PURGE_KEYS_SQL).bind::<Timestamptz, _>(now);
+        let deleted = purge.bind::<BigInt, _>(i64::from(limit)).execute(self.conn);
+        Ok(u32::try_from(deleted.map_err(fail)?).unwrap_or(u32::MAX))
     }
 }

@@ -2,72 +2,22 @@
 //! beside the writer and waits for none. The same statements serve a write transaction's own
 //! reads.
 
-use std::sync::LazyLock;
-
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 use domain::store::{PageRequest, Reads, Stored, Timestamp};
 use domain::{EventAudit, EventId, EventSnapshot, Readiness, Reservation, ReservationId};
-use store_sql::Dialect;
+use store_sql::{AuditRow, Dialect};
 
 use crate::error::SqliteStoreError;
-use crate::models::{CountersRow, EventRow, ReservationRow};
+use crate::models::{EventRow, ReservationRow};
 use crate::store::Session;
 use crate::time::to_text;
 
-#[derive(Debug, QueryableByName)]
-struct SnapshotRow {
-    #[diesel(embed)]
-    event: EventRow,
-    #[diesel(embed)]
-    counters: CountersRow,
-    #[diesel(sql_type = Integer)]
-    past_due: i32,
-}
+/// A snapshot as this store reads it.
+type SnapshotRow = store_sql::SnapshotRow<EventRow>;
 
-impl TryFrom<SnapshotRow> for EventSnapshot {
-    type Error = SqliteStoreError;
-
-    fn try_from(r: SnapshotRow) -> Result<Self, Self::Error> {
-        Ok(Self {
-            event: r.event.try_into()?,
-            purchased: r.counters.purchased_count,
-            held: r.counters.reserved_count,
-            past_due: r.past_due,
-        })
-    }
-}
-
-/// The events of the JSON array `?1`, at `?2`: one text for any number of ids.
-static SNAPSHOTS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM events e WHERE e.id IN (SELECT value FROM json_each(?1))",
-        store_sql::snapshot_columns(Dialect::Sqlite, "?2")
-    )
-});
-
-/// Up to `?3` events with ids at most `?1`, newest first, at `?2`.
-static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM events e WHERE e.id <= ?1 ORDER BY e.id DESC LIMIT ?3",
-        store_sql::snapshot_columns(Dialect::Sqlite, "?2")
-    )
-});
-
-static AUDIT_SQL: LazyLock<String> = LazyLock::new(|| store_sql::audit_statement(Dialect::Sqlite));
-
-#[derive(Debug, QueryableByName)]
-struct AuditRow {
-    #[diesel(sql_type = Integer)]
-    capacity: i32,
-    #[diesel(embed)]
-    counters: CountersRow,
-    #[diesel(sql_type = BigInt)]
-    purchased_tickets: i64,
-    #[diesel(sql_type = BigInt)]
-    reserved_tickets: i64,
-    #[diesel(sql_type = BigInt)]
-    active_tickets: i64,
+fn shared() -> &'static store_sql::Statements {
+    store_sql::statements(Dialect::Sqlite)
 }
 
 /// The reservations of the JSON array `?1` of ids, in id order.
@@ -97,15 +47,16 @@ pub(crate) fn json_array<T: std::fmt::Display>(
 }
 
 fn snapshots(rows: Vec<SnapshotRow>) -> Stored<Vec<EventSnapshot>> {
-    Ok(rows
-        .into_iter()
-        .map(EventSnapshot::try_from)
-        .collect::<Result<_, _>>()?)
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        found.push(row.counts.of(row.event.try_into()?));
+    }
+    Ok(found)
 }
 
 impl Reads for Session<'_> {
     fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>> {
-        let rows = diesel::sql_query(SNAPSHOTS_SQL.as_str())
+        let rows = diesel::sql_query(shared().snapshots.as_str())
             .bind::<Text, _>(json_array(ids.iter().map(|id| id.get()), false))
             .bind::<Text, _>(to_text(now))
             .load(self.conn)
@@ -115,7 +66,7 @@ impl Reads for Session<'_> {
 
     fn list_events(&mut self, page: PageRequest, now: Timestamp) -> Stored<Vec<EventSnapshot>> {
         let last = page.before.map_or(i64::MAX, |b| b.get().saturating_sub(1));
-        let rows = diesel::sql_query(LIST_SQL.as_str())
+        let rows = diesel::sql_query(shared().page.as_str())
             .bind::<BigInt, _>(last)
             .bind::<Text, _>(to_text(now))
             .bind::<BigInt, _>(i64::from(page.limit))
@@ -137,20 +88,13 @@ impl Reads for Session<'_> {
     }
 
     fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>> {
-        let row = diesel::sql_query(AUDIT_SQL.as_str())
+        let row = diesel::sql_query(shared().audit.as_str())
             .bind::<BigInt, _>(id.get())
             .bind::<Text, _>(to_text(now))
             .get_result::<AuditRow>(self.conn)
             .optional()
             .map_err(SqliteStoreError::from)?;
-        Ok(row.map(|r| EventAudit {
-            capacity: r.capacity,
-            purchased_counter: r.counters.purchased_count,
-            held_counter: r.counters.reserved_count,
-            purchased_tickets: r.purchased_tickets,
-            reserved_tickets: r.reserved_tickets,
-            active_tickets: r.active_tickets,
-        }))
+        Ok(row.map(EventAudit::from))
     }
 
     fn readiness(&mut self) -> Stored<Readiness> {

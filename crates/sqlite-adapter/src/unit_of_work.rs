@@ -9,13 +9,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use domain::store::{
     Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
-    StatusChange, Stored, Timestamp, UnitOfWork, Usage,
+    Stored, Timestamp, UnitOfWork, Usage,
 };
 use domain::{
     ClaimOutcome, DomainError, Event, EventId, EventSnapshot, Fingerprint, IdempotencyClaim,
     NewEvent, Reservation, ReservationId, ReservationStatus, StoredAnswer,
 };
-use store_sql::{counts_for_customer, key_expired, past_due, still_reserved};
+use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
 
 use crate::error::SqliteStoreError;
 use crate::models::{EventRow, NewHoldRow};
@@ -26,8 +26,6 @@ use crate::time::to_text;
 
 /// Rows per INSERT statement: 8 parameters a row stays below SQLite's 32,766.
 const INSERT_CHUNK: usize = 2_000;
-/// Ids per `IN (...)` list.
-const IN_CHUNK: usize = 10_000;
 
 fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
     DomainError::from(err.into())
@@ -41,6 +39,27 @@ fn parse_id(raw: &str) -> Result<ReservationId, DomainError> {
     raw.parse()
         .map_err(|_| corrupt(format!("reservation id {raw:?}")))
 }
+
+/// A new event: `?1` its name, `?2` its capacity, `?3` the instant.
+const CREATE_EVENT_SQL: &str = "
+INSERT INTO events (name, capacity, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+RETURNING id, name, capacity, created_at, updated_at";
+
+/// A locked event's new name (`?2`) and capacity (`?3`) at `?4`.
+const UPDATE_EVENT_SQL: &str = "
+UPDATE events SET name = ?2, capacity = ?3, updated_at = ?4 WHERE id = ?1
+RETURNING id, name, capacity, created_at, updated_at";
+
+/// The events of the JSON array `?1` and those of the reservations of `?2`, in id order. The
+/// transaction holds the file's write lock already: this only reads.
+const LOCK_EVENTS_SQL: &str = "
+SELECT e.id, e.capacity, e.purchased_count, e.reserved_count
+  FROM events e
+ WHERE e.id IN (SELECT value FROM json_each(?1)
+                UNION
+                SELECT r.event_id FROM reservations r
+                 WHERE r.id IN (SELECT value FROM json_each(?2)))
+ ORDER BY e.id";
 
 /// Of the events of the JSON array `?1`, up to `?3` holds past due at `?2`, oldest first.
 static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -137,68 +156,30 @@ static STATUS_SQL: LazyLock<String> = LazyLock::new(|| {
 
 impl UnitOfWork for Session<'_> {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
-        let stamp = to_text(now);
-        let row: EventRow = diesel::insert_into(events::table)
-            .values((
-                events::name.eq(new.name.as_str()),
-                events::capacity.eq(new.capacity.get()),
-                events::created_at.eq(&stamp),
-                events::updated_at.eq(&stamp),
-            ))
-            .returning(EventRow::as_returning())
+        let row: EventRow = diesel::sql_query(CREATE_EVENT_SQL)
+            .bind::<Text, _>(new.name.as_str())
+            .bind::<Integer, _>(new.capacity.get())
+            .bind::<Text, _>(to_text(now))
             .get_result(self.conn)
             .map_err(fail)?;
         row.try_into().map_err(fail)
     }
 
     fn lock_events(&mut self, ids: &[EventId], of_holds: &[ReservationId]) -> Stored<Locked> {
-        let mut ids = ids.to_vec();
-        let keys: Vec<String> = of_holds.iter().map(ToString::to_string).collect();
-        for chunk in keys.chunks(IN_CHUNK) {
-            let events: Vec<i64> = reservations::table
-                .filter(reservations::id.eq_any(chunk))
-                .select(reservations::event_id)
-                .load(self.conn)
-                .map_err(fail)?;
-            ids.extend(events.into_iter().map(EventId::new));
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        let mut locked = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            let raw: Vec<i64> = chunk.iter().map(|id| id.get()).collect();
-            let rows: Vec<(i64, i32, i32, i32)> = events::table
-                .filter(events::id.eq_any(raw))
-                .order(events::id)
-                .select((
-                    events::id,
-                    events::capacity,
-                    events::purchased_count,
-                    events::reserved_count,
-                ))
-                .load(self.conn)
-                .map_err(fail)?;
-            locked.extend(
-                rows.into_iter()
-                    .map(|(id, capacity, purchased, held)| LockedEvent {
-                        id: EventId::new(id),
-                        capacity,
-                        purchased,
-                        held,
-                    }),
-            );
-        }
-        Ok(locked)
+        let rows: Vec<LockedRow> = diesel::sql_query(LOCK_EVENTS_SQL)
+            .bind::<Text, _>(json_array(ids.iter().map(|id| id.get()), false))
+            .bind::<Text, _>(json_array(of_holds.iter(), true))
+            .load(self.conn)
+            .map_err(fail)?;
+        Ok(rows.into_iter().map(LockedEvent::from).collect())
     }
 
     fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event> {
-        let row: EventRow = diesel::update(events::table.find(id.get()))
-            .set((
-                events::name.eq(set.name.as_str()),
-                events::capacity.eq(set.capacity.get()),
-                events::updated_at.eq(to_text(now)),
-            ))
-            .returning(EventRow::as_returning())
+        let row: EventRow = diesel::sql_query(UPDATE_EVENT_SQL)
+            .bind::<BigInt, _>(id.get())
+            .bind::<Text, _>(set.name.as_str())
+            .bind::<Integer, _>(set.capacity.get())
+            .bind::<Text, _>(to_text(now))
             .get_result(self.conn)
             .map_err(fail)?;
         row.try_into().map_err(fail)
@@ -206,6 +187,10 @@ impl UnitOfWork for Session<'_> {
 
     fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
         self.reservations(ids)
+    }
+
+    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
+        Ok(self.event_snapshots(&[id], now)?.pop())
     }
 
     fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
@@ -316,18 +301,11 @@ impl UnitOfWork for Session<'_> {
                 .map_err(fail)?;
         }
         for change in &changes.statuses {
-            let (status, reference) = match change {
-                StatusChange::Purchased {
-                    payment_reference, ..
-                } => (ReservationStatus::Purchased, payment_reference.as_deref()),
-                StatusChange::Canceled { .. } => (ReservationStatus::Canceled, None),
-                StatusChange::Expired { .. } => (ReservationStatus::Expired, None),
-            };
             let updated = diesel::sql_query(STATUS_SQL.as_str())
                 .bind::<Text, _>(change.id().to_string())
-                .bind::<Text, _>(status.as_str())
+                .bind::<Text, _>(change.status().as_str())
                 .bind::<Text, _>(&stamp)
-                .bind::<Nullable<Text>, _>(reference)
+                .bind::<Nullable<Text>, _>(change.payment_reference())
                 .execute(self.conn)
                 .map_err(fail)?;
             if updated != 1 {
@@ -369,9 +347,5 @@ impl UnitOfWork for Session<'_> {
             .execute(self.conn)
             .map_err(fail)?;
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
-    }
-
-    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
-        Ok(self.event_snapshots(&[id], now)?.pop())
     }
 }

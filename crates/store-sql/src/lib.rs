@@ -8,8 +8,15 @@
 //! the placeholder of the instant it is decided at; the adapters build their statement texts
 //! from these once, at first use.
 //!
-//! The domain decides with the same rules in Rust (`domain::availability`); these are what
+//! The row types hold the rows whose columns read alike on both, and their conversion to the
+//! domain's types. The domain decides with the same rules in Rust (`domain::availability`); these are what
 //! the stores' reads, lazy release and sweep must agree with.
+
+use std::sync::LazyLock;
+
+mod rows;
+
+pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow};
 
 /// The SQL dialect a statement is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +33,16 @@ impl Dialect {
         match self {
             Self::Postgres => format!("${n}"),
             Self::Sqlite => format!("?{n}"),
+        }
+    }
+
+    /// `column` is one of the values of the list bound to placeholder `n`: a PostgreSQL
+    /// array, or a SQLite JSON array (one text whatever the number of values: SQLite allows
+    /// at most 32,766 placeholders in a statement).
+    pub fn in_list(self, column: &str, n: u8) -> String {
+        match self {
+            Self::Postgres => format!("{column} = ANY(${n})"),
+            Self::Sqlite => format!("{column} IN (SELECT value FROM json_each(?{n}))"),
         }
     }
 
@@ -77,7 +94,7 @@ pub fn key_expired(k: &str, now: &str) -> String {
 /// The columns of an event snapshot, from `events e`: the event, its counters, and the
 /// tickets of its past-due holds at `now` (a range scan of the `(event_id, status,
 /// expires_at)` index, which the sweep keeps short), all from one snapshot.
-pub fn snapshot_columns(dialect: Dialect, now: &str) -> String {
+fn snapshot_columns(dialect: Dialect, now: &str) -> String {
     let past_due = format!(
         "COALESCE((SELECT sum(r.quantity) FROM reservations r WHERE r.event_id = e.id AND {}), 0)",
         past_due("r", now)
@@ -86,6 +103,55 @@ pub fn snapshot_columns(dialect: Dialect, now: &str) -> String {
         "e.id, e.name, e.capacity, e.purchased_count, e.reserved_count, e.created_at, \
          e.updated_at, {} AS past_due",
         dialect.int4(&past_due)
+    )
+}
+
+/// The statements of one dialect that read the same on every store, built once.
+#[derive(Debug)]
+pub struct Statements {
+    /// See [`snapshots_statement`].
+    pub snapshots: String,
+    /// See [`page_statement`].
+    pub page: String,
+    /// See [`audit_statement`].
+    pub audit: String,
+}
+
+/// The shared statements of `dialect`.
+pub fn statements(dialect: Dialect) -> &'static Statements {
+    fn build(dialect: Dialect) -> Statements {
+        Statements {
+            snapshots: snapshots_statement(dialect),
+            page: page_statement(dialect),
+            audit: audit_statement(dialect),
+        }
+    }
+    static POSTGRES: LazyLock<Statements> = LazyLock::new(|| build(Dialect::Postgres));
+    static SQLITE: LazyLock<Statements> = LazyLock::new(|| build(Dialect::Sqlite));
+    match dialect {
+        Dialect::Postgres => &POSTGRES,
+        Dialect::Sqlite => &SQLITE,
+    }
+}
+
+/// The snapshots of the events whose ids are the list bound to placeholder 1, at the
+/// instant bound to 2.
+pub fn snapshots_statement(dialect: Dialect) -> String {
+    format!(
+        "SELECT {} FROM events e WHERE {}",
+        snapshot_columns(dialect, &dialect.param(2)),
+        dialect.in_list("e.id", 1)
+    )
+}
+
+/// A page of event snapshots, newest first: up to (placeholder) 3 events with ids at most 1,
+/// at the instant 2.
+pub fn page_statement(dialect: Dialect) -> String {
+    format!(
+        "SELECT {} FROM events e WHERE e.id <= {} ORDER BY e.id DESC LIMIT {}",
+        snapshot_columns(dialect, &dialect.param(2)),
+        dialect.param(1),
+        dialect.param(3)
     )
 }
 
@@ -136,6 +202,7 @@ mod tests {
         assert!(pg.contains("::int8"), "{pg}");
         let lite = audit_statement(Dialect::Sqlite);
         assert!(lite.contains("e.id = ?1") && !lite.contains("::"), "{lite}");
-        assert!(snapshot_columns(Dialect::Postgres, "$2").contains("::int4"));
+        assert!(snapshots_statement(Dialect::Postgres).contains("e.id = ANY($1)"));
+        assert!(page_statement(Dialect::Sqlite).contains("LIMIT ?3"));
     }
 }

@@ -168,7 +168,15 @@ pub async fn a_batch_whose_transaction_fails_answers_all_its_requests_503_and_gr
     let queued: Vec<_> = (0..30)
         .map(|_| actix_web::rt::spawn(reserve(&app)))
         .collect();
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    // All thirty wait in the server's queue before the lock holder goes.
+    let waited = std::time::Instant::now();
+    while app.queued_writes().await < 30 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the thirty never all queued"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // Kill that transaction: its request fails; the thirty become one batch, which queues on
     // the lock in turn, and is killed too.

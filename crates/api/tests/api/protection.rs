@@ -231,23 +231,36 @@ pub async fn x_forwarded_for_picks_the_bucket_only_behind_a_trusted_proxy(backen
 }
 
 pub async fn oversized_headers_are_refused_without_reaching_a_handler(backend: Backend) {
+    use std::io::{Read, Write};
     let app = TestApp::spawn(backend);
-    let res = app
-        .client
-        .get(app.url("/health"))
-        .insert_header(("X-Padding", "a".repeat(160 * 1024)))
-        .send()
-        .await;
-    match res {
-        Ok(res) => assert_eq!(res.status().as_u16(), 431, "{res:?}"),
-        // The server may close the connection before the client finished sending.
-        Err(err) => assert!(
-            err.to_string().contains("connect")
-                || err.to_string().contains("closed")
-                || err.to_string().contains("reset"),
-            "{err}"
-        ),
-    }
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // On a raw socket, so that what the server does is seen as it is: the connection is
+    // accepted, and the server either answers 431 or closes it before the client has sent
+    // everything (a reset, or an end of stream); never any other answer.
+    let answered = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("the server accepts");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let padding = "a".repeat(160 * 1024);
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {address}\r\nX-Padding: {padding}\r\n\r\n"
+        );
+        // The server may stop reading (and reset) before the whole request is written.
+        let _ = stream.write_all(request.as_bytes());
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => String::from_utf8_lossy(&answer).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => String::new(),
+            Err(e) => panic!("neither an answer nor a closed connection: {e}"),
+        }
+    })
+    .await
+    .expect("the client thread");
+    assert!(
+        answered.is_empty() || answered.starts_with("HTTP/1.1 431"),
+        "{answered}"
+    );
     app.get("/health").await.expect(200);
 }
 
