@@ -11,7 +11,7 @@ Each run loads a fresh event whose capacity never runs out, at 1, 16, 64 and 256
 clients; then S and P run again at 64 clients on an event pre-filled with 1,000,000 live holds.
 PostgreSQL is a throwaway cluster started from the local server binaries, with fsync and
 synchronous_commit on: every reservation answered 201 is durable. Every service run ends with
-`ticketctl bench --verify`, and the SQL invariant of SPEC 2 is checked on every event at the end.
+`ticketctl bench --verify`, and the README's SQL invariant check runs on every event at the end.
 
 The table goes to stdout and to bench/results/<date>.md (with --smoke: a temporary file).
 Python standard library only.
@@ -323,7 +323,7 @@ def seed_run(cluster: Cluster, db: str, event: int, clients: int, seconds: float
 
 
 def invariant(cluster: Cluster, db: str) -> list[tuple[int, int, int, int]]:
-    """SPEC 2's check on every event: (event, capacity, purchased, reserved_active)."""
+    """The README's SQL invariant check on every event: (event, capacity, purchased, reserved_active)."""
     rows = cluster.psql(db, """
         SELECT e.id, e.capacity,
                COALESCE(SUM(CASE WHEN r.status='purchased' THEN r.quantity ELSE 0 END), 0),
@@ -645,7 +645,7 @@ def main() -> int:
                 problems.append(f"ticketctl events check {event} on {url.split(':')[0]}: {out.stdout} {out.stderr}")
         checks = len(service_events)
         results["oversell_ok"] = not problems
-        results["oversell"] = ("none: `--verify` passed on every service run; SPEC 2's SQL invariant held on every "
+        results["oversell"] = ("none: `--verify` passed on every service run; the README's SQL invariant held on every "
                                "PostgreSQL event and the counters of every event, on both stores, equal a recount "
                                f"(`ticketctl events check` on {checks} of them)"
                                if not problems else "; ".join(problems))

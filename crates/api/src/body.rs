@@ -1,5 +1,6 @@
 //! Request bodies: optional JSON objects, read by hand so that every failure gets the answer
-//! SPEC 4 gives it (415, 400, 422) instead of an extractor's plain-text error.
+//! the API gives it (415, 400, 422; README, "HTTP API") instead of an extractor's plain-text
+//! error.
 
 use actix_web::http::header;
 use actix_web::HttpRequest;

@@ -2,7 +2,8 @@
 //! OpenAPI document. Timestamps are RFC 3339 in UTC.
 //!
 //! Request bodies are read by hand (see [`crate::body`]) so that every refusal gets the answer
-//! SPEC 4 gives it; the request types here describe them for the OpenAPI document.
+//! the API gives it (README, "HTTP API"); the request types here describe them for the OpenAPI
+//! document.
 
 use chrono::{DateTime, Utc};
 use domain::{EventPage, EventSummary, Reservation};

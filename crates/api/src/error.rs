@@ -1,6 +1,7 @@
 //! Errors of the HTTP layer, and how every error becomes an answer.
 //!
-//! Error policy: each [`ApiError`] variant is one answer of SPEC 4, with its status code, its
+//! Error policy: each [`ApiError`] variant is one answer of the API (README, "HTTP API"), with
+//! its status code, its
 //! headers and its JSON body, and [`From<DomainError>`] is the only translation from domain
 //! outcomes. Answers that actix-web makes itself (unknown route, body too large, ...) are
 //! rewritten into the same envelope by [`json_error_envelope`], so no client ever sees plain

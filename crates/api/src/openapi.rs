@@ -413,4 +413,47 @@ mod tests {
             json!([])
         );
     }
+
+    #[test]
+    fn the_documented_limits_are_the_domains() {
+        use domain::validation::{
+            CUSTOMER_MAX_CHARS, EVENT_NAME_MAX_CHARS, PAYMENT_REFERENCE_MAX_CHARS,
+        };
+        let doc = document(domain::DEFAULT_MAX_TICKETS_PER_RESERVATION);
+        let schemas = &doc["components"]["schemas"];
+        let property = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+        let chars = |n: usize| json!(n);
+        assert_eq!(
+            property("ReserveRequest", "customer")["maxLength"],
+            chars(CUSTOMER_MAX_CHARS)
+        );
+        assert_eq!(
+            property("ReserveRequest", "quantity")["maximum"],
+            json!(domain::DEFAULT_MAX_TICKETS_PER_RESERVATION)
+        );
+        assert_eq!(
+            property("PurchaseRequest", "payment_reference")["maxLength"],
+            chars(PAYMENT_REFERENCE_MAX_CHARS)
+        );
+        for schema in ["NewEventRequest", "EventPatchRequest"] {
+            assert_eq!(
+                property(schema, "name")["maxLength"],
+                chars(EVENT_NAME_MAX_CHARS),
+                "{schema}"
+            );
+            assert_eq!(
+                property(schema, "capacity")["maximum"],
+                json!(i32::MAX),
+                "{schema}"
+            );
+        }
+        // The validators take exactly these: one past them is refused.
+        assert!(domain::Customer::parse(&"c".repeat(CUSTOMER_MAX_CHARS)).is_ok());
+        assert!(domain::Customer::parse(&"c".repeat(CUSTOMER_MAX_CHARS + 1)).is_err());
+        assert!(domain::EventName::parse(&"n".repeat(EVENT_NAME_MAX_CHARS + 1)).is_err());
+        assert!(
+            domain::PaymentReference::parse(&"p".repeat(PAYMENT_REFERENCE_MAX_CHARS + 1)).is_err()
+        );
+        assert!(domain::Capacity::new(i64::from(i32::MAX) + 1).is_err());
+    }
 }

@@ -435,8 +435,16 @@ fn postgresql_stopped_under_load_gets_503_in_time_and_the_server_recovers_by_its
         .collect();
     // The load is being served before PostgreSQL goes.
     let started = Instant::now();
-    while !log.lock().unwrap().iter().any(|(_, status, ..)| *status == Some(201)) {
-        assert!(started.elapsed() < Duration::from_secs(10), "no 201 before the outage");
+    while !log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, status, ..)| *status == Some(201))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no 201 before the outage"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(timed(server.port, "GET", "/health/ready").0, Some(200));
@@ -463,7 +471,10 @@ fn postgresql_stopped_under_load_gets_503_in_time_and_the_server_recovers_by_its
         .iter()
         .any(|(at, status, ..)| *at > down && *status == Some(503))
     {
-        assert!(down.elapsed() < Duration::from_secs(20), "no reserve answered 503 while down");
+        assert!(
+            down.elapsed() < Duration::from_secs(20),
+            "no reserve answered 503 while down"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 

@@ -1,4 +1,7 @@
-//! The availability rule of SPEC 3.
+//! The availability rule: a hold counts while it is `reserved` and not yet due,
+//! `available = capacity - purchased - active`, and a reserve of n succeeds only if
+//! `available >= n`. `purchased + active <= capacity` at every instant, on any number of
+//! servers (README, "How it never oversells"; docs/architecture.md).
 //!
 //! A store keeps two counters on each event row, in tickets: `purchased` and `held` (tickets of
 //! holds with status `reserved`, including past-due ones not released yet). Because `held`

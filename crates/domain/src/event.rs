@@ -83,7 +83,8 @@ pub struct EventSummary {
 }
 
 impl EventSummary {
-    /// Applies SPEC 3 to a snapshot: past-due holds count as neither reserved nor taken.
+    /// Applies the availability rule to a snapshot: past-due holds count as neither reserved
+    /// nor taken.
     pub fn from_snapshot(snapshot: EventSnapshot) -> Self {
         let reserved = (snapshot.held - snapshot.past_due).max(0);
         let free = available(
@@ -136,7 +137,7 @@ impl EventAudit {
             && i64::from(self.held_counter) == self.reserved_tickets
     }
 
-    /// Whether SPEC 3's invariant holds on the rows: `purchased + active_reserved <= capacity`.
+    /// Whether the invariant holds on the rows: `purchased + active_reserved <= capacity`.
     pub fn within_capacity(&self) -> bool {
         self.purchased_tickets + self.active_tickets <= i64::from(self.capacity)
     }

@@ -560,7 +560,8 @@ mod tests {
     }
 
     // ---- the property test: a batch decides as serving one request at a time would, on a
-    // model that knows nothing of counters or lazy release: it counts rows (SPEC 3 as written).
+    // model that knows nothing of counters or lazy release: it counts rows, as the availability
+    // rule is written (`crate::availability`).
 
     #[derive(Debug, Clone)]
     struct ModelRow {

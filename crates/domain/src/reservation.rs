@@ -102,7 +102,7 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Whether it holds its tickets at `now` (SPEC 3).
+    /// Whether it holds its tickets at `now` ([`crate::availability::is_active`]).
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         is_active(self.status, self.expires_at, now)
     }

@@ -218,7 +218,12 @@ impl TestApp {
     /// How many write requests wait in this server's queues, from its `GET /metrics` (the
     /// scrape sets the gauge from this server's own queues just before rendering it).
     pub async fn queued_writes(&self) -> usize {
-        let mut res = self.client.get(self.url("/metrics")).send().await.expect("scrape");
+        let mut res = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("scrape");
         let text = String::from_utf8(res.body().await.expect("body").to_vec()).expect("text");
         text.lines()
             .find_map(|l| l.strip_prefix("batch_queue_depth{engine=\"write\"} "))

@@ -243,9 +243,8 @@ pub async fn oversized_headers_are_refused_without_reaching_a_handler(backend: B
             .set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .expect("timeout");
         let padding = "a".repeat(160 * 1024);
-        let request = format!(
-            "GET /health HTTP/1.1\r\nHost: {address}\r\nX-Padding: {padding}\r\n\r\n"
-        );
+        let request =
+            format!("GET /health HTTP/1.1\r\nHost: {address}\r\nX-Padding: {padding}\r\n\r\n");
         // The server may stop reading (and reset) before the whole request is written.
         let _ = stream.write_all(request.as_bytes());
         let mut answer = Vec::new();
