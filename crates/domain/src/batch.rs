@@ -8,7 +8,9 @@ use crate::command::{Command, CommandOutcome, Operation};
 use crate::error::{DomainError, StoreError};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, RenderAnswer};
 use crate::ids::{EventId, ReservationId};
-use crate::ledger::{Ledger, Rules};
+use crate::ids::TicketTypeId;
+use crate::inventory::Inventory;
+use crate::ledger::{types_of, Ledger, Released, Rules};
 use crate::store::{KeyTerm, PastDue, UnitOfWork};
 use crate::validation::Customer;
 
@@ -73,6 +75,24 @@ pub(crate) fn run(
         .into());
     }
 
+    // The ticket types the reserves name and the named holds hold, with their quotas.
+    let mut types: Vec<TicketTypeId> = live
+        .iter()
+        .filter_map(|&i| match &commands[i].operation {
+            Operation::Reserve(r) => Some(r.lines.iter().map(|l| l.ticket_type)),
+            _ => None,
+        })
+        .flatten()
+        .chain(rows.iter().flat_map(|r| r.lines.iter().map(|l| l.ticket_type)))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    let inventory = if types.is_empty() {
+        Inventory::default()
+    } else {
+        uow.read_inventory(&types)?
+    };
+
     let usage = match rules.customer_limit {
         Some(_) => {
             let mut pairs: Vec<(EventId, Customer)> = live
@@ -98,16 +118,24 @@ pub(crate) fn run(
         rules,
         live.iter().map(|&i| &commands[i].operation),
         &events,
+        inventory,
         rows,
         usage,
     );
     for &i in &live {
         let outcome = ledger.decide(&commands[i].operation, &mut |event, limit| {
-            uow.release_past_due(PastDue {
+            let holds = uow.release_past_due(PastDue {
                 events: vec![event],
                 now,
                 limit,
-            })
+            })?;
+            let types = types_of(&holds);
+            let inventory = if types.is_empty() {
+                Inventory::default()
+            } else {
+                uow.read_inventory(&types)?
+            };
+            Ok(Released { holds, inventory })
         })?;
         outcomes[i] = Some(CommandOutcome::Decided(outcome));
     }
@@ -209,11 +237,11 @@ mod tests {
     use crate::validation::Quantity;
 
     fn reserve(event: i64) -> Command {
-        Command::new(Operation::Reserve(Reserve {
-            event: EventId::new(event),
-            quantity: Quantity::ONE,
-            customer: None,
-        }))
+        Command::new(Operation::Reserve(Reserve::untyped(
+            EventId::new(event),
+            Quantity::ONE,
+            None,
+        )))
     }
 
     fn keyed(mut command: Command, key: &str, fingerprint: &str) -> Command {
@@ -230,6 +258,7 @@ mod tests {
             capacity,
             purchased: 0,
             held: 0,
+            typed: false,
         }
     }
 

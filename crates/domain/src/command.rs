@@ -1,21 +1,68 @@
-//! The requests that move tickets, as the write pipeline carries them: reserve, purchase and
-//! cancel, each optionally with an idempotency key.
+//! The requests that move tickets, as the write pipeline carries them: reserve, purchase,
+//! cancel, extend and release, each optionally with an idempotency key.
 
 use crate::error::DomainError;
 use crate::idempotency::{IdempotencyClaim, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::Reservation;
+use crate::inventory::LineRequest;
 use crate::validation::{Customer, PaymentReference, Quantity};
 
-/// Hold `quantity` tickets of `event`, all or nothing.
+/// Hold `quantity` tickets of `event`, all or nothing: untyped, or of the ticket types of
+/// `lines`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reserve {
     /// The event.
     pub event: EventId,
-    /// How many tickets.
+    /// How many tickets in all (the lines' sum, for a typed reserve).
     pub quantity: Quantity,
     /// Whose they are, for the per-customer limit.
     pub customer: Option<Customer>,
+    /// The tickets by type (distinct types); empty for an untyped reserve.
+    pub lines: Vec<LineRequest>,
+    /// The request's field that named the types (`ticket_type` or `lines`), for refusals.
+    pub lines_field: &'static str,
+}
+
+impl Reserve {
+    /// An untyped reserve of `quantity` tickets.
+    pub fn untyped(event: EventId, quantity: Quantity, customer: Option<Customer>) -> Self {
+        Self {
+            event,
+            quantity,
+            customer,
+            lines: Vec::new(),
+            lines_field: "ticket_type",
+        }
+    }
+}
+
+/// Make an active hold last longer: `expires_at = max(expires_at, now + seconds)`, as long as
+/// the hold's whole life stays within the longest hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extend {
+    /// The hold.
+    pub id: ReservationId,
+    /// How long from now (`None`: the hold TTL).
+    pub seconds: Option<u32>,
+}
+
+/// What a release gives back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleasePart {
+    /// Tickets of an untyped hold.
+    Tickets(Quantity),
+    /// Tickets of a typed hold, by type.
+    Lines(Vec<LineRequest>),
+}
+
+/// Give back part of an active hold at once; the rest stays held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The hold.
+    pub id: ReservationId,
+    /// What it gives back: fewer than all of its tickets.
+    pub part: ReleasePart,
 }
 
 /// Purchase the hold `id` while it is active.
@@ -43,6 +90,10 @@ pub enum Operation {
     Purchase(Purchase),
     /// See [`Cancel`].
     Cancel(Cancel),
+    /// See [`Extend`].
+    Extend(Extend),
+    /// See [`Release`].
+    Release(Release),
 }
 
 /// Which kind of [`Operation`] a request is, for rendering its answer.
@@ -54,6 +105,10 @@ pub enum OperationKind {
     Purchase,
     /// A cancel.
     Cancel,
+    /// An extend.
+    Extend,
+    /// A release.
+    Release,
 }
 
 impl Operation {
@@ -63,15 +118,19 @@ impl Operation {
             Self::Reserve(_) => OperationKind::Reserve,
             Self::Purchase(_) => OperationKind::Purchase,
             Self::Cancel(_) => OperationKind::Cancel,
+            Self::Extend(_) => OperationKind::Extend,
+            Self::Release(_) => OperationKind::Release,
         }
     }
 
-    /// The hold it acts on, for purchases and cancels.
+    /// The hold it acts on, for everything but a reserve.
     pub fn reservation(&self) -> Option<ReservationId> {
         match self {
             Self::Reserve(_) => None,
             Self::Purchase(p) => Some(p.id),
             Self::Cancel(c) => Some(c.id),
+            Self::Extend(e) => Some(e.id),
+            Self::Release(r) => Some(r.id),
         }
     }
 
@@ -79,10 +138,11 @@ impl Operation {
     /// purchases and cancels, read from the reservation id, so no lookup is needed). Servers
     /// partition their work by it.
     pub fn lane_tag(&self) -> u16 {
-        match self {
-            Self::Reserve(r) => r.event.lane_tag(),
-            Self::Purchase(p) => p.id.lane_tag(),
-            Self::Cancel(c) => c.id.lane_tag(),
+        match (self, self.reservation()) {
+            (_, Some(id)) => id.lane_tag(),
+            (Self::Reserve(r), None) => r.event.lane_tag(),
+            // Every operation but a reserve names a hold.
+            (_, None) => 0,
         }
     }
 }

@@ -3,7 +3,9 @@
 use crate::error::DomainError;
 use crate::event::{EventPatch, EventSnapshot, EventSummary, NewEvent};
 use crate::ids::EventId;
-use crate::store::{Changes, PastDue, UnitOfWork};
+use crate::inventory::Inventory;
+use crate::ledger::{freed, types_of};
+use crate::store::{PastDue, Timestamp, UnitOfWork};
 use crate::ticketing::Ticketing;
 use crate::validation::{Capacity, EventName};
 
@@ -20,7 +22,12 @@ impl Ticketing {
         patch: &EventPatch,
     ) -> Result<EventSummary, DomainError> {
         let now = self.clock.now();
-        self.transact(|uow| update(uow, id, patch, now))
+        let (summary, has_inventory) = self.transact(|uow| update(uow, id, patch, now))?;
+        if has_inventory {
+            // With its quotas and types, as a read shows them.
+            return self.event_summary(id);
+        }
+        Ok(summary)
     }
 }
 
@@ -29,7 +36,7 @@ fn update(
     id: EventId,
     patch: &EventPatch,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<EventSummary, DomainError> {
+) -> Result<(EventSummary, bool), DomainError> {
     let Some(locked) = uow.lock_events(&[id], &[])?.pop() else {
         return Err(DomainError::EventNotFound);
     };
@@ -45,15 +52,7 @@ fn update(
     if i64::from(capacity.get()) < i64::from(locked.purchased) + i64::from(held) && past_due > 0 {
         // The counters still hold past-due tickets: free them all, so the decision is taken on
         // the truth and the store's own check (counters within capacity) accepts the change.
-        let released = uow.release_past_due(PastDue {
-            events: vec![id],
-            now,
-            limit: u32::MAX,
-        })?;
-        let tickets: i64 = released.iter().map(|h| i64::from(h.quantity)).sum();
-        let mut changes = Changes::default();
-        changes.counters.entry(id).or_default().held -= tickets;
-        uow.apply(&changes, now)?;
+        let tickets = release_all_past_due(uow, id, now)?;
         held = i32::try_from(i64::from(held) - tickets).unwrap_or(0);
         past_due = 0;
     }
@@ -65,12 +64,41 @@ fn update(
         None => EventName::parse(&current.event.name)?,
     };
     let event = uow.update_event(id, &NewEvent { name, capacity }, now)?;
-    Ok(EventSummary::from_snapshot(EventSnapshot {
+    let summary = EventSummary::from_snapshot(EventSnapshot {
         event,
         purchased: locked.purchased,
         held,
         past_due,
-    }))
+        has_inventory: current.has_inventory,
+    });
+    Ok((summary, current.has_inventory))
+}
+
+/// Marks every past-due hold of the locked `event` `expired` and frees their tickets on the
+/// event, their types and their quotas: decisions under a lowered capacity are then taken on
+/// the truth, and the store's own check (counters within capacity) accepts them. Returns the
+/// tickets freed.
+pub(crate) fn release_all_past_due(
+    uow: &mut dyn UnitOfWork,
+    event: EventId,
+    now: Timestamp,
+) -> Result<i64, DomainError> {
+    let released = uow.release_past_due(PastDue {
+        events: vec![event],
+        now,
+        limit: u32::MAX,
+    })?;
+    let types = types_of(&released);
+    let inventory = if types.is_empty() {
+        Inventory::default()
+    } else {
+        uow.read_inventory(&types)?
+    };
+    let changes = freed(&released, &inventory)?;
+    if !changes.is_empty() {
+        uow.apply(&changes, now)?;
+    }
+    Ok(released.iter().map(|h| i64::from(h.quantity)).sum())
 }
 
 #[cfg(test)]
@@ -82,11 +110,11 @@ mod tests {
     use crate::{Quantity, Reserve};
 
     fn reserve(t: &Ticketing, event: EventId, quantity: u32) {
-        t.reserve(Reserve {
+        t.reserve(Reserve::untyped(
             event,
-            quantity: Quantity::new(i64::from(quantity), 10).unwrap(),
-            customer: None,
-        })
+            Quantity::new(i64::from(quantity), 10).unwrap(),
+            None,
+        ))
         .unwrap();
     }
 

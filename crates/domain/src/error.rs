@@ -14,6 +14,15 @@ pub enum DomainError {
     /// No ticket is left for the event.
     #[error("event is sold out")]
     SoldOut,
+    /// A typed reserve asked for more tickets of these types than are left.
+    #[error("sold out: {0:?}")]
+    TypesSoldOut(Vec<Shortfall>),
+    /// An extend would make the hold last longer than the longest hold from its creation.
+    #[error("the hold would last longer than allowed")]
+    HoldLifetimeExceeded,
+    /// No quota of the event has the given id.
+    #[error("quota not found")]
+    QuotaNotFound,
     /// No event has the given id.
     #[error("event not found")]
     EventNotFound,
@@ -50,6 +59,15 @@ pub enum DomainError {
     /// The store failed; nothing was changed by the failed call.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How many tickets of a type were left when a typed reserve asked for more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The type.
+    pub ticket_type: crate::TicketTypeId,
+    /// Its tickets left: the least of its quotas'.
+    pub available: i64,
 }
 
 /// Whether a store failure is worth retrying.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::availability::available;
+use crate::inventory::{Counters, InventorySnapshot, InventorySummary, QuotaAudit};
 use crate::ids::EventId;
 use crate::validation::{Capacity, EventName};
 
@@ -58,6 +59,8 @@ pub struct EventSnapshot {
     pub held: i32,
     /// Tickets of holds with status `reserved` whose `expires_at` has passed.
     pub past_due: i32,
+    /// Whether it has quotas or ticket types (then a read adds them).
+    pub has_inventory: bool,
 }
 
 /// One page of events, newest first.
@@ -80,6 +83,8 @@ pub struct EventSummary {
     pub reserved: i32,
     /// Tickets that may still be reserved.
     pub available: i32,
+    /// Its quotas and ticket types with their counts, when it has any.
+    pub inventory: Option<InventorySummary>,
 }
 
 impl EventSummary {
@@ -98,7 +103,21 @@ impl EventSummary {
             // Bounded by capacity, which is an i32.
             available: i32::try_from(free.max(0)).unwrap_or(i32::MAX),
             event: snapshot.event,
+            inventory: None,
         }
+    }
+
+    /// Applies the availability rule to a snapshot of an event with quotas or ticket types:
+    /// the event's own counts come from the inventory's snapshot too, so they agree with its
+    /// quotas'.
+    pub fn with_inventory(mut snapshot: EventSnapshot, inventory: &InventorySnapshot) -> Self {
+        snapshot.purchased = inventory.counters.purchased;
+        snapshot.held = inventory.counters.held;
+        snapshot.past_due = inventory.past_due;
+        snapshot.event.capacity = inventory.capacity;
+        let mut summary = Self::from_snapshot(snapshot);
+        summary.inventory = Some(InventorySummary::from_snapshot(inventory));
+        summary
     }
 
     /// A new event has nothing reserved or purchased.
@@ -108,13 +127,14 @@ impl EventSummary {
             reserved: 0,
             available: event.capacity,
             event,
+            inventory: None,
         }
     }
 }
 
 /// The counters of an event next to a recount of its reservation rows, in tickets, for
 /// checking the stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventAudit {
     /// The event's capacity.
     pub capacity: i32,
@@ -128,18 +148,48 @@ pub struct EventAudit {
     pub reserved_tickets: i64,
     /// Tickets of rows with status `reserved` that are still active at the audit's instant.
     pub active_tickets: i64,
+    /// Each named quota's counters next to a recount of the lines that draw from it.
+    pub quotas: Vec<QuotaAudit>,
+    /// Each ticket type's counters next to a recount of its lines.
+    pub types: Vec<TypeAudit>,
+}
+
+/// A ticket type's counters next to a recount of its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeAudit {
+    /// The type.
+    pub id: crate::TicketTypeId,
+    /// Its counters.
+    pub counters: Counters,
+    /// Tickets of its purchased lines.
+    pub purchased_tickets: i64,
+    /// Tickets of its `reserved` lines, past-due ones included.
+    pub reserved_tickets: i64,
 }
 
 impl EventAudit {
-    /// Whether the counters equal the recount.
+    /// Whether the counters equal the recount: the event's, every quota's and every type's.
     pub fn counters_match(&self) -> bool {
         i64::from(self.purchased_counter) == self.purchased_tickets
             && i64::from(self.held_counter) == self.reserved_tickets
+            && self.quotas.iter().all(|q| {
+                i64::from(q.counters.purchased) == q.purchased_tickets
+                    && i64::from(q.counters.held) == q.reserved_tickets
+            })
+            && self.types.iter().all(|t| {
+                i64::from(t.counters.purchased) == t.purchased_tickets
+                    && i64::from(t.counters.held) == t.reserved_tickets
+            })
     }
 
-    /// Whether the invariant holds on the rows: `purchased + active_reserved <= capacity`.
+    /// Whether the invariant holds on the rows, for the event and for each of its quotas:
+    /// `purchased + active <= capacity`.
     pub fn within_capacity(&self) -> bool {
         self.purchased_tickets + self.active_tickets <= i64::from(self.capacity)
+            && self
+                .quotas
+                .iter()
+                .all(|q| q.purchased_tickets + q.active_tickets <= i64::from(q.capacity))
     }
 }
 
@@ -165,6 +215,7 @@ mod tests {
             purchased: 3,
             held: 5,
             past_due: 2,
+            has_inventory: false,
         });
         assert_eq!((s.purchased, s.reserved, s.available), (3, 3, 4));
         assert_eq!(s.purchased + s.reserved + s.available, s.event.capacity);
@@ -179,11 +230,13 @@ mod tests {
             purchased_tickets: 1,
             reserved_tickets: 1,
             active_tickets: 1,
+            quotas: vec![],
+            types: vec![],
         };
         assert!(audit.counters_match() && audit.within_capacity());
         assert!(!EventAudit {
             held_counter: 2,
-            ..audit
+            ..audit.clone()
         }
         .counters_match());
         assert!(!EventAudit {

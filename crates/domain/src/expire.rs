@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
-use crate::store::{Changes, PastDue, UnitOfWork};
+use crate::inventory::Inventory;
+use crate::ledger::{freed, types_of};
+use crate::store::{PastDue, UnitOfWork};
 use crate::ticketing::Ticketing;
 
 /// How many holds one expiry transaction marks at most, unless told otherwise. The
@@ -77,10 +79,13 @@ fn expire_batch(
         now,
         limit,
     })?;
-    let mut changes = Changes::default();
-    for hold in &released {
-        changes.counters.entry(hold.event).or_default().held -= i64::from(hold.quantity);
-    }
+    let types = types_of(&released);
+    let inventory = if types.is_empty() {
+        Inventory::default()
+    } else {
+        uow.read_inventory(&types)?
+    };
+    let changes = freed(&released, &inventory)?;
     if !changes.is_empty() {
         uow.apply(&changes, now)?;
     }
@@ -102,11 +107,11 @@ mod tests {
         let (t, clock) = memory_ticketing(None);
         let event = t.create_event(&new_event(5)).unwrap().event.id;
         for quantity in [2, 1, 1] {
-            t.reserve(Reserve {
+            t.reserve(Reserve::untyped(
                 event,
-                quantity: Quantity::new(quantity, 10).unwrap(),
-                customer: None,
-            })
+                Quantity::new(quantity, 10).unwrap(),
+                None,
+            ))
             .unwrap();
         }
         clock.advance(TimeDelta::seconds(600));
@@ -136,6 +141,7 @@ mod tests {
                         capacity: 9,
                         purchased: 0,
                         held: 4,
+                        typed: false,
                     })
                     .collect())
             });
@@ -150,6 +156,7 @@ mod tests {
                         id: ReservationId::generate(NOW, event),
                         event,
                         quantity,
+                        lines: vec![],
                     })
                     .collect())
             });

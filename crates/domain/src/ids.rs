@@ -6,21 +6,72 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// The id of an event: a positive 64-bit integer assigned by the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventId(i64);
+/// Why a path segment is not an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed id")]
+pub struct MalformedId;
+
+/// Reads the canonical decimal form of a positive integer only (`7`, not `+7` or `007`), so
+/// one resource has exactly one URL.
+fn positive_id(s: &str) -> Result<i64, MalformedId> {
+    let canonical = !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && !(s.len() > 1 && s.starts_with('0'));
+    match s.parse::<i64>() {
+        Ok(raw) if canonical && raw > 0 => Ok(raw),
+        _ => Err(MalformedId),
+    }
+}
+
+/// A newtype of a positive 64-bit id assigned by the store.
+macro_rules! store_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(i64);
+
+        impl $name {
+            /// Wraps a raw id as stored.
+            pub const fn new(raw: i64) -> Self {
+                Self(raw)
+            }
+
+            /// The raw id, for the store and for JSON.
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = MalformedId;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                positive_id(s).map(Self)
+            }
+        }
+    };
+}
+
+store_id!(
+    /// The id of an event: a positive 64-bit integer assigned by the store.
+    EventId
+);
+store_id!(
+    /// The id of a quota (a pool of an event's tickets that ticket types draw from).
+    QuotaId
+);
+store_id!(
+    /// The id of a ticket type (a category of an event's tickets: VIP, stalls, early bird).
+    TicketTypeId
+);
 
 impl EventId {
-    /// Wraps a raw id as stored.
-    pub const fn new(raw: i64) -> Self {
-        Self(raw)
-    }
-
-    /// The raw id, for the store and for JSON.
-    pub const fn get(self) -> i64 {
-        self.0
-    }
-
     /// A 16-bit hash of the id, the same in every process: the reservations of this event
     /// carry it (see [`ReservationId::lane_tag`]), so a server can route a purchase or cancel
     /// to the place where that event's requests are served without asking the database.
@@ -31,36 +82,6 @@ impl EventId {
         #[allow(clippy::cast_possible_truncation)]
         let tag = (mixed >> 48) as u16;
         tag
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Why a path segment is not an id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("malformed id")]
-pub struct MalformedId;
-
-impl FromStr for EventId {
-    type Err = MalformedId;
-
-    /// Accepts only the canonical decimal form of a positive integer (`7`, not `+7` or `007`),
-    /// so one event has exactly one URL.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let canonical = !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_digit())
-            && !(s.len() > 1 && s.starts_with('0'));
-        if !canonical {
-            return Err(MalformedId);
-        }
-        match s.parse::<i64>() {
-            Ok(raw) if raw > 0 => Ok(Self(raw)),
-            _ => Err(MalformedId),
-        }
     }
 }
 

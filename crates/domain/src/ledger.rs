@@ -3,32 +3,40 @@
 //! an event's past-due holds when the counters would refuse a reserve.
 //!
 //! Requests are decided in arrival order exactly as serving them one at a time would decide
-//! them (the property test below checks this against a model that counts rows, as the seed
-//! design did). Reserves are all or nothing; a cancel or an expiry earlier in the batch frees
-//! tickets for the reserves after it; of two purchases of one hold the first wins.
+//! them (the property test below checks this against a model that counts rows per quota, as
+//! the seed design did). Reserves are all or nothing, over every quota their tickets draw
+//! from; a cancel, a release or an expiry earlier in the batch frees tickets for the reserves
+//! after it; of two purchases of one hold the first wins.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::availability::release_limit;
-use crate::command::{Operation, Reserve};
-use crate::error::DomainError;
-use crate::ids::{EventId, ReservationId};
-use crate::reservation::{decide_transition, Reservation, ReservationStatus, TransitionDecision};
-use crate::store::{Changes, LockedEvent, ReleasedHold, StatusChange};
+use crate::command::{Extend, Operation, Release, ReleasePart, Reserve};
+use crate::error::{DomainError, Shortfall, StoreError};
+use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+use crate::inventory::{Inventory, Line, LineRequest, TicketType};
+use crate::reservation::{
+    decide_hold_change, decide_transition, Reservation, ReservationStatus, TransitionDecision,
+};
+use crate::store::{Changes, CounterDelta, HoldChange, LockedEvent, ReleasedHold, StatusChange};
 use crate::ticketing::HoldTtl;
 use crate::validation::{Customer, PaymentReference};
 
-/// An event's counters as the batch has changed them so far, in tickets.
+/// A pool of tickets: an event's root quota, or a named quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Pool {
+    Root(EventId),
+    Quota(QuotaId),
+}
+
+/// A pool's counters as the batch has changed them so far, in tickets.
 #[derive(Debug, Clone, Copy)]
 struct Counts {
     capacity: i64,
     purchased: i64,
     held: i64,
-    /// Whether the store held tickets of this event when the batch locked it: only those can
-    /// be past due (a hold granted in this batch is not).
-    may_have_past_due: bool,
 }
 
 impl Counts {
@@ -37,22 +45,45 @@ impl Counts {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+struct EventState {
+    /// Whether the event has ticket types: every reserve must name them.
+    typed: bool,
+    /// Whether the store held tickets of this event when the batch locked it: only those can
+    /// be past due (a hold granted in this batch is not).
+    may_have_past_due: bool,
+}
+
 /// The settings a batch is decided with.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
     /// When the batch is decided: one instant for every request in it.
     pub now: DateTime<Utc>,
-    /// How long a new hold lasts.
+    /// How long a new hold lasts, and how far an extend reaches by default.
     pub hold_ttl: HoldTtl,
+    /// The longest a hold may last from its creation, extends included.
+    pub max_hold: TimeDelta,
     /// The most tickets one customer may hold or have bought per event, if limited.
     pub customer_limit: Option<u32>,
+}
+
+/// The past-due holds a release marked `expired`, and what the batch did not know yet about
+/// the ticket types of their lines.
+#[derive(Debug, Clone, Default)]
+pub struct Released {
+    /// The holds.
+    pub holds: Vec<ReleasedHold>,
+    /// The types of their lines and those types' quotas.
+    pub inventory: Inventory,
 }
 
 /// What a batch knows and has decided so far.
 #[derive(Debug)]
 pub struct Ledger {
     rules: Rules,
-    events: BTreeMap<EventId, Counts>,
+    pools: BTreeMap<Pool, Counts>,
+    events: BTreeMap<EventId, EventState>,
+    types: HashMap<TicketTypeId, TicketType>,
     reservations: HashMap<ReservationId, Reservation>,
     usage: HashMap<(EventId, Customer), i64>,
     /// Tickets the batch's reserves not yet decided still ask for, per event.
@@ -64,14 +95,28 @@ pub struct Ledger {
     changes: Changes,
 }
 
+/// The 422 of a request's field.
+fn invalid(field: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+fn broken(message: String) -> DomainError {
+    StoreError::internal(message).into()
+}
+
 impl Ledger {
     /// Starts a batch of `operations` from what the transaction locked and read: the events'
-    /// counters, the reservations the operations name, and each (event, customer) pair's
+    /// counters, the ticket types the operations name (or the holds they name hold) with their
+    /// quotas, the reservations the operations name, and each (event, customer) pair's
     /// purchased and active tickets.
     pub fn new<'a>(
         rules: Rules,
         operations: impl IntoIterator<Item = &'a Operation>,
         events: &[LockedEvent],
+        inventory: Inventory,
         reservations: Vec<Reservation>,
         usage: Vec<(EventId, Customer, i64)>,
     ) -> Self {
@@ -81,20 +126,30 @@ impl Ledger {
                 *demand.entry(r.event).or_default() += r.quantity.tickets();
             }
         }
-        Self {
+        let mut ledger = Self {
             rules,
-            events: events
+            pools: events
                 .iter()
                 .map(|e| {
                     let counts = Counts {
                         capacity: i64::from(e.capacity),
                         purchased: i64::from(e.purchased),
                         held: i64::from(e.held),
-                        may_have_past_due: e.held > 0,
                     };
-                    (e.id, counts)
+                    (Pool::Root(e.id), counts)
                 })
                 .collect(),
+            events: events
+                .iter()
+                .map(|e| {
+                    let state = EventState {
+                        typed: e.typed,
+                        may_have_past_due: e.held > 0,
+                    };
+                    (e.id, state)
+                })
+                .collect(),
+            types: HashMap::new(),
             reservations: reservations.into_iter().map(|r| (r.id, r)).collect(),
             usage: usage
                 .into_iter()
@@ -104,31 +159,48 @@ impl Ledger {
             released: BTreeSet::new(),
             expired_by_release: HashSet::new(),
             changes: Changes::default(),
+        };
+        ledger.learn(inventory);
+        ledger
+    }
+
+    /// Takes in ticket types and quotas it did not know; what it knew stays as the batch has
+    /// changed it.
+    fn learn(&mut self, inventory: Inventory) {
+        for t in inventory.types {
+            self.types.entry(t.ticket_type.id).or_insert(t.ticket_type);
+        }
+        for q in inventory.quotas {
+            self.pools.entry(Pool::Quota(q.id)).or_insert(Counts {
+                capacity: i64::from(q.capacity),
+                purchased: i64::from(q.counters.purchased),
+                held: i64::from(q.counters.held),
+            });
         }
     }
 
     /// Decides the next operation. `release(event, limit)` must mark up to `limit` of the
-    /// event's past-due holds `expired` in the store and return them; it is called at most
-    /// once per event, only when a reserve would otherwise be refused.
+    /// event's past-due holds `expired` in the store and return them, with the ticket types of
+    /// their lines; it is called at most once per event, only when a reserve would otherwise
+    /// be refused.
     ///
     /// # Errors
-    /// Only the error of `release`, unchanged.
-    pub fn decide<E>(
+    /// The error of `release`, unchanged; [`DomainError::Store`] when a hold's ticket type was
+    /// not given to the ledger (the store's reads missed it).
+    pub fn decide(
         &mut self,
         operation: &Operation,
-        release: &mut impl FnMut(EventId, u32) -> Result<Vec<ReleasedHold>, E>,
-    ) -> Result<Result<Reservation, DomainError>, E> {
-        Ok(match operation {
-            Operation::Reserve(reserve) => return self.reserve(reserve, release),
-            Operation::Purchase(purchase) => self.transition(
-                purchase.id,
-                ReservationStatus::Purchased,
-                purchase.payment_reference.as_ref(),
-            ),
-            Operation::Cancel(cancel) => {
-                self.transition(cancel.id, ReservationStatus::Canceled, None)
+        release: &mut impl FnMut(EventId, u32) -> Result<Released, DomainError>,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
+        match operation {
+            Operation::Reserve(reserve) => self.reserve(reserve, release),
+            Operation::Purchase(purchase) => {
+                self.settle(purchase.id, Some(purchase.payment_reference.as_ref()))
             }
-        })
+            Operation::Cancel(cancel) => self.settle(cancel.id, None),
+            Operation::Extend(extend) => self.extend(extend),
+            Operation::Release(part) => self.release_part(part),
+        }
     }
 
     /// Everything the batch must write.
@@ -136,23 +208,126 @@ impl Ledger {
         let skip = self.expired_by_release;
         self.changes.statuses.retain(|c| !skip.contains(&c.id()));
         self.changes.counters.retain(|_, delta| !delta.is_zero());
+        self.changes.quota_counters.retain(|_, (_, d)| !d.is_zero());
+        self.changes.type_counters.retain(|_, (_, d)| !d.is_zero());
         self.changes
     }
 
-    fn reserve<E>(
+    /// Moves `total` tickets of `lines` on every pool and type they count in (see [`shift`]),
+    /// in the batch's counters too.
+    fn shift(
+        &mut self,
+        event: EventId,
+        total: i64,
+        lines: &[Line],
+        held: i64,
+        purchased: i64,
+    ) -> Result<(), DomainError> {
+        let pools = &mut self.pools;
+        shift(
+            &mut self.changes,
+            &self.types,
+            Move {
+                event,
+                total,
+                lines,
+                held,
+                purchased,
+            },
+            |pool, tickets| {
+                if let Some(counts) = pools.get_mut(&pool) {
+                    counts.held += held * tickets;
+                    counts.purchased += purchased * tickets;
+                }
+            },
+        )
+    }
+
+    /// The pools a reserve draws from, with the tickets it takes from each.
+    fn draws(&self, event: EventId, total: i64, lines: &[LineRequest]) -> BTreeMap<Pool, i64> {
+        let mut draws = BTreeMap::from([(Pool::Root(event), total)]);
+        for line in lines {
+            if let Some(rule) = self.types.get(&line.ticket_type) {
+                for q in &rule.quotas {
+                    *draws.entry(Pool::Quota(*q)).or_default() += line.quantity.tickets();
+                }
+            }
+        }
+        draws
+    }
+
+    fn fits(&self, draws: &BTreeMap<Pool, i64>) -> bool {
+        draws.iter().all(|(pool, tickets)| {
+            self.pools
+                .get(pool)
+                .is_some_and(|c| *tickets <= c.available())
+        })
+    }
+
+    /// The tickets of `ticket_type` left: the least of its quotas' and its event's.
+    fn type_available(&self, event: EventId, ticket_type: TicketTypeId) -> i64 {
+        let available = |pool| self.pools.get(&pool).map_or(0, |c: &Counts| c.available());
+        self.types.get(&ticket_type).map_or(0, |rule| {
+            rule.quotas
+                .iter()
+                .map(|q| available(Pool::Quota(*q)))
+                .fold(available(Pool::Root(event)), i64::min)
+        })
+    }
+
+    /// Refuses what a reserve names wrongly: no types on a typed event, a type of another
+    /// event, more of a type than its limit.
+    fn check_lines(&self, request: &Reserve, state: EventState) -> Result<(), DomainError> {
+        if request.lines.is_empty() {
+            return if state.typed {
+                Err(invalid("ticket_type", "The ticket type field is required."))
+            } else {
+                Ok(())
+            };
+        }
+        for line in &request.lines {
+            let Some(rule) = self
+                .types
+                .get(&line.ticket_type)
+                .filter(|t| t.event_id == request.event)
+            else {
+                return Err(invalid(
+                    request.lines_field,
+                    "The selected ticket type is invalid.",
+                ));
+            };
+            if let Some(max) = rule.max_per_reservation {
+                if line.quantity.get() > max {
+                    return Err(invalid(
+                        request.lines_field,
+                        format!(
+                            "At most {max} tickets of ticket type {} may be held at once.",
+                            rule.id
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reserve(
         &mut self,
         request: &Reserve,
-        release: &mut impl FnMut(EventId, u32) -> Result<Vec<ReleasedHold>, E>,
-    ) -> Result<Result<Reservation, DomainError>, E> {
+        release: &mut impl FnMut(EventId, u32) -> Result<Released, DomainError>,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
         let event = request.event;
         let tickets = request.quantity.tickets();
         let demand = self.demand.get(&event).copied().unwrap_or(tickets);
         if let Some(left) = self.demand.get_mut(&event) {
             *left -= tickets;
         }
-        let Some(counts) = self.events.get(&event).copied() else {
+        let Some(state) = self.events.get(&event).copied() else {
             return Ok(Err(DomainError::EventNotFound));
         };
+        if let Err(refused) = self.check_lines(request, state) {
+            return Ok(Err(refused));
+        }
         if let (Some(limit), Some(customer)) = (self.rules.customer_limit, &request.customer) {
             let used = self
                 .usage
@@ -163,19 +338,49 @@ impl Ledger {
                 return Ok(Err(DomainError::CustomerLimitReached));
             }
         }
-        if tickets > counts.available() && counts.may_have_past_due && self.released.insert(event) {
-            let released = release(event, release_limit(demand, counts.available()))?;
-            self.absorb(released);
+        let draws = self.draws(event, tickets, &request.lines);
+        if !self.fits(&draws) && state.may_have_past_due && self.released.insert(event) {
+            let root = self.pools.get(&Pool::Root(event)).map_or(0, |c| c.available());
+            let released = release(event, release_limit(demand, root))?;
+            self.absorb(released)?;
+        }
+        if !self.fits(&draws) {
+            if request.lines.is_empty() {
+                return Ok(Err(DomainError::SoldOut));
+            }
+            let short = request
+                .lines
+                .iter()
+                .filter_map(|line| {
+                    let left = self.type_available(event, line.ticket_type);
+                    let over = self.types.get(&line.ticket_type).is_some_and(|rule| {
+                        std::iter::once(Pool::Root(event))
+                            .chain(rule.quotas.iter().map(|q| Pool::Quota(*q)))
+                            .any(|pool| {
+                                let wanted = draws.get(&pool).copied().unwrap_or(0);
+                                self.pools.get(&pool).is_none_or(|c| wanted > c.available())
+                            })
+                    });
+                    over.then_some(Shortfall {
+                        ticket_type: line.ticket_type,
+                        available: left.max(0),
+                    })
+                })
+                .collect();
+            return Ok(Err(DomainError::TypesSoldOut(short)));
         }
         let now = self.rules.now;
-        let Some(counts) = self.events.get_mut(&event) else {
-            return Ok(Err(DomainError::EventNotFound));
-        };
-        if tickets > counts.available() {
-            return Ok(Err(DomainError::SoldOut));
-        }
-        counts.held += tickets;
-        self.changes.counters.entry(event).or_default().held += tickets;
+        let mut lines: Vec<Line> = request
+            .lines
+            .iter()
+            .map(|l| Line {
+                ticket_type: l.ticket_type,
+                // At most the configured maximum, far below i32::MAX.
+                quantity: i32::try_from(l.quantity.get()).unwrap_or(i32::MAX),
+            })
+            .collect();
+        lines.sort_unstable();
+        self.shift(event, tickets, &lines, 1, 0)?;
         if let Some(customer) = &request.customer {
             *self.usage.entry((event, customer.clone())).or_default() += tickets;
         }
@@ -183,7 +388,6 @@ impl Ledger {
             id: ReservationId::generate(now, event),
             event_id: event,
             status: ReservationStatus::Reserved,
-            // At most the configured maximum, far below i32::MAX.
             quantity: i32::try_from(request.quantity.get()).unwrap_or(i32::MAX),
             customer: request.customer.as_ref().map(|c| c.as_str().to_owned()),
             purchased_at: None,
@@ -191,14 +395,16 @@ impl Ledger {
             payment_reference: None,
             created_at: now,
             updated_at: now,
+            lines,
         };
         self.changes.holds.push(hold.clone());
         Ok(Ok(hold))
     }
 
     /// Takes in the holds a release marked `expired`: their tickets are free again.
-    fn absorb(&mut self, released: Vec<ReleasedHold>) {
-        for hold in released {
+    fn absorb(&mut self, released: Released) -> Result<(), DomainError> {
+        self.learn(released.inventory);
+        for hold in released.holds {
             if let Some(row) = self.reservations.get_mut(&hold.id) {
                 if row.status == ReservationStatus::Expired {
                     // This batch expired it already (a purchase or cancel found it past due)
@@ -209,77 +415,316 @@ impl Ledger {
                 row.status = ReservationStatus::Expired;
                 row.updated_at = self.rules.now;
             }
-            self.add(hold.event, -i64::from(hold.quantity), 0);
+            self.shift(hold.event, i64::from(hold.quantity), &hold.lines, -1, 0)?;
         }
+        Ok(())
     }
 
-    fn add(&mut self, event: EventId, held: i64, purchased: i64) {
-        if let Some(counts) = self.events.get_mut(&event) {
-            counts.held += held;
-            counts.purchased += purchased;
-        }
-        let delta = self.changes.counters.entry(event).or_default();
-        delta.held += held;
-        delta.purchased += purchased;
-    }
-
-    fn transition(
+    /// The hold `id` if it may change now; a past-due one is expired (its tickets freed) and
+    /// refused.
+    fn active_hold(
         &mut self,
         id: ReservationId,
-        target: ReservationStatus,
-        reference: Option<&PaymentReference>,
-    ) -> Result<Reservation, DomainError> {
+        leaves_reserved: bool,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
         let now = self.rules.now;
         let Some(row) = self.reservations.get_mut(&id) else {
-            return Err(DomainError::ReservationNotFound);
+            return Ok(Err(DomainError::ReservationNotFound));
         };
-        match decide_transition(row.status, row.expires_at, now, target) {
-            TransitionDecision::Refuse(err) => Err(err),
+        let decision = if leaves_reserved {
+            decide_transition(
+                row.status,
+                row.expires_at,
+                now,
+                ReservationStatus::Canceled,
+            )
+        } else {
+            decide_hold_change(row.status, row.expires_at, now)
+        };
+        match decision {
+            TransitionDecision::Refuse(err) => Ok(Err(err)),
             TransitionDecision::ExpireThenRefuse => {
                 row.status = ReservationStatus::Expired;
                 row.updated_at = now;
-                let (event, tickets) = (row.event_id, row.tickets());
+                let (event, tickets, lines) = (row.event_id, row.tickets(), row.lines.clone());
                 self.changes.statuses.push(StatusChange::Expired { id });
-                self.add(event, -tickets, 0);
-                Err(DomainError::InvalidOrExpired)
+                self.shift(event, tickets, &lines, -1, 0)?;
+                Ok(Err(DomainError::InvalidOrExpired))
             }
-            TransitionDecision::Proceed => {
-                row.status = target;
-                row.updated_at = now;
-                if target == ReservationStatus::Purchased {
-                    row.purchased_at = Some(now);
-                    row.payment_reference = reference.map(|r| r.as_str().to_owned());
-                }
-                let done = row.clone();
-                let tickets = done.tickets();
-                if target == ReservationStatus::Purchased {
-                    self.changes.statuses.push(StatusChange::Purchased {
-                        id,
-                        payment_reference: done.payment_reference.clone(),
-                    });
-                    self.add(done.event_id, -tickets, tickets);
-                } else {
-                    self.changes.statuses.push(StatusChange::Canceled { id });
-                    self.add(done.event_id, -tickets, 0);
-                    if let Some(customer) = done.customer.as_deref().map(Customer::parse) {
-                        if let Some(used) = customer
-                            .ok()
-                            .and_then(|c| self.usage.get_mut(&(done.event_id, c)))
-                        {
-                            *used -= tickets;
-                        }
-                    }
-                }
-                Ok(done)
+            TransitionDecision::Proceed => Ok(Ok(row.clone())),
+        }
+    }
+
+    /// A purchase (with the client's reference, if any) or, without one, a cancel.
+    fn settle(
+        &mut self,
+        id: ReservationId,
+        purchase: Option<Option<&PaymentReference>>,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
+        let hold = match self.active_hold(id, true)? {
+            Ok(hold) => hold,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let now = self.rules.now;
+        let (event, tickets) = (hold.event_id, hold.tickets());
+        let mut done = hold;
+        done.updated_at = now;
+        if let Some(reference) = purchase {
+            done.status = ReservationStatus::Purchased;
+            done.purchased_at = Some(now);
+            done.payment_reference = reference.map(|r| r.as_str().to_owned());
+            self.changes.statuses.push(StatusChange::Purchased {
+                id,
+                payment_reference: done.payment_reference.clone(),
+            });
+            self.shift(event, tickets, &done.lines, -1, 1)?;
+        } else {
+            done.status = ReservationStatus::Canceled;
+            self.changes.statuses.push(StatusChange::Canceled { id });
+            self.shift(event, tickets, &done.lines, -1, 0)?;
+            self.forget_usage(&done, tickets);
+        }
+        self.reservations.insert(id, done.clone());
+        Ok(Ok(done))
+    }
+
+    /// The customer of `hold` holds `tickets` fewer.
+    fn forget_usage(&mut self, hold: &Reservation, tickets: i64) {
+        if let Some(customer) = hold.customer.as_deref().map(Customer::parse) {
+            if let Some(used) = customer
+                .ok()
+                .and_then(|c| self.usage.get_mut(&(hold.event_id, c)))
+            {
+                *used -= tickets;
             }
         }
     }
+
+    /// Records the new state of a hold that stays reserved (the latest, if it changes twice).
+    fn record_change(&mut self, hold: &Reservation, dropped: Vec<TicketTypeId>) {
+        let change = HoldChange {
+            id: hold.id,
+            event: hold.event_id,
+            expires_at: hold.expires_at.unwrap_or(self.rules.now),
+            quantity: hold.quantity,
+            lines: hold.lines.clone(),
+            dropped,
+        };
+        match self
+            .changes
+            .hold_changes
+            .iter_mut()
+            .find(|c| c.id == hold.id)
+        {
+            Some(earlier) => {
+                let mut dropped = std::mem::take(&mut earlier.dropped);
+                dropped.extend(change.dropped.iter().copied());
+                *earlier = HoldChange { dropped, ..change };
+            }
+            None => self.changes.hold_changes.push(change),
+        }
+    }
+
+    fn extend(&mut self, request: &Extend) -> Result<Result<Reservation, DomainError>, DomainError> {
+        let mut hold = match self.active_hold(request.id, false)? {
+            Ok(hold) => hold,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let now = self.rules.now;
+        let reach = request
+            .seconds
+            .map_or(self.rules.hold_ttl.get(), |s| TimeDelta::seconds(i64::from(s)));
+        let until = hold.expires_at.map_or(now + reach, |at| at.max(now + reach));
+        if until - hold.created_at > self.rules.max_hold {
+            return Ok(Err(DomainError::HoldLifetimeExceeded));
+        }
+        hold.expires_at = Some(until);
+        hold.updated_at = now;
+        self.record_change(&hold, Vec::new());
+        self.reservations.insert(hold.id, hold.clone());
+        Ok(Ok(hold))
+    }
+
+    /// What `part` leaves of `hold`: its lines after the release, the types it drops, and the
+    /// lines (or, untyped, the tickets) it gives back.
+    fn remainder(
+        hold: &Reservation,
+        part: &ReleasePart,
+    ) -> Result<(Vec<Line>, Vec<TicketTypeId>, Vec<Line>, i64), DomainError> {
+        const ALL: &str = "must be fewer than the tickets held; cancel releases them all.";
+        match (part, hold.lines.is_empty()) {
+            (ReleasePart::Tickets(k), true) => {
+                if k.tickets() >= hold.tickets() {
+                    return Err(invalid("quantity", format!("The quantity {ALL}")));
+                }
+                Ok((Vec::new(), Vec::new(), Vec::new(), k.tickets()))
+            }
+            (ReleasePart::Tickets(_), false) => Err(invalid(
+                "lines",
+                "This hold has ticket types: release lines of it.",
+            )),
+            (ReleasePart::Lines(_), true) => Err(invalid(
+                "quantity",
+                "This hold has no ticket types: release a quantity of it.",
+            )),
+            (ReleasePart::Lines(asked), false) => {
+                let mut left = hold.lines.clone();
+                let mut given = Vec::new();
+                for line in asked {
+                    let Some(held) = left.iter_mut().find(|l| l.ticket_type == line.ticket_type)
+                    else {
+                        return Err(invalid(
+                            "lines",
+                            format!("The hold has no tickets of ticket type {}.", line.ticket_type),
+                        ));
+                    };
+                    let k = i32::try_from(line.quantity.get()).unwrap_or(i32::MAX);
+                    if k > held.quantity {
+                        return Err(invalid(
+                            "lines",
+                            format!(
+                                "The hold has only {} tickets of ticket type {}.",
+                                held.quantity, line.ticket_type
+                            ),
+                        ));
+                    }
+                    held.quantity -= k;
+                    given.push(Line {
+                        ticket_type: line.ticket_type,
+                        quantity: k,
+                    });
+                }
+                let total: i64 = given.iter().map(|l| i64::from(l.quantity)).sum();
+                if total >= hold.tickets() {
+                    return Err(invalid("lines", format!("The lines {ALL}")));
+                }
+                let dropped = left
+                    .iter()
+                    .filter(|l| l.quantity == 0)
+                    .map(|l| l.ticket_type)
+                    .collect();
+                left.retain(|l| l.quantity > 0);
+                Ok((left, dropped, given, total))
+            }
+        }
+    }
+
+    fn release_part(
+        &mut self,
+        request: &Release,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
+        let mut hold = match self.active_hold(request.id, false)? {
+            Ok(hold) => hold,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let (left, dropped, given, tickets) = match Self::remainder(&hold, &request.part) {
+            Ok(parts) => parts,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        self.shift(hold.event_id, tickets, &given, -1, 0)?;
+        self.forget_usage(&hold, tickets);
+        hold.quantity -= i32::try_from(tickets).unwrap_or(0);
+        hold.lines = left;
+        hold.updated_at = self.rules.now;
+        self.record_change(&hold, dropped);
+        self.reservations.insert(hold.id, hold.clone());
+        Ok(Ok(hold))
+    }
+}
+
+/// Tickets moving on an event: `total` of them, of `lines` (an untyped hold has none); each
+/// pool's and type's `held` and `purchased` counters change by `held` and `purchased` times
+/// the tickets it counts.
+struct Move<'a> {
+    event: EventId,
+    total: i64,
+    lines: &'a [Line],
+    held: i64,
+    purchased: i64,
+}
+
+/// Records a move of tickets in `changes`, on the event (the root quota), on each line's type
+/// and on every quota of those types; `on_pool` is told each pool and its tickets.
+fn shift(
+    changes: &mut Changes,
+    types: &HashMap<TicketTypeId, TicketType>,
+    m: Move<'_>,
+    mut on_pool: impl FnMut(Pool, i64),
+) -> Result<(), DomainError> {
+    let mut moves: Vec<(Pool, i64)> = vec![(Pool::Root(m.event), m.total)];
+    for line in m.lines {
+        let rule = types.get(&line.ticket_type).ok_or_else(|| {
+            broken(format!(
+                "ticket type {} of a hold was not read",
+                line.ticket_type
+            ))
+        })?;
+        let tickets = i64::from(line.quantity);
+        moves.extend(rule.quotas.iter().map(|q| (Pool::Quota(*q), tickets)));
+        let delta = &mut changes
+            .type_counters
+            .entry(line.ticket_type)
+            .or_insert((m.event, CounterDelta::default()))
+            .1;
+        delta.held += m.held * tickets;
+        delta.purchased += m.purchased * tickets;
+    }
+    for (pool, tickets) in moves {
+        on_pool(pool, tickets);
+        let delta = match pool {
+            Pool::Root(e) => changes.counters.entry(e).or_default(),
+            Pool::Quota(q) => {
+                &mut changes
+                    .quota_counters
+                    .entry(q)
+                    .or_insert((m.event, CounterDelta::default()))
+                    .1
+            }
+        };
+        delta.held += m.held * tickets;
+        delta.purchased += m.purchased * tickets;
+    }
+    Ok(())
+}
+
+/// The counter changes that free the tickets of `holds`, which the store marked `expired`: on
+/// their events, their lines' types and those types' quotas (`inventory` has the types).
+///
+/// # Errors
+/// [`DomainError::Store`] when a line's type is not in `inventory`.
+pub fn freed(holds: &[ReleasedHold], inventory: &Inventory) -> Result<Changes, DomainError> {
+    let types: HashMap<TicketTypeId, TicketType> = inventory
+        .types
+        .iter()
+        .map(|t| (t.ticket_type.id, t.ticket_type.clone()))
+        .collect();
+    let mut changes = Changes::default();
+    for hold in holds {
+        let m = Move {
+            event: hold.event,
+            total: i64::from(hold.quantity),
+            lines: &hold.lines,
+            held: -1,
+            purchased: 0,
+        };
+        shift(&mut changes, &types, m, |_, _| {})?;
+    }
+    Ok(changes)
+}
+
+/// The ticket types of `holds`' lines, ascending and distinct: what [`freed`] needs.
+pub fn types_of(holds: &[ReleasedHold]) -> Vec<TicketTypeId> {
+    let mut types: Vec<TicketTypeId> = holds
+        .iter()
+        .flat_map(|h| h.lines.iter().map(|l| l.ticket_type))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    types
 }
 
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-
     use proptest::prelude::*;
 
     use super::*;
@@ -294,16 +739,17 @@ mod tests {
         Rules {
             now: at(0),
             hold_ttl: HoldTtl::from_seconds(600).unwrap_or_else(|| unreachable!()),
+            max_hold: TimeDelta::seconds(1_800),
             customer_limit,
         }
     }
 
     fn reserve(event: i64, quantity: u32, customer: Option<&str>) -> Operation {
-        Operation::Reserve(Reserve {
-            event: EventId::new(event),
-            quantity: Quantity::new(i64::from(quantity), 100).unwrap_or(Quantity::ONE),
-            customer: customer.and_then(|c| Customer::parse(c).ok()),
-        })
+        Operation::Reserve(Reserve::untyped(
+            EventId::new(event),
+            Quantity::new(i64::from(quantity), 100).unwrap_or(Quantity::ONE),
+            customer.and_then(|c| Customer::parse(c).ok()),
+        ))
     }
 
     fn locked(id: i64, capacity: i32, purchased: i32, held: i32) -> LockedEvent {
@@ -312,11 +758,19 @@ mod tests {
             capacity,
             purchased,
             held,
+            typed: false,
         }
     }
 
-    fn no_release(_: EventId, _: u32) -> Result<Vec<ReleasedHold>, Infallible> {
+    fn no_release(_: EventId, _: u32) -> Result<Released, DomainError> {
         panic!("must not release")
+    }
+
+    fn released(holds: Vec<ReleasedHold>) -> Released {
+        Released {
+            holds,
+            inventory: Inventory::default(),
+        }
     }
 
     fn kinds(outcomes: &[Result<Reservation, DomainError>]) -> Vec<Result<i32, DomainError>> {
@@ -329,10 +783,10 @@ mod tests {
     fn decide_all(
         ledger: &mut Ledger,
         ops: &[Operation],
-        release: &mut impl FnMut(EventId, u32) -> Result<Vec<ReleasedHold>, Infallible>,
+        release: &mut impl FnMut(EventId, u32) -> Result<Released, DomainError>,
     ) -> Vec<Result<Reservation, DomainError>> {
         ops.iter()
-            .map(|op| ledger.decide(op, release).unwrap_or_else(|e| match e {}))
+            .map(|op| ledger.decide(op, release).unwrap_or_else(|e| panic!("{e}")))
             .collect()
     }
 
@@ -344,7 +798,7 @@ mod tests {
             reserve(1, 1, None),
             reserve(1, 1, None),
         ];
-        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 3, 0, 0)], vec![], vec![]);
+        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 3, 0, 0)], Inventory::default(), vec![], vec![]);
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -366,7 +820,7 @@ mod tests {
     #[test]
     fn an_unknown_event_is_refused_without_touching_the_others() {
         let ops = [reserve(9, 1, None), reserve(1, 1, None)];
-        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 1, 0, 0)], vec![], vec![]);
+        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 1, 0, 0)], Inventory::default(), vec![], vec![]);
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -382,22 +836,24 @@ mod tests {
             reserve(1, 1, None),
             reserve(1, 1, None),
         ];
-        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 4, 0, 4)], vec![], vec![]);
+        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 4, 0, 4)], Inventory::default(), vec![], vec![]);
         let mut calls = Vec::new();
         let outcomes = decide_all(&mut ledger, &ops, &mut |event, limit| {
             calls.push((event, limit));
-            Ok(vec![
+            Ok(released(vec![
                 ReleasedHold {
                     id: ReservationId::generate(at(-700), event),
                     event,
                     quantity: 2,
+                    lines: vec![],
                 },
                 ReleasedHold {
                     id: ReservationId::generate(at(-700), event),
                     event,
                     quantity: 1,
+                    lines: vec![],
                 },
-            ])
+            ]))
         });
         assert_eq!(calls, vec![(EventId::new(1), 1_000)]);
         assert_eq!(
@@ -422,7 +878,7 @@ mod tests {
             Customer::parse("acct-2").unwrap_or_else(|_| unreachable!()),
             1,
         )];
-        let mut ledger = Ledger::new(rules(Some(3)), &ops, &[locked(1, 100, 0, 0)], vec![], usage);
+        let mut ledger = Ledger::new(rules(Some(3)), &ops, &[locked(1, 100, 0, 0)], Inventory::default(), vec![], usage);
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -448,6 +904,7 @@ mod tests {
             payment_reference: None,
             created_at: at(-1),
             updated_at: at(-1),
+            lines: vec![],
         }
     }
 
@@ -463,10 +920,11 @@ mod tests {
             rules(None),
             &ops,
             &[locked(1, 2, 0, 2)],
+            Inventory::default(),
             vec![hold.clone()],
             vec![],
         );
-        let outcomes = decide_all(&mut ledger, &ops, &mut |_, _| Ok(vec![]));
+        let outcomes = decide_all(&mut ledger, &ops, &mut |_, _| Ok(Released::default()));
         assert_eq!(
             kinds(&outcomes),
             vec![Err(DomainError::SoldOut), Ok(2), Ok(2)]
@@ -495,6 +953,7 @@ mod tests {
             rules(None),
             &ops,
             &[locked(1, 4, 0, 4)],
+            Inventory::default(),
             vec![live.clone(), due.clone()],
             vec![],
         );
@@ -537,15 +996,19 @@ mod tests {
             rules(None),
             &ops,
             &[locked(1, 3, 0, 3)],
+            Inventory::default(),
             vec![due.clone()],
             vec![],
         );
-        let released = ReleasedHold {
+        let hold = ReleasedHold {
             id: due.id,
             event: EventId::new(1),
             quantity: 2,
+            lines: vec![],
         };
-        let outcomes = decide_all(&mut ledger, &ops, &mut |_, _| Ok(vec![released]));
+        let outcomes = decide_all(&mut ledger, &ops, &mut |_, _| {
+            Ok(released(vec![hold.clone()]))
+        });
         // The purchase freed 2; a 3-ticket reserve needs the third, which no release frees.
         assert_eq!(
             kinds(&outcomes),
@@ -560,8 +1023,17 @@ mod tests {
     }
 
     // ---- the property test: a batch decides as serving one request at a time would, on a
-    // model that knows nothing of counters or lazy release: it counts rows, as the availability
-    // rule is written (`crate::availability`).
+    // model that knows nothing of counters or lazy release: it counts rows, per pool (each
+    // event's root and each named quota, summing the lines of the types that draw from it), as
+    // the availability rule is written (`crate::inventory`).
+
+    /// Event 0 is typed: quota 1 (Saturday) and quota 2 (Sunday); type 1 draws from 1, type 2
+    /// (a weekend pass) from both, type 3 from the root only (at most 2 a hold), type 4 from 2.
+    /// Event 1 has no types.
+    const TYPES: [(i64, &[i64], Option<u32>); 4] =
+        [(1, &[1], None), (2, &[1, 2], None), (3, &[], Some(2)), (4, &[2], None)];
+    const UNKNOWN_TYPE: i64 = 9;
+    const CUSTOMERS: [Option<&str>; 3] = [None, Some("a"), Some("b")];
 
     #[derive(Debug, Clone)]
     struct ModelRow {
@@ -569,86 +1041,233 @@ mod tests {
         event: i64,
         status: ReservationStatus,
         quantity: i64,
+        lines: Vec<(i64, i64)>,
         customer: Option<&'static str>,
         expires: i64,
+        created: i64,
     }
 
-    const CUSTOMERS: [Option<&str>; 3] = [None, Some("a"), Some("b")];
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum ModelPool {
+        Root(i64),
+        Quota(i64),
+    }
 
-    fn model_serve(
-        rows: &mut Vec<ModelRow>,
-        capacities: &[i64],
+    struct Model {
+        rows: Vec<ModelRow>,
+        capacities: [i64; 2],
+        quotas: [i64; 2],
         limit: Option<u32>,
-        op: &Operation,
-    ) -> Result<i64, DomainError> {
-        let active_or_bought = |r: &ModelRow| {
-            r.status == ReservationStatus::Purchased
-                || (r.status == ReservationStatus::Reserved && r.expires > 0)
-        };
-        match op {
-            Operation::Reserve(r) => {
-                let e = r.event.get();
-                let Some(capacity) = usize::try_from(e)
-                    .ok()
-                    .and_then(|i| capacities.get(i))
-                    .copied()
-                else {
-                    return Err(DomainError::EventNotFound);
-                };
-                let q = r.quantity.tickets();
-                if let (Some(limit), Some(c)) = (limit, &r.customer) {
-                    let used: i64 = rows
-                        .iter()
-                        .filter(|x| x.event == e && x.customer == Some(c.as_str()))
-                        .filter(|x| active_or_bought(x))
-                        .map(|x| x.quantity)
-                        .sum();
-                    if used + q > i64::from(limit) {
-                        return Err(DomainError::CustomerLimitReached);
+    }
+
+    fn quotas_of(ticket_type: i64) -> &'static [i64] {
+        TYPES
+            .iter()
+            .find(|t| t.0 == ticket_type)
+            .map_or(&[], |t| t.1)
+    }
+
+    impl Model {
+        fn capacity(&self, pool: ModelPool) -> i64 {
+            match pool {
+                ModelPool::Root(e) => self.capacities[usize::try_from(e).unwrap_or(0)],
+                ModelPool::Quota(q) => self.quotas[usize::try_from(q - 1).unwrap_or(0)],
+            }
+        }
+
+        /// The tickets `row` takes from `pool` (whatever its status).
+        fn takes(row: &ModelRow, pool: ModelPool) -> i64 {
+            match pool {
+                ModelPool::Root(e) => {
+                    if row.event == e {
+                        row.quantity
+                    } else {
+                        0
                     }
                 }
-                let taken: i64 = rows
+                ModelPool::Quota(q) => row
+                    .lines
                     .iter()
-                    .filter(|x| x.event == e && active_or_bought(x))
+                    .filter(|(t, _)| quotas_of(*t).contains(&q))
+                    .map(|(_, n)| n)
+                    .sum(),
+            }
+        }
+
+        fn counts(row: &ModelRow) -> bool {
+            row.status == ReservationStatus::Purchased
+                || (row.status == ReservationStatus::Reserved && row.expires > 0)
+        }
+
+        fn available(&self, pool: ModelPool) -> i64 {
+            let taken: i64 = self
+                .rows
+                .iter()
+                .filter(|r| Self::counts(r))
+                .map(|r| Self::takes(r, pool))
+                .sum();
+            self.capacity(pool) - taken
+        }
+
+        fn pools_of(event: i64, ticket_type: i64) -> Vec<ModelPool> {
+            std::iter::once(ModelPool::Root(event))
+                .chain(quotas_of(ticket_type).iter().map(|q| ModelPool::Quota(*q)))
+                .collect()
+        }
+
+        fn reserve(&mut self, r: &Reserve) -> Result<(i64, Vec<(i64, i64)>), String> {
+            let e = r.event.get();
+            if !(0..2).contains(&e) {
+                return Err("EventNotFound".into());
+            }
+            let lines: Vec<(i64, i64)> = r
+                .lines
+                .iter()
+                .map(|l| (l.ticket_type.get(), l.quantity.tickets()))
+                .collect();
+            if lines.is_empty() && e == 0 {
+                return Err("422 ticket_type".into());
+            }
+            for (t, n) in &lines {
+                let Some(rule) = TYPES.iter().find(|k| k.0 == *t).filter(|_| e == 0) else {
+                    return Err(format!("422 {}", r.lines_field));
+                };
+                if rule.2.is_some_and(|max| *n > i64::from(max)) {
+                    return Err(format!("422 {}", r.lines_field));
+                }
+            }
+            let q = r.quantity.tickets();
+            if let (Some(limit), Some(c)) = (self.limit, &r.customer) {
+                let used: i64 = self
+                    .rows
+                    .iter()
+                    .filter(|x| x.event == e && x.customer == Some(c.as_str()))
+                    .filter(|x| Self::counts(x))
                     .map(|x| x.quantity)
                     .sum();
-                if taken + q > capacity {
-                    return Err(DomainError::SoldOut);
+                if used + q > i64::from(limit) {
+                    return Err("CustomerLimitReached".into());
                 }
-                rows.push(ModelRow {
-                    id: ReservationId::generate(at(0), r.event),
-                    event: e,
-                    status: ReservationStatus::Reserved,
-                    quantity: q,
-                    customer: CUSTOMERS
-                        .iter()
-                        .flatten()
-                        .find(|c| Some(**c) == r.customer.as_ref().map(Customer::as_str))
-                        .copied(),
-                    expires: 600,
-                });
-                Ok(q)
             }
-            Operation::Purchase(Purchase { id, .. }) | Operation::Cancel(Cancel { id }) => {
-                let target = if matches!(op, Operation::Purchase(_)) {
-                    ReservationStatus::Purchased
-                } else {
-                    ReservationStatus::Canceled
-                };
-                let Some(row) = rows.iter_mut().find(|x| x.id == *id) else {
-                    return Err(DomainError::ReservationNotFound);
-                };
-                match row.status {
-                    ReservationStatus::Purchased => Err(DomainError::AlreadyPurchased),
-                    ReservationStatus::Reserved if row.expires > 0 => {
-                        row.status = target;
-                        Ok(row.quantity)
+            let candidate = ModelRow {
+                id: ReservationId::generate(at(0), r.event),
+                event: e,
+                status: ReservationStatus::Reserved,
+                quantity: q,
+                lines: lines.clone(),
+                customer: CUSTOMERS
+                    .iter()
+                    .flatten()
+                    .find(|c| Some(**c) == r.customer.as_ref().map(Customer::as_str))
+                    .copied(),
+                expires: 600,
+                created: 0,
+            };
+            let mut pools: Vec<ModelPool> = lines
+                .iter()
+                .flat_map(|(t, _)| Self::pools_of(e, *t))
+                .collect();
+            pools.push(ModelPool::Root(e));
+            let over = |pool: ModelPool| Self::takes(&candidate, pool) > self.available(pool);
+            if pools.iter().any(|p| over(*p)) {
+                if lines.is_empty() {
+                    return Err("SoldOut".into());
+                }
+                let short: Vec<Shortfall> = lines
+                    .iter()
+                    .filter(|(t, _)| Self::pools_of(e, *t).into_iter().any(over))
+                    .map(|(t, _)| Shortfall {
+                        ticket_type: TicketTypeId::new(*t),
+                        available: Self::pools_of(e, *t)
+                            .into_iter()
+                            .map(|p| self.available(p))
+                            .min()
+                            .unwrap_or(0)
+                            .max(0),
+                    })
+                    .collect();
+                return Err(format!("{:?}", DomainError::TypesSoldOut(short)));
+            }
+            let mut sorted = lines;
+            sorted.sort_unstable();
+            self.rows.push(ModelRow {
+                lines: sorted.clone(),
+                ..candidate
+            });
+            Ok((q, sorted))
+        }
+
+        /// The row of an operation on a hold, if it may change; the refusals of every one.
+        fn active(&mut self, id: ReservationId) -> Result<usize, String> {
+            let Some(i) = self.rows.iter().position(|x| x.id == id) else {
+                return Err("ReservationNotFound".into());
+            };
+            let row = &mut self.rows[i];
+            match row.status {
+                ReservationStatus::Purchased => Err("AlreadyPurchased".into()),
+                ReservationStatus::Reserved if row.expires > 0 => Ok(i),
+                ReservationStatus::Reserved => {
+                    row.status = ReservationStatus::Expired;
+                    Err("InvalidOrExpired".into())
+                }
+                _ => Err("InvalidOrExpired".into()),
+            }
+        }
+
+        fn serve(&mut self, op: &Operation) -> Result<(i64, Vec<(i64, i64)>), String> {
+            let done = |row: &ModelRow| (row.quantity, row.lines.clone());
+            match op {
+                Operation::Reserve(r) => self.reserve(r),
+                Operation::Purchase(Purchase { id, .. }) | Operation::Cancel(Cancel { id }) => {
+                    let i = self.active(*id)?;
+                    self.rows[i].status = if matches!(op, Operation::Purchase(_)) {
+                        ReservationStatus::Purchased
+                    } else {
+                        ReservationStatus::Canceled
+                    };
+                    Ok(done(&self.rows[i]))
+                }
+                Operation::Extend(Extend { id, seconds }) => {
+                    let i = self.active(*id)?;
+                    let row = &mut self.rows[i];
+                    let until = row.expires.max(seconds.map_or(600, i64::from));
+                    if until - row.created > 1_800 {
+                        return Err("HoldLifetimeExceeded".into());
                     }
-                    ReservationStatus::Reserved => {
-                        row.status = ReservationStatus::Expired;
-                        Err(DomainError::InvalidOrExpired)
+                    row.expires = until;
+                    Ok(done(row))
+                }
+                Operation::Release(Release { id, part }) => {
+                    let i = self.active(*id)?;
+                    let row = &mut self.rows[i];
+                    match (part, row.lines.is_empty()) {
+                        (ReleasePart::Tickets(k), true) if k.tickets() < row.quantity => {
+                            row.quantity -= k.tickets();
+                        }
+                        (ReleasePart::Tickets(_), true) | (ReleasePart::Lines(_), true) => {
+                            return Err("422 quantity".into())
+                        }
+                        (ReleasePart::Tickets(_), false) => return Err("422 lines".into()),
+                        (ReleasePart::Lines(asked), false) => {
+                            let mut left = row.lines.clone();
+                            let mut total = 0;
+                            for l in asked {
+                                let k = l.quantity.tickets();
+                                match left.iter_mut().find(|(t, _)| *t == l.ticket_type.get()) {
+                                    Some((_, n)) if k <= *n => *n -= k,
+                                    _ => return Err("422 lines".into()),
+                                }
+                                total += k;
+                            }
+                            if total >= row.quantity {
+                                return Err("422 lines".into());
+                            }
+                            left.retain(|(_, n)| *n > 0);
+                            row.lines = left;
+                            row.quantity -= total;
+                        }
                     }
-                    _ => Err(DomainError::InvalidOrExpired),
+                    Ok(done(row))
                 }
             }
         }
@@ -664,115 +1283,340 @@ mod tests {
             purchased_at: (r.status == ReservationStatus::Purchased).then(|| at(-1)),
             expires_at: Some(at(r.expires)),
             payment_reference: None,
-            created_at: at(-1),
+            created_at: at(r.created),
             updated_at: at(-1),
+            lines: lines_of(&r.lines),
+        }
+    }
+
+    fn lines_of(lines: &[(i64, i64)]) -> Vec<Line> {
+        lines
+            .iter()
+            .map(|(t, n)| Line {
+                ticket_type: TicketTypeId::new(*t),
+                quantity: i32::try_from(*n).unwrap_or(1),
+            })
+            .collect()
+    }
+
+    fn request(quantity: i64) -> Quantity {
+        Quantity::new(quantity, 100).unwrap_or(Quantity::ONE)
+    }
+
+    /// The counters a store keeps of `rows` (past-due holds still held): per event, quota and
+    /// type, `(purchased, held)`.
+    fn store_counters(rows: &[ModelRow]) -> BTreeMap<(u8, i64), (i64, i64)> {
+        let mut counters: BTreeMap<(u8, i64), (i64, i64)> = BTreeMap::new();
+        for r in rows {
+            let slot = match r.status {
+                ReservationStatus::Purchased => 0,
+                ReservationStatus::Reserved => 1,
+                _ => continue,
+            };
+            let mut add = |key, n| {
+                let c = counters.entry(key).or_default();
+                if slot == 0 {
+                    c.0 += n;
+                } else {
+                    c.1 += n;
+                }
+            };
+            add((0, r.event), r.quantity);
+            for (t, n) in &r.lines {
+                add((2, *t), *n);
+                for q in quotas_of(*t) {
+                    add((1, *q), *n);
+                }
+            }
+        }
+        counters
+    }
+
+    /// The types among `types` with their counters, and their quotas with theirs, as a store
+    /// reads them before the batch.
+    fn inventory_of(
+        types: &BTreeSet<i64>,
+        counters: &BTreeMap<(u8, i64), (i64, i64)>,
+        quota_capacities: [i64; 2],
+    ) -> Inventory {
+        let c = |key| {
+            let (purchased, held) = counters.get(&key).copied().unwrap_or_default();
+            crate::inventory::Counters {
+                purchased: i32::try_from(purchased).unwrap_or(0),
+                held: i32::try_from(held).unwrap_or(0),
+            }
+        };
+        let mut inventory = Inventory::default();
+        for &(id, quotas, max) in TYPES.iter().filter(|t| types.contains(&t.0)) {
+            inventory.types.push(crate::inventory::LockedType {
+                ticket_type: TicketType {
+                    id: TicketTypeId::new(id),
+                    event_id: EventId::new(0),
+                    name: format!("t{id}"),
+                    quotas: quotas.iter().copied().map(QuotaId::new).collect(),
+                    max_per_reservation: max,
+                    created_at: at(-1),
+                },
+                counters: c((2, id)),
+            });
+            for q in quotas {
+                if !inventory.quotas.iter().any(|k| k.id == QuotaId::new(*q)) {
+                    inventory.quotas.push(crate::inventory::LockedQuota {
+                        id: QuotaId::new(*q),
+                        event_id: EventId::new(0),
+                        capacity: i32::try_from(quota_capacities[usize::try_from(q - 1).unwrap_or(0)])
+                            .unwrap_or(1),
+                        counters: c((1, *q)),
+                    });
+                }
+            }
+        }
+        inventory
+    }
+
+    /// A request of the generated kind.
+    fn operation(
+        rows: &[ModelRow],
+        (kind, a, b, customer, pick, seconds): (usize, usize, i64, usize, usize, usize),
+    ) -> Operation {
+        let unknown = ReservationId::generate(at(0), EventId::new(0));
+        let target = rows.get(pick).map_or(unknown, |r| r.id);
+        let typed = |event: i64, lines: Vec<(i64, i64)>, field: &'static str| {
+            Operation::Reserve(Reserve {
+                event: EventId::new(event),
+                quantity: request(lines.iter().map(|l| l.1).sum()),
+                customer: CUSTOMERS[customer].and_then(|c| Customer::parse(c).ok()),
+                lines: lines
+                    .into_iter()
+                    .map(|(t, n)| LineRequest {
+                        ticket_type: TicketTypeId::new(t),
+                        quantity: request(n),
+                    })
+                    .collect(),
+                lines_field: field,
+            })
+        };
+        let type_ids = [1, 2, 3, 4, UNKNOWN_TYPE];
+        match kind {
+            0 => Operation::Reserve(Reserve::untyped(
+                EventId::new(1 + i64::from(a == 4)),
+                request(b),
+                CUSTOMERS[customer].and_then(|c| Customer::parse(c).ok()),
+            )),
+            1 => Operation::Reserve(Reserve::untyped(EventId::new(0), request(b), None)),
+            2 => typed(0, vec![(type_ids[a % 5], b)], "ticket_type"),
+            3 => {
+                let first = 1 + i64::try_from(a % 4).unwrap_or(0);
+                let second = 1 + (first % 4);
+                let mut lines = vec![(first, b), (second, 1 + b % 2)];
+                if seconds % 2 == 0 {
+                    lines.push((1 + (second % 4), 1));
+                }
+                typed(0, lines, "lines")
+            }
+            4 => typed(1, vec![(type_ids[a % 4], b)], "ticket_type"),
+            5 => Operation::Purchase(Purchase {
+                id: target,
+                payment_reference: None,
+            }),
+            6 => Operation::Cancel(Cancel { id: target }),
+            7 => Operation::Extend(Extend {
+                id: target,
+                seconds: [None, Some(100), Some(1_700), Some(2_000)][seconds % 4],
+            }),
+            _ => {
+                let held = rows.get(pick).map(|r| r.lines.clone()).unwrap_or_default();
+                let part = if held.is_empty() || a % 5 == 0 {
+                    ReleasePart::Tickets(request(b))
+                } else {
+                    ReleasePart::Lines(
+                        held.iter()
+                            .take(1 + a % 2)
+                            .map(|(t, n)| LineRequest {
+                                ticket_type: TicketTypeId::new(*t),
+                                quantity: request((*n).min(b)),
+                            })
+                            .collect(),
+                    )
+                };
+                Operation::Release(Release { id: target, part })
+            }
+        }
+    }
+
+    fn outcome_of(outcome: &Result<Reservation, DomainError>) -> Result<(i64, Vec<(i64, i64)>), String> {
+        match outcome {
+            Ok(r) => Ok((
+                r.tickets(),
+                r.lines
+                    .iter()
+                    .map(|l| (l.ticket_type.get(), i64::from(l.quantity)))
+                    .collect(),
+            )),
+            Err(DomainError::Validation { field, .. }) => Err(format!("422 {field}")),
+            Err(e) => Err(format!("{e:?}")),
         }
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(768))]
         #[test]
         fn a_batch_decides_exactly_as_serving_its_requests_one_at_a_time(
-            capacities in proptest::collection::vec(1..12i64, 1..3),
-            existing in proptest::collection::vec((0..2i64, 0..4usize, 1..4i64, 0..3usize, prop_oneof![Just(-30i64), Just(60i64)]), 0..10),
-            requests in proptest::collection::vec((0..3usize, 0..3i64, 1..4u32, 0..3usize, 0..12usize), 0..25),
-            limit in prop_oneof![Just(None), (1..6u32).prop_map(Some)],
+            capacities in (1..14i64, 1..8i64),
+            quota_capacities in (1..8i64, 1..8i64),
+            existing in proptest::collection::vec(
+                (0..2i64, 0..4usize, 1..4i64, 0..5usize, 0..3usize, prop_oneof![Just(-30i64), Just(60i64), Just(1_500i64)]),
+                0..12),
+            requests in proptest::collection::vec(
+                (0..9usize, 0..5usize, 1..4i64, 0..3usize, 0..14usize, 0..4usize), 0..25),
+            limit in prop_oneof![Just(None), (1..7u32).prop_map(Some)],
         ) {
-            // The store before the batch: rows that fit the capacity (the invariant held).
-            let mut rows: Vec<ModelRow> = Vec::new();
-            for (event, status, quantity, customer, expires) in existing {
-                let Some(&capacity) = usize::try_from(event).ok().and_then(|i| capacities.get(i)) else { continue };
+            let mut model = Model {
+                rows: Vec::new(),
+                capacities: [capacities.0, capacities.1],
+                quotas: [quota_capacities.0, quota_capacities.1],
+                limit,
+            };
+            // The store before the batch: rows whose counted tickets (past-due holds included,
+            // as the counters count them) fit every pool.
+            for (event, status, quantity, kind, customer, expires) in existing {
                 let status = ReservationStatus::ALL[status];
-                let counted: i64 = rows.iter()
-                    .filter(|r| r.event == event && matches!(r.status, ReservationStatus::Purchased | ReservationStatus::Reserved))
-                    .map(|r| r.quantity).sum();
-                if matches!(status, ReservationStatus::Purchased | ReservationStatus::Reserved) && counted + quantity > capacity {
-                    continue;
-                }
-                rows.push(ModelRow {
-                    id: ReservationId::generate(at(-1), EventId::new(event)),
-                    event, status, quantity, customer: CUSTOMERS[customer], expires,
+                let lines = if event == 0 {
+                    match kind {
+                        0..=3 => vec![(TYPES[kind].0, quantity.min(TYPES[kind].2.map_or(9, i64::from)))],
+                        _ => vec![(1, 1), (2, quantity)],
+                    }
+                } else {
+                    Vec::new()
+                };
+                let row = ModelRow {
+                    id: ReservationId::generate(at(-200), EventId::new(event)),
+                    event,
+                    status,
+                    quantity: if lines.is_empty() { quantity } else { lines.iter().map(|l| l.1).sum() },
+                    lines,
+                    customer: CUSTOMERS[customer],
+                    expires,
+                    created: -200,
+                };
+                let held = |r: &ModelRow| matches!(r.status, ReservationStatus::Purchased | ReservationStatus::Reserved);
+                let pools = [ModelPool::Root(0), ModelPool::Root(1), ModelPool::Quota(1), ModelPool::Quota(2)];
+                let fits = !held(&row) || pools.iter().all(|p| {
+                    let taken: i64 = model.rows.iter().filter(|r| held(r)).map(|r| Model::takes(r, *p)).sum();
+                    taken + Model::takes(&row, *p) <= model.capacity(*p)
                 });
+                if fits {
+                    model.rows.push(row);
+                }
             }
-            let unknown = ReservationId::generate(at(0), EventId::new(0));
-            let ops: Vec<Operation> = requests.iter().map(|&(kind, event, quantity, customer, pick)| {
-                let target = rows.get(pick).map_or(unknown, |r| r.id);
-                match kind {
-                    0 => reserve(event, quantity, CUSTOMERS[customer]),
-                    1 => Operation::Purchase(Purchase { id: target, payment_reference: None }),
-                    _ => Operation::Cancel(Cancel { id: target }),
+            let rows = model.rows.clone();
+            let ops: Vec<Operation> = requests.into_iter().map(|r| operation(&rows, r)).collect();
+
+            // What the batch locks and reads, as `batch::run` gathers it.
+            let before = store_counters(&rows);
+            let counter = |key| before.get(&key).copied().unwrap_or_default();
+            let events: Vec<LockedEvent> = (0..2).map(|e| {
+                let (purchased, held) = counter((0, e));
+                LockedEvent {
+                    id: EventId::new(e),
+                    capacity: i32::try_from(model.capacities[usize::try_from(e).unwrap_or(0)]).unwrap_or(1),
+                    purchased: i32::try_from(purchased).unwrap_or(0),
+                    held: i32::try_from(held).unwrap_or(0),
+                    typed: e == 0,
                 }
             }).collect();
-
-            // The batch: counters as a store keeps them (past-due holds still counted).
-            let events: Vec<LockedEvent> = capacities.iter().enumerate().map(|(i, &capacity)| {
-                let sum = |status| rows.iter().filter(|r| usize::try_from(r.event).ok() == Some(i) && r.status == status).map(|r| r.quantity).sum::<i64>();
-                locked(i64::try_from(i).unwrap_or(0), i32::try_from(capacity).unwrap_or(1),
-                    i32::try_from(sum(ReservationStatus::Purchased)).unwrap_or(0),
-                    i32::try_from(sum(ReservationStatus::Reserved)).unwrap_or(0))
-            }).collect();
-            let usage: Vec<(EventId, Customer, i64)> = (0..capacities.len()).flat_map(|e| {
+            let mut named: BTreeSet<i64> = BTreeSet::new();
+            for op in &ops {
+                match op {
+                    Operation::Reserve(r) => named.extend(r.lines.iter().map(|l| l.ticket_type.get())),
+                    other => if let Some(row) = other.reservation().and_then(|id| rows.iter().find(|r| r.id == id)) {
+                        named.extend(row.lines.iter().map(|l| l.0));
+                    },
+                }
+            }
+            let usage: Vec<(EventId, Customer, i64)> = (0..2).flat_map(|e| {
                 let rows = &rows;
                 CUSTOMERS.iter().flatten().filter_map(move |c| {
                     let used: i64 = rows.iter()
-                        .filter(|r| usize::try_from(r.event).ok() == Some(e) && r.customer == Some(*c))
-                        .filter(|r| r.status == ReservationStatus::Purchased || (r.status == ReservationStatus::Reserved && r.expires > 0))
+                        .filter(|r| r.event == e && r.customer == Some(*c) && Model::counts(r))
                         .map(|r| r.quantity).sum();
-                    Some((EventId::new(i64::try_from(e).ok()?), Customer::parse(c).ok()?, used))
+                    Some((EventId::new(e), Customer::parse(c).ok()?, used))
                 })
             }).collect();
             let mut store_rows = rows.clone();
-            let mut ledger = Ledger::new(rules(limit), &ops, &events, rows.iter().map(to_reservation).collect(), usage);
+            let mut ledger = Ledger::new(
+                rules(limit), &ops, &events, inventory_of(&named, &before, model.quotas),
+                rows.iter().map(to_reservation).collect(), usage,
+            );
             let outcomes: Vec<_> = ops.iter().map(|op| {
-                ledger.decide(op, &mut |event: EventId, limit: u32| -> Result<Vec<ReleasedHold>, Infallible> {
+                ledger.decide(op, &mut |event: EventId, limit: u32| {
                     let mut due: Vec<&mut ModelRow> = store_rows.iter_mut()
                         .filter(|r| r.event == event.get() && r.status == ReservationStatus::Reserved && r.expires <= 0)
                         .collect();
                     due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-                    Ok(due.into_iter().map(|r| {
+                    let holds: Vec<ReleasedHold> = due.into_iter().map(|r| {
                         r.status = ReservationStatus::Expired;
-                        ReleasedHold { id: r.id, event, quantity: i32::try_from(r.quantity).unwrap_or(1) }
-                    }).collect())
-                }).unwrap_or_else(|e| match e {})
+                        ReleasedHold {
+                            id: r.id,
+                            event,
+                            quantity: i32::try_from(r.quantity).unwrap_or(1),
+                            lines: lines_of(&r.lines),
+                        }
+                    }).collect();
+                    let types: BTreeSet<i64> = holds.iter().flat_map(|h| h.lines.iter().map(|l| l.ticket_type.get())).collect();
+                    Ok(Released { holds, inventory: inventory_of(&types, &before, model.quotas) })
+                }).unwrap_or_else(|e| panic!("{e}"))
             }).collect();
 
             // Serve the same requests one at a time on the model.
-            let mut model = rows.clone();
             for (op, outcome) in ops.iter().zip(&outcomes) {
-                let expected = model_serve(&mut model, &capacities, limit, op);
-                let got = outcome.as_ref().map(Reservation::tickets).map_err(Clone::clone);
-                prop_assert_eq!(got, expected, "{:?}", op);
+                let expected = model.serve(op);
+                prop_assert_eq!(outcome_of(outcome), expected, "{:?}", op);
             }
 
-            // Applied to the store, the changes leave counters equal to a recount of the rows,
-            // and the invariant holds.
+            // Applied to the store, the changes leave every counter equal to a recount of the
+            // rows, and the invariant holds in every pool.
             let changes = ledger.into_changes();
             let mut after = store_rows;
             for hold in &changes.holds {
                 after.push(ModelRow {
                     id: hold.id, event: hold.event_id.get(), status: ReservationStatus::Reserved,
-                    quantity: hold.tickets(), customer: None, expires: 600,
+                    quantity: hold.tickets(),
+                    lines: hold.lines.iter().map(|l| (l.ticket_type.get(), i64::from(l.quantity))).collect(),
+                    customer: None, expires: 600, created: 0,
                 });
+            }
+            for change in &changes.hold_changes {
+                let row = after.iter_mut().find(|r| r.id == change.id);
+                prop_assert!(row.as_ref().is_some_and(|r| r.status == ReservationStatus::Reserved), "{:?}", change);
+                if let Some(row) = row {
+                    row.quantity = i64::from(change.quantity);
+                    row.lines = change.lines.iter().map(|l| (l.ticket_type.get(), i64::from(l.quantity))).collect();
+                    row.expires = (change.expires_at - at(0)).num_seconds();
+                }
             }
             for change in &changes.statuses {
                 let row = after.iter_mut().find(|r| r.id == change.id());
                 prop_assert!(row.as_ref().is_some_and(|r| r.status == ReservationStatus::Reserved), "{:?}", change);
                 if let Some(row) = row {
-                    row.status = match change {
-                        StatusChange::Purchased { .. } => ReservationStatus::Purchased,
-                        StatusChange::Canceled { .. } => ReservationStatus::Canceled,
-                        StatusChange::Expired { .. } => ReservationStatus::Expired,
-                    };
+                    row.status = change.status();
                 }
             }
-            for e in &events {
-                let delta = changes.counters.get(&e.id).copied().unwrap_or_default();
-                let sum = |keep: &dyn Fn(&ModelRow) -> bool| after.iter().filter(|r| r.event == e.id.get() && keep(r)).map(|r| r.quantity).sum::<i64>();
-                let purchased = sum(&|r| r.status == ReservationStatus::Purchased);
-                prop_assert_eq!(i64::from(e.purchased) + delta.purchased, purchased);
-                prop_assert_eq!(i64::from(e.held) + delta.held, sum(&|r| r.status == ReservationStatus::Reserved));
-                let active = sum(&|r| r.status == ReservationStatus::Reserved && r.expires > 0);
-                prop_assert!(purchased + active <= i64::from(e.capacity));
+            let recount = store_counters(&after);
+            let mut keys: BTreeSet<(u8, i64)> = before.keys().chain(recount.keys()).copied().collect();
+            keys.extend([(0, 0), (0, 1)]);
+            for key in keys {
+                let (p0, h0) = before.get(&key).copied().unwrap_or_default();
+                let delta = match key.0 {
+                    0 => changes.counters.get(&EventId::new(key.1)).copied().unwrap_or_default(),
+                    1 => changes.quota_counters.get(&QuotaId::new(key.1)).map(|c| c.1).unwrap_or_default(),
+                    _ => changes.type_counters.get(&TicketTypeId::new(key.1)).map(|c| c.1).unwrap_or_default(),
+                };
+                prop_assert_eq!((p0 + delta.purchased, h0 + delta.held), recount.get(&key).copied().unwrap_or_default(), "{:?}", key);
+            }
+            let model_after = Model { rows: after, ..model };
+            for pool in [ModelPool::Root(0), ModelPool::Root(1), ModelPool::Quota(1), ModelPool::Quota(2)] {
+                prop_assert!(model_after.available(pool) >= 0, "{:?} oversold", pool);
             }
         }
     }
@@ -785,13 +1629,14 @@ mod tests {
             rules(None),
             &ops,
             &[locked(1, 5_000, 0, 5_000)],
+            Inventory::default(),
             vec![],
             vec![],
         );
         let mut asked = Vec::new();
         let _ = decide_all(&mut ledger, &ops, &mut |_, limit| {
             asked.push(limit);
-            Ok(vec![])
+            Ok(Released::default())
         });
         assert_eq!(asked, vec![3_000]);
     }

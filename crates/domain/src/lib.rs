@@ -3,6 +3,7 @@
 //! * [`availability`] holds the availability rule (README, "How it never oversells").
 //! * [`ledger`] decides a batch of reserves, purchases and cancels in arrival order, as pure
 //!   functions over what the batch's transaction locked.
+//! * [`inventory`] holds quotas, ticket types and the lines of a hold.
 //! * [`reservation`] holds the reservation state machine.
 //! * [`validation`] holds the value types that can only be built valid.
 //! * [`idempotency`] holds idempotency keys and the first answers stored under them.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod event;
 pub mod idempotency;
 pub mod ids;
+pub mod inventory;
 pub mod ledger;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
@@ -28,19 +30,30 @@ pub mod validation;
 mod batch;
 mod create_event;
 mod edit_event;
+mod edit_inventory;
 mod expire;
 mod queries;
 mod ticketing;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use command::{Cancel, Command, CommandOutcome, Operation, OperationKind, Purchase, Reserve};
-pub use error::{DomainError, StoreError, StoreErrorKind};
-pub use event::{Event, EventAudit, EventPage, EventPatch, EventSnapshot, EventSummary, NewEvent};
+pub use command::{
+    Cancel, Command, CommandOutcome, Extend, Operation, OperationKind, Purchase, Release,
+    ReleasePart, Reserve,
+};
+pub use error::{DomainError, Shortfall, StoreError, StoreErrorKind};
+pub use event::{
+    Event, EventAudit, EventPage, EventPatch, EventSnapshot, EventSummary, NewEvent, TypeAudit,
+};
 pub use expire::{ExpiryReport, DEFAULT_EXPIRE_BATCH};
 pub use idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, RenderAnswer, StoredAnswer,
 };
-pub use ids::{EventId, ReservationId};
+pub use ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+pub use inventory::{
+    Counters, Inventory, InventorySnapshot, InventorySummary, Line, LineRequest, LockedQuota,
+    LockedType, NewQuota, NewTicketType, Quota, QuotaAudit, QuotaPatch, QuotaSummary,
+    TicketType, TypeSummary,
+};
 pub use queries::MAX_PAGE_SIZE;
 pub use reservation::{Reservation, ReservationStatus};
 pub use store::{

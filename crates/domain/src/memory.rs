@@ -7,12 +7,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::{DomainError, StoreError};
-use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
+use crate::event::{Event, EventAudit, EventSnapshot, NewEvent, TypeAudit};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
-use crate::ids::{EventId, ReservationId};
+use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+use crate::inventory::{
+    Counters, Inventory, InventorySnapshot, Line, LockedQuota, LockedType, NewQuota,
+    NewTicketType, Quota, QuotaAudit, TicketType,
+};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::store::{
-    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue, ReadStore,
+    Changes, Claims, CounterDelta, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue, ReadStore,
     ReadWork, Readiness, Reads, ReleasedHold, Stored, Timestamp, UnitOfWork, Usage, Work,
     WriteStore,
 };
@@ -22,6 +26,8 @@ struct EventRow {
     event: Event,
     purchased: i32,
     held: i32,
+    quotas: u32,
+    types: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +43,10 @@ struct State {
     events: BTreeMap<EventId, EventRow>,
     reservations: HashMap<ReservationId, Reservation>,
     keys: BTreeMap<IdempotencyKey, KeyRecord>,
+    last_quota: i64,
+    quotas: BTreeMap<QuotaId, (Quota, Counters)>,
+    last_type: i64,
+    types: BTreeMap<TicketTypeId, (TicketType, Counters)>,
 }
 
 /// The in-memory store: one transaction at a time, each on a copy of the state that replaces
@@ -100,7 +110,37 @@ fn snapshot(
         purchased: row.purchased,
         held: row.held,
         past_due,
+        has_inventory: row.quotas + row.types > 0,
     }
+}
+
+/// Tickets of `lines` that count in `quota`, of the types in `types`.
+fn in_quota(
+    lines: &[Line],
+    quota: QuotaId,
+    types: &BTreeMap<TicketTypeId, (TicketType, Counters)>,
+) -> i64 {
+    lines
+        .iter()
+        .filter(|l| {
+            types
+                .get(&l.ticket_type)
+                .is_some_and(|(t, _)| t.quotas.contains(&quota))
+        })
+        .map(|l| i64::from(l.quantity))
+        .sum()
+}
+
+/// Adds `by` to a counter, refusing what a database's CHECK would refuse.
+fn bump(counters: &mut Counters, by: CounterDelta, capacity: Option<i32>) -> Stored<()> {
+    let held = i64::from(counters.held) + by.held;
+    let purchased = i64::from(counters.purchased) + by.purchased;
+    if held < 0 || purchased < 0 || capacity.is_some_and(|c| held + purchased > i64::from(c)) {
+        return Err(broken("counters out of range"));
+    }
+    counters.held = i32::try_from(held).map_err(|e| broken(e.to_string()))?;
+    counters.purchased = i32::try_from(purchased).map_err(|e| broken(e.to_string()))?;
+    Ok(())
 }
 
 impl ReadStore for MemoryStore {
@@ -147,23 +187,112 @@ impl Reads for State {
     }
 
     fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>> {
-        Ok(self.events.get(&id).map(|row| {
-            let sum = |keep: &dyn Fn(&Reservation) -> bool| -> i64 {
-                self.reservations
-                    .values()
-                    .filter(|r| r.event_id == id && keep(r))
-                    .map(Reservation::tickets)
-                    .sum()
-            };
-            EventAudit {
-                capacity: row.event.capacity,
-                purchased_counter: row.purchased,
-                held_counter: row.held,
-                purchased_tickets: sum(&|r| r.status == ReservationStatus::Purchased),
-                reserved_tickets: sum(&|r| r.status == ReservationStatus::Reserved),
-                active_tickets: sum(&|r| r.is_active(now)),
-            }
+        let Some(row) = self.events.get(&id) else {
+            return Ok(None);
+        };
+        let holds: Vec<&Reservation> = self
+            .reservations
+            .values()
+            .filter(|r| r.event_id == id)
+            .collect();
+        let sum = |tickets: &dyn Fn(&Reservation) -> i64, keep: &dyn Fn(&Reservation) -> bool| {
+            holds.iter().filter(|r| keep(r)).map(|r| tickets(r)).sum::<i64>()
+        };
+        let purchased = |r: &Reservation| r.status == ReservationStatus::Purchased;
+        let reserved = |r: &Reservation| r.status == ReservationStatus::Reserved;
+        let active = |r: &Reservation| r.is_active(now);
+        let quotas = self
+            .quotas
+            .values()
+            .filter(|(q, _)| q.event_id == id)
+            .map(|(q, c)| {
+                let tickets = |r: &Reservation| in_quota(&r.lines, q.id, &self.types);
+                QuotaAudit {
+                    id: q.id,
+                    capacity: q.capacity,
+                    counters: *c,
+                    purchased_tickets: sum(&tickets, &purchased),
+                    reserved_tickets: sum(&tickets, &reserved),
+                    active_tickets: sum(&tickets, &active),
+                }
+            })
+            .collect();
+        let types = self
+            .types
+            .values()
+            .filter(|(t, _)| t.event_id == id)
+            .map(|(t, c)| {
+                let tickets = |r: &Reservation| {
+                    r.lines
+                        .iter()
+                        .filter(|l| l.ticket_type == t.id)
+                        .map(|l| i64::from(l.quantity))
+                        .sum()
+                };
+                TypeAudit {
+                    id: t.id,
+                    counters: *c,
+                    purchased_tickets: sum(&tickets, &purchased),
+                    reserved_tickets: sum(&tickets, &reserved),
+                }
+            })
+            .collect();
+        Ok(Some(EventAudit {
+            capacity: row.event.capacity,
+            purchased_counter: row.purchased,
+            held_counter: row.held,
+            purchased_tickets: sum(&Reservation::tickets, &purchased),
+            reserved_tickets: sum(&Reservation::tickets, &reserved),
+            active_tickets: sum(&Reservation::tickets, &active),
+            quotas,
+            types,
         }))
+    }
+
+    fn inventories(&mut self, events: &[EventId], now: Timestamp) -> Stored<Vec<InventorySnapshot>> {
+        Ok(events
+            .iter()
+            .filter_map(|id| self.events.get(id))
+            .filter(|row| row.quotas + row.types > 0)
+            .map(|row| {
+                let id = row.event.id;
+                let past_due: Vec<&Reservation> = self
+                    .reservations
+                    .values()
+                    .filter(|r| r.event_id == id)
+                    .filter(|r| r.status == ReservationStatus::Reserved && !r.is_active(now))
+                    .collect();
+                InventorySnapshot {
+                    event_id: id,
+                    capacity: row.event.capacity,
+                    counters: Counters {
+                        purchased: row.purchased,
+                        held: row.held,
+                    },
+                    past_due: past_due.iter().map(|r| r.quantity).sum(),
+                    quotas: self
+                        .quotas
+                        .values()
+                        .filter(|(q, _)| q.event_id == id)
+                        .cloned()
+                        .collect(),
+                    types: self
+                        .types
+                        .values()
+                        .filter(|(t, _)| t.event_id == id)
+                        .map(|(t, c)| {
+                            let due = past_due
+                                .iter()
+                                .flat_map(|r| r.lines.iter())
+                                .filter(|l| l.ticket_type == t.id)
+                                .map(|l| l.quantity)
+                                .sum();
+                            (t.clone(), *c, due)
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
     }
 }
 
@@ -196,6 +325,8 @@ impl UnitOfWork for State {
                 event: event.clone(),
                 purchased: 0,
                 held: 0,
+                quotas: 0,
+                types: 0,
             },
         );
         Ok(event)
@@ -221,6 +352,7 @@ impl UnitOfWork for State {
                 capacity: row.event.capacity,
                 purchased: row.purchased,
                 held: row.held,
+                typed: row.types > 0,
             })
             .collect())
     }
@@ -256,6 +388,7 @@ impl UnitOfWork for State {
                     id: r.id,
                     event: r.event_id,
                     quantity: r.quantity,
+                    lines: r.lines,
                 })
             })
             .collect())
@@ -335,6 +468,31 @@ impl UnitOfWork for State {
                 row.payment_reference = change.payment_reference().map(str::to_owned);
             }
         }
+        for change in &changes.hold_changes {
+            let row = self
+                .reservations
+                .get_mut(&change.id)
+                .filter(|r| r.status == ReservationStatus::Reserved)
+                .ok_or_else(|| broken(format!("{} is not reserved", change.id)))?;
+            row.expires_at = Some(change.expires_at);
+            row.quantity = change.quantity;
+            row.lines.clone_from(&change.lines);
+            row.updated_at = now;
+        }
+        for (id, (_, delta)) in &changes.quota_counters {
+            let (quota, counters) = self
+                .quotas
+                .get_mut(id)
+                .ok_or_else(|| broken(format!("counters of unknown quota {id}")))?;
+            bump(counters, *delta, Some(quota.capacity))?;
+        }
+        for (id, (_, delta)) in &changes.type_counters {
+            let (_, counters) = self
+                .types
+                .get_mut(id)
+                .ok_or_else(|| broken(format!("counters of unknown ticket type {id}")))?;
+            bump(counters, *delta, None)?;
+        }
         for (id, delta) in &changes.counters {
             let row = self
                 .events
@@ -370,6 +528,100 @@ impl UnitOfWork for State {
             self.keys.remove(key);
         }
         Ok(u32::try_from(expired.len()).unwrap_or(u32::MAX))
+    }
+
+    fn read_inventory(&mut self, types: &[TicketTypeId]) -> Stored<Inventory> {
+        let mut inventory = Inventory::default();
+        for (t, c) in types.iter().filter_map(|id| self.types.get(id)) {
+            inventory.types.push(LockedType {
+                ticket_type: t.clone(),
+                counters: *c,
+            });
+            for q in &t.quotas {
+                let (quota, counters) = self
+                    .quotas
+                    .get(q)
+                    .ok_or_else(|| broken(format!("ticket type {} of unknown quota {q}", t.id)))?;
+                if !inventory.quotas.iter().any(|k| k.id == *q) {
+                    inventory.quotas.push(LockedQuota {
+                        id: *q,
+                        event_id: quota.event_id,
+                        capacity: quota.capacity,
+                        counters: *counters,
+                    });
+                }
+            }
+        }
+        Ok(inventory)
+    }
+
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.quotas.get(id))
+            .filter(|(q, _)| q.event_id == event)
+            .cloned()
+            .collect())
+    }
+
+    fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
+        let row = self
+            .events
+            .get_mut(&event)
+            .ok_or_else(|| broken("a quota of an unknown event"))?;
+        row.quotas += 1;
+        self.last_quota += 1;
+        let quota = Quota {
+            id: QuotaId::new(self.last_quota),
+            event_id: event,
+            name: new.name.as_str().to_owned(),
+            capacity: new.capacity.get(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.quotas
+            .insert(quota.id, (quota.clone(), Counters::default()));
+        Ok(quota)
+    }
+
+    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
+        let (stored, counters) = self
+            .quotas
+            .get_mut(&quota.id)
+            .ok_or_else(|| broken("update of an unknown quota"))?;
+        if i64::from(counters.purchased) + i64::from(counters.held) > i64::from(set.capacity.get())
+        {
+            return Err(broken("quota counters above the new capacity"));
+        }
+        set.name.as_str().clone_into(&mut stored.name);
+        stored.capacity = set.capacity.get();
+        stored.updated_at = now;
+        Ok(stored.clone())
+    }
+
+    fn create_ticket_type(
+        &mut self,
+        event: EventId,
+        new: &NewTicketType,
+        now: Timestamp,
+    ) -> Stored<TicketType> {
+        let row = self
+            .events
+            .get_mut(&event)
+            .ok_or_else(|| broken("a ticket type of an unknown event"))?;
+        row.types += 1;
+        self.last_type += 1;
+        let ticket_type = TicketType {
+            id: TicketTypeId::new(self.last_type),
+            event_id: event,
+            name: new.name.as_str().to_owned(),
+            quotas: new.quotas.clone(),
+            max_per_reservation: new.max_per_reservation.map(crate::Quantity::get),
+            created_at: now,
+        };
+        self.types
+            .insert(ticket_type.id, (ticket_type.clone(), Counters::default()));
+        Ok(ticket_type)
     }
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {

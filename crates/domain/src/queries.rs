@@ -4,7 +4,8 @@ use crate::error::DomainError;
 use crate::event::{EventAudit, EventPage, EventSummary};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::Reservation;
-use crate::store::PageRequest;
+use crate::event::EventSnapshot;
+use crate::store::{PageRequest, Reads, Stored, Timestamp};
 use crate::ticketing::Ticketing;
 
 /// The largest page of `GET /api/events`.
@@ -29,11 +30,10 @@ impl Ticketing {
     /// Only [`DomainError::Store`].
     pub fn event_summaries(&self, ids: &[EventId]) -> Result<Vec<EventSummary>, DomainError> {
         let now = self.clock.now();
-        let snapshots = self.read(|r| r.event_snapshots(ids, now))?;
-        Ok(snapshots
-            .into_iter()
-            .map(EventSummary::from_snapshot)
-            .collect())
+        self.read(|r| {
+            let snapshots = r.event_snapshots(ids, now)?;
+            summarize(r, snapshots, now)
+        })
     }
 
     /// Whether the store can serve now (see [`crate::ReadStore::readiness`]).
@@ -60,13 +60,12 @@ impl Ticketing {
             before,
             limit: limit + 1,
         };
-        let mut snapshots = self.read(|r| r.list_events(page, now))?;
-        let more = snapshots.len() > limit as usize;
-        snapshots.truncate(limit as usize);
-        let events: Vec<EventSummary> = snapshots
-            .into_iter()
-            .map(EventSummary::from_snapshot)
-            .collect();
+        let mut events = self.read(|r| {
+            let snapshots = r.list_events(page, now)?;
+            summarize(r, snapshots, now)
+        })?;
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
         let next = if more {
             events.last().map(|s| s.event.id)
         } else {
@@ -110,6 +109,37 @@ impl Ticketing {
     }
 }
 
+/// The summaries of `snapshots`; those of events with quotas or ticket types are taken, with
+/// their inventories, from one more statement on the same connection.
+fn summarize(
+    reads: &mut dyn Reads,
+    snapshots: Vec<EventSnapshot>,
+    now: Timestamp,
+) -> Stored<Vec<EventSummary>> {
+    let typed: Vec<EventId> = snapshots
+        .iter()
+        .filter(|s| s.has_inventory)
+        .map(|s| s.event.id)
+        .collect();
+    let inventories = if typed.is_empty() {
+        Vec::new()
+    } else {
+        reads.inventories(&typed, now)?
+    };
+    Ok(snapshots
+        .into_iter()
+        .map(|snapshot| {
+            match inventories
+                .iter()
+                .find(|i| i.event_id == snapshot.event.id)
+            {
+                Some(inventory) => EventSummary::with_inventory(snapshot, inventory),
+                None => EventSummary::from_snapshot(snapshot),
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeDelta;
@@ -136,11 +166,7 @@ mod tests {
         let (t, clock) = memory_ticketing(None);
         let event = t.create_event(&new_event(2)).unwrap().event.id;
         let hold = t
-            .reserve(Reserve {
-                event,
-                quantity: crate::Quantity::ONE,
-                customer: None,
-            })
+            .reserve(Reserve::untyped(event, crate::Quantity::ONE, None))
             .unwrap();
         assert_eq!(t.reservation(hold.id).unwrap().status.as_str(), "reserved");
         clock.advance(TimeDelta::seconds(600));

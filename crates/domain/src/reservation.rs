@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::availability::is_active;
 use crate::error::DomainError;
 use crate::ids::{EventId, ReservationId};
+use crate::inventory::Line;
 
 /// Where a reservation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +100,9 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Its tickets by type, for a hold of typed tickets (empty otherwise), by type id; their
+    /// quantities add up to `quantity`.
+    pub lines: Vec<Line>,
 }
 
 impl Reservation {
@@ -133,6 +137,16 @@ pub enum TransitionDecision {
     ExpireThenRefuse,
     /// Change nothing and answer with this error.
     Refuse(DomainError),
+}
+
+/// Decides whether a hold may change and stay `reserved` (extended, or partly released) at
+/// `now`: only an active hold may, with the same refusals as a purchase or a cancel.
+pub fn decide_hold_change(
+    status: ReservationStatus,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> TransitionDecision {
+    decide_transition(status, expires_at, now, ReservationStatus::Canceled)
 }
 
 /// Decides whether a reservation may become `target` (`purchased` or `canceled`) at `now`.
@@ -236,6 +250,7 @@ mod tests {
             payment_reference: None,
             created_at: at(0),
             updated_at: at(0),
+            lines: vec![],
         };
         assert_eq!(hold.clone().seen_at(at(9)).status, Reserved);
         assert_eq!(hold.clone().seen_at(at(10)).status, Expired);

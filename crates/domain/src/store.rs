@@ -22,7 +22,10 @@ use chrono::{DateTime, Utc};
 use crate::error::DomainError;
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
-use crate::ids::{EventId, ReservationId};
+use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+use crate::inventory::{
+    Counters, Inventory, InventorySnapshot, Line, NewQuota, NewTicketType, Quota, TicketType,
+};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::validation::Customer;
 
@@ -43,10 +46,12 @@ pub struct LockedEvent {
     pub purchased: i32,
     /// Tickets of holds with status `reserved`, past-due ones included.
     pub held: i32,
+    /// Whether it has ticket types: then every reserve must name them.
+    pub typed: bool,
 }
 
 /// A past-due hold a store marked `expired`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleasedHold {
     /// The hold.
     pub id: ReservationId,
@@ -54,6 +59,25 @@ pub struct ReleasedHold {
     pub event: EventId,
     /// Its tickets.
     pub quantity: i32,
+    /// Its lines, for a typed hold (empty otherwise).
+    pub lines: Vec<Line>,
+}
+
+/// The new state of a hold that stays `reserved`: extended, or partly released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldChange {
+    /// The hold.
+    pub id: ReservationId,
+    /// Its event.
+    pub event: EventId,
+    /// When it now ends.
+    pub expires_at: Timestamp,
+    /// Its tickets now.
+    pub quantity: i32,
+    /// Its lines now, for a typed hold, with their new quantities.
+    pub lines: Vec<Line>,
+    /// The types whose lines were released whole: their rows go.
+    pub dropped: Vec<TicketTypeId>,
 }
 
 /// A reservation leaving `reserved`.
@@ -130,8 +154,15 @@ pub struct Changes {
     /// Reservations leaving `reserved`; a store writes each only while the row is still
     /// `reserved`, and fails the transaction if one is not.
     pub statuses: Vec<StatusChange>,
-    /// Counter changes per event, in id order (the lock order).
+    /// Counter changes per event (the root quota), in id order (the lock order).
     pub counters: BTreeMap<EventId, CounterDelta>,
+    /// Counter changes per named quota, with the quota's event.
+    pub quota_counters: BTreeMap<QuotaId, (EventId, CounterDelta)>,
+    /// Counter changes per ticket type, with the type's event.
+    pub type_counters: BTreeMap<TicketTypeId, (EventId, CounterDelta)>,
+    /// Holds that stay `reserved` with a new expiry or fewer tickets; a store writes each
+    /// only while the row is still `reserved`, and fails the transaction if one is not.
+    pub hold_changes: Vec<HoldChange>,
     /// First answers to store under their idempotency keys (claimed earlier in the
     /// transaction).
     pub answers: Vec<(IdempotencyKey, StoredAnswer)>,
@@ -143,6 +174,9 @@ impl Changes {
         self.holds.is_empty()
             && self.statuses.is_empty()
             && self.counters.values().all(|d| d.is_zero())
+            && self.quota_counters.values().all(|(_, d)| d.is_zero())
+            && self.type_counters.values().all(|(_, d)| d.is_zero())
+            && self.hold_changes.is_empty()
             && self.answers.is_empty()
     }
 }
@@ -230,6 +264,46 @@ pub trait UnitOfWork {
     /// Only [`DomainError::Store`].
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32>;
 
+    /// The ticket types among `types` that exist (of any event), with their counters, and
+    /// every named quota they draw from, with its counters. The caller has locked the events
+    /// of the types it acts on (every writer of a type's or a quota's counters holds its
+    /// event's lock).
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn read_inventory(&mut self, types: &[TicketTypeId]) -> Stored<Inventory>;
+
+    /// The named quotas of `event` among `ids` that exist, with their counters.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>>;
+
+    /// Inserts a quota of the locked `event` with nothing held, stamped `now`, and counts it on
+    /// the event.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota>;
+
+    /// Sets a quota's name and capacity (its event locked), stamping `updated_at`.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`] (a capacity below the counters breaks the store's check).
+    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota>;
+
+    /// Inserts a ticket type of the locked `event` drawing from its quotas `new.quotas` (all of
+    /// that event), with nothing held, stamped `now`, and counts it on the event.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn create_ticket_type(
+        &mut self,
+        event: EventId,
+        new: &NewTicketType,
+        now: Timestamp,
+    ) -> Stored<TicketType>;
+
     /// Reads an event's snapshot inside the transaction (see [`Reads::event_snapshots`]).
     ///
     /// # Errors
@@ -295,6 +369,14 @@ pub trait Reads {
     /// Only [`DomainError::Store`].
     fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>>;
 
+    /// The quotas and ticket types of the `events` that have any, with the event's own
+    /// counters and every past-due ticket by type at `now`, each event in one consistent
+    /// snapshot. Events without quotas or types may be left out.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn inventories(&mut self, events: &[EventId], now: Timestamp) -> Stored<Vec<InventorySnapshot>>;
+
     /// Up to `page.limit` events with ids below `page.before` (all when `None`), newest
     /// (highest id) first, as in [`Reads::event_snapshots`].
     ///
@@ -308,8 +390,9 @@ pub trait Reads {
     /// Only [`DomainError::Store`].
     fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>>;
 
-    /// The event's counters next to a recount of its rows, in one consistent snapshot; `None`
-    /// for an unknown event.
+    /// The event's counters next to a recount of its rows, and each of its quotas' and types'
+    /// counters next to a recount of the lines that draw from them, in one consistent
+    /// snapshot; `None` for an unknown event.
     ///
     /// # Errors
     /// Only [`DomainError::Store`].

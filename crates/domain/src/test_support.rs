@@ -24,6 +24,7 @@ pub fn rules(customer_limit: Option<u32>) -> Rules {
     Rules {
         now: NOW,
         hold_ttl: ttl(),
+        max_hold: TimeDelta::seconds(1_800),
         customer_limit,
     }
 }
@@ -41,6 +42,7 @@ pub fn hold_row(event: EventId) -> Reservation {
         payment_reference: None,
         created_at: NOW,
         updated_at: NOW,
+        lines: vec![],
     }
 }
 

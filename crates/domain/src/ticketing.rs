@@ -52,10 +52,12 @@ pub struct Policy {
     pub max_tickets_per_customer: Option<u32>,
     /// How long an idempotency key and its first answer are kept.
     pub idempotency_ttl: TimeDelta,
+    /// The longest a hold may last from its creation, extends included.
+    pub max_hold: TimeDelta,
 }
 
 impl Policy {
-    /// The defaults, with holds of `hold_ttl`.
+    /// The defaults, with holds of `hold_ttl` (extended up to three times as long).
     pub fn with_hold_ttl(hold_ttl: HoldTtl) -> Self {
         Self {
             hold_ttl,
@@ -64,6 +66,7 @@ impl Policy {
             idempotency_ttl: TimeDelta::seconds(
                 i64::try_from(DEFAULT_IDEMPOTENCY_TTL_SECONDS).unwrap_or(i64::MAX),
             ),
+            max_hold: hold_ttl.get() * 3,
         }
     }
 }
@@ -152,7 +155,9 @@ impl Ticketing {
     /// # Errors
     /// For the whole batch: [`DomainError::Store`] (nothing took effect, or, with
     /// [`crate::StoreErrorKind::OutcomeUnknown`], maybe everything did). Per command, in the
-    /// outcomes: [`DomainError::SoldOut`], [`DomainError::CustomerLimitReached`],
+    /// outcomes: [`DomainError::SoldOut`], [`DomainError::TypesSoldOut`],
+    /// [`DomainError::HoldLifetimeExceeded`], [`DomainError::Validation`] (ticket types and
+    /// releases that the stored inventory refuses), [`DomainError::CustomerLimitReached`],
     /// [`DomainError::EventNotFound`], [`DomainError::ReservationNotFound`],
     /// [`DomainError::AlreadyPurchased`], [`DomainError::InvalidOrExpired`],
     /// [`DomainError::IdempotencyKeyReused`], [`DomainError::IdempotencyKeyInProgress`].
@@ -168,6 +173,7 @@ impl Ticketing {
         let rules = Rules {
             now,
             hold_ttl: self.policy.hold_ttl,
+            max_hold: self.policy.max_hold,
             customer_limit: self.policy.max_tickets_per_customer,
         };
         let keep_until = now + self.policy.idempotency_ttl;
