@@ -8,10 +8,9 @@ use crate::command::{Command, CommandOutcome, Operation};
 use crate::error::{DomainError, StoreError};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, RenderAnswer};
 use crate::ids::{EventId, ReservationId};
-use crate::ids::TicketTypeId;
 use crate::inventory::Inventory;
 use crate::ledger::{types_of, Ledger, Released, Rules};
-use crate::store::{KeyTerm, PastDue, UnitOfWork};
+use crate::store::{KeyTerm, PastDue, TypeOf, UnitOfWork};
 use crate::validation::Customer;
 
 /// Serves `commands` inside the transaction behind `uow` and returns one outcome per command,
@@ -76,14 +75,17 @@ pub(crate) fn run(
     }
 
     // The ticket types the reserves name and the named holds hold, with their quotas.
-    let mut types: Vec<TicketTypeId> = live
+    let mut types: Vec<TypeOf> = live
         .iter()
         .filter_map(|&i| match &commands[i].operation {
-            Operation::Reserve(r) => Some(r.lines.iter().map(|l| l.ticket_type)),
+            Operation::Reserve(r) => Some(r.lines.iter().map(|l| (r.event, l.ticket_type))),
             _ => None,
         })
         .flatten()
-        .chain(rows.iter().flat_map(|r| r.lines.iter().map(|l| l.ticket_type)))
+        .chain(
+            rows.iter()
+                .flat_map(|r| r.lines.iter().map(|l| (r.event_id, l.ticket_type))),
+        )
         .collect();
     types.sort_unstable();
     types.dedup();

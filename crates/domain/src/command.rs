@@ -4,8 +4,8 @@
 use crate::error::DomainError;
 use crate::idempotency::{IdempotencyClaim, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
-use crate::reservation::Reservation;
 use crate::inventory::LineRequest;
+use crate::reservation::Reservation;
 use crate::validation::{Customer, PaymentReference, Quantity};
 
 /// Hold `quantity` tickets of `event`, all or nothing: untyped, or of the ticket types of

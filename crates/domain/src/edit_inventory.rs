@@ -16,7 +16,11 @@ impl Ticketing {
     ///
     /// # Errors
     /// [`DomainError::EventNotFound`] or [`DomainError::Store`].
-    pub fn create_quota(&self, event: EventId, new: &NewQuota) -> Result<QuotaSummary, DomainError> {
+    pub fn create_quota(
+        &self,
+        event: EventId,
+        new: &NewQuota,
+    ) -> Result<QuotaSummary, DomainError> {
         let now = self.clock.now();
         let quota = self.transact(|uow| {
             lock(uow, event)?;
@@ -106,7 +110,10 @@ fn invalid_quotas(message: String) -> DomainError {
     }
 }
 
-fn lock(uow: &mut dyn UnitOfWork, event: EventId) -> Result<crate::store::LockedEvent, DomainError> {
+fn lock(
+    uow: &mut dyn UnitOfWork,
+    event: EventId,
+) -> Result<crate::store::LockedEvent, DomainError> {
     uow.lock_events(&[event], &[])?
         .pop()
         .ok_or(DomainError::EventNotFound)

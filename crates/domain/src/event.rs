@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::availability::available;
-use crate::inventory::{Counters, InventorySnapshot, InventorySummary, QuotaAudit};
 use crate::ids::EventId;
+use crate::inventory::{Counters, InventorySnapshot, InventorySummary, QuotaAudit};
 use crate::validation::{Capacity, EventName};
 
 /// An event as stored.

@@ -16,8 +16,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-
 use crate::availability::available;
 use crate::ids::{EventId, QuotaId, TicketTypeId};
 use crate::validation::{Capacity, EventName, Quantity};
@@ -48,10 +46,6 @@ pub struct Quota {
     pub name: String,
     /// Its tickets.
     pub capacity: i32,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When its name or capacity last changed.
-    pub updated_at: DateTime<Utc>,
 }
 
 /// A quota to create.
@@ -85,8 +79,6 @@ pub struct TicketType {
     pub quotas: Vec<QuotaId>,
     /// The most tickets of this type one hold may have, if limited.
     pub max_per_reservation: Option<u32>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
 }
 
 /// A ticket type to create.
@@ -154,7 +146,11 @@ impl Inventory {
     /// Adds what `more` knows that this does not.
     pub fn extend(&mut self, more: Inventory) {
         for t in more.types {
-            if !self.types.iter().any(|k| k.ticket_type.id == t.ticket_type.id) {
+            if !self
+                .types
+                .iter()
+                .any(|k| k.ticket_type.id == t.ticket_type.id)
+            {
                 self.types.push(t);
             }
         }
@@ -248,8 +244,7 @@ impl InventorySummary {
             .quotas
             .iter()
             .map(|(q, c)| {
-                let reserved =
-                    i64::from(c.held) - quota_past_due.get(&q.id).copied().unwrap_or(0);
+                let reserved = i64::from(c.held) - quota_past_due.get(&q.id).copied().unwrap_or(0);
                 let left = available(q.capacity, i64::from(c.purchased), reserved);
                 free.insert(q.id, left);
                 QuotaSummary {
@@ -306,18 +301,12 @@ pub struct QuotaAudit {
 mod tests {
     use super::*;
 
-    fn at() -> DateTime<Utc> {
-        DateTime::from_timestamp(0, 0).unwrap_or_default()
-    }
-
     fn quota(id: i64, capacity: i32) -> Quota {
         Quota {
             id: QuotaId::new(id),
             event_id: EventId::new(1),
             name: format!("q{id}"),
             capacity,
-            created_at: at(),
-            updated_at: at(),
         }
     }
 
@@ -328,7 +317,6 @@ mod tests {
             name: format!("t{id}"),
             quotas: quotas.iter().copied().map(QuotaId::new).collect(),
             max_per_reservation: None,
-            created_at: at(),
         }
     }
 

@@ -20,7 +20,9 @@ use crate::inventory::{Inventory, Line, LineRequest, TicketType};
 use crate::reservation::{
     decide_hold_change, decide_transition, Reservation, ReservationStatus, TransitionDecision,
 };
-use crate::store::{Changes, CounterDelta, HoldChange, LockedEvent, ReleasedHold, StatusChange};
+use crate::store::{
+    Changes, CounterDelta, HoldChange, LockedEvent, ReleasedHold, StatusChange, TypeOf,
+};
 use crate::ticketing::HoldTtl;
 use crate::validation::{Customer, PaymentReference};
 
@@ -340,7 +342,10 @@ impl Ledger {
         }
         let draws = self.draws(event, tickets, &request.lines);
         if !self.fits(&draws) && state.may_have_past_due && self.released.insert(event) {
-            let root = self.pools.get(&Pool::Root(event)).map_or(0, |c| c.available());
+            let root = self
+                .pools
+                .get(&Pool::Root(event))
+                .map_or(0, |c| c.available());
             let released = release(event, release_limit(demand, root))?;
             self.absorb(released)?;
         }
@@ -432,12 +437,7 @@ impl Ledger {
             return Ok(Err(DomainError::ReservationNotFound));
         };
         let decision = if leaves_reserved {
-            decide_transition(
-                row.status,
-                row.expires_at,
-                now,
-                ReservationStatus::Canceled,
-            )
+            decide_transition(row.status, row.expires_at, now, ReservationStatus::Canceled)
         } else {
             decide_hold_change(row.status, row.expires_at, now)
         };
@@ -447,7 +447,8 @@ impl Ledger {
                 row.status = ReservationStatus::Expired;
                 row.updated_at = now;
                 let (event, tickets, lines) = (row.event_id, row.tickets(), row.lines.clone());
-                self.changes.statuses.push(StatusChange::Expired { id });
+                let expired = StatusChange::new(id, event, ReservationStatus::Expired);
+                self.changes.statuses.push(expired);
                 self.shift(event, tickets, &lines, -1, 0)?;
                 Ok(Err(DomainError::InvalidOrExpired))
             }
@@ -473,14 +474,15 @@ impl Ledger {
             done.status = ReservationStatus::Purchased;
             done.purchased_at = Some(now);
             done.payment_reference = reference.map(|r| r.as_str().to_owned());
-            self.changes.statuses.push(StatusChange::Purchased {
-                id,
+            self.changes.statuses.push(StatusChange {
                 payment_reference: done.payment_reference.clone(),
+                ..StatusChange::new(id, event, ReservationStatus::Purchased)
             });
             self.shift(event, tickets, &done.lines, -1, 1)?;
         } else {
             done.status = ReservationStatus::Canceled;
-            self.changes.statuses.push(StatusChange::Canceled { id });
+            let canceled = StatusChange::new(id, event, ReservationStatus::Canceled);
+            self.changes.statuses.push(canceled);
             self.shift(event, tickets, &done.lines, -1, 0)?;
             self.forget_usage(&done, tickets);
         }
@@ -525,16 +527,21 @@ impl Ledger {
         }
     }
 
-    fn extend(&mut self, request: &Extend) -> Result<Result<Reservation, DomainError>, DomainError> {
+    fn extend(
+        &mut self,
+        request: &Extend,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
         let mut hold = match self.active_hold(request.id, false)? {
             Ok(hold) => hold,
             Err(refused) => return Ok(Err(refused)),
         };
         let now = self.rules.now;
-        let reach = request
-            .seconds
-            .map_or(self.rules.hold_ttl.get(), |s| TimeDelta::seconds(i64::from(s)));
-        let until = hold.expires_at.map_or(now + reach, |at| at.max(now + reach));
+        let reach = request.seconds.map_or(self.rules.hold_ttl.get(), |s| {
+            TimeDelta::seconds(i64::from(s))
+        });
+        let until = hold
+            .expires_at
+            .map_or(now + reach, |at| at.max(now + reach));
         if until - hold.created_at > self.rules.max_hold {
             return Ok(Err(DomainError::HoldLifetimeExceeded));
         }
@@ -575,7 +582,10 @@ impl Ledger {
                     else {
                         return Err(invalid(
                             "lines",
-                            format!("The hold has no tickets of ticket type {}.", line.ticket_type),
+                            format!(
+                                "The hold has no tickets of ticket type {}.",
+                                line.ticket_type
+                            ),
                         ));
                     };
                     let k = i32::try_from(line.quantity.get()).unwrap_or(i32::MAX);
@@ -712,11 +722,12 @@ pub fn freed(holds: &[ReleasedHold], inventory: &Inventory) -> Result<Changes, D
     Ok(changes)
 }
 
-/// The ticket types of `holds`' lines, ascending and distinct: what [`freed`] needs.
-pub fn types_of(holds: &[ReleasedHold]) -> Vec<TicketTypeId> {
-    let mut types: Vec<TicketTypeId> = holds
+/// The ticket types of `holds`' lines, with their events, ascending and distinct: what
+/// [`freed`] needs.
+pub fn types_of(holds: &[ReleasedHold]) -> Vec<TypeOf> {
+    let mut types: Vec<TypeOf> = holds
         .iter()
-        .flat_map(|h| h.lines.iter().map(|l| l.ticket_type))
+        .flat_map(|h| h.lines.iter().map(|l| (h.event, l.ticket_type)))
         .collect();
     types.sort_unstable();
     types.dedup();
@@ -798,7 +809,14 @@ mod tests {
             reserve(1, 1, None),
             reserve(1, 1, None),
         ];
-        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 3, 0, 0)], Inventory::default(), vec![], vec![]);
+        let mut ledger = Ledger::new(
+            rules(None),
+            &ops,
+            &[locked(1, 3, 0, 0)],
+            Inventory::default(),
+            vec![],
+            vec![],
+        );
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -820,7 +838,14 @@ mod tests {
     #[test]
     fn an_unknown_event_is_refused_without_touching_the_others() {
         let ops = [reserve(9, 1, None), reserve(1, 1, None)];
-        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 1, 0, 0)], Inventory::default(), vec![], vec![]);
+        let mut ledger = Ledger::new(
+            rules(None),
+            &ops,
+            &[locked(1, 1, 0, 0)],
+            Inventory::default(),
+            vec![],
+            vec![],
+        );
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -836,7 +861,14 @@ mod tests {
             reserve(1, 1, None),
             reserve(1, 1, None),
         ];
-        let mut ledger = Ledger::new(rules(None), &ops, &[locked(1, 4, 0, 4)], Inventory::default(), vec![], vec![]);
+        let mut ledger = Ledger::new(
+            rules(None),
+            &ops,
+            &[locked(1, 4, 0, 4)],
+            Inventory::default(),
+            vec![],
+            vec![],
+        );
         let mut calls = Vec::new();
         let outcomes = decide_all(&mut ledger, &ops, &mut |event, limit| {
             calls.push((event, limit));
@@ -878,7 +910,14 @@ mod tests {
             Customer::parse("acct-2").unwrap_or_else(|_| unreachable!()),
             1,
         )];
-        let mut ledger = Ledger::new(rules(Some(3)), &ops, &[locked(1, 100, 0, 0)], Inventory::default(), vec![], usage);
+        let mut ledger = Ledger::new(
+            rules(Some(3)),
+            &ops,
+            &[locked(1, 100, 0, 0)],
+            Inventory::default(),
+            vec![],
+            usage,
+        );
         let outcomes = decide_all(&mut ledger, &ops, &mut no_release);
         assert_eq!(
             kinds(&outcomes),
@@ -932,7 +971,11 @@ mod tests {
         let changes = ledger.into_changes();
         assert_eq!(
             changes.statuses,
-            vec![StatusChange::Canceled { id: hold.id }]
+            vec![StatusChange::new(
+                hold.id,
+                EventId::new(1),
+                ReservationStatus::Canceled
+            )]
         );
         // -2 canceled, +2 granted: nothing to write on the event.
         assert!(changes.counters.is_empty());
@@ -1030,8 +1073,12 @@ mod tests {
     /// Event 0 is typed: quota 1 (Saturday) and quota 2 (Sunday); type 1 draws from 1, type 2
     /// (a weekend pass) from both, type 3 from the root only (at most 2 a hold), type 4 from 2.
     /// Event 1 has no types.
-    const TYPES: [(i64, &[i64], Option<u32>); 4] =
-        [(1, &[1], None), (2, &[1, 2], None), (3, &[], Some(2)), (4, &[2], None)];
+    const TYPES: [(i64, &[i64], Option<u32>); 4] = [
+        (1, &[1], None),
+        (2, &[1, 2], None),
+        (3, &[], Some(2)),
+        (4, &[2], None),
+    ];
     const UNKNOWN_TYPE: i64 = 9;
     const CUSTOMERS: [Option<&str>; 3] = [None, Some("a"), Some("b")];
 
@@ -1355,7 +1402,6 @@ mod tests {
                     name: format!("t{id}"),
                     quotas: quotas.iter().copied().map(QuotaId::new).collect(),
                     max_per_reservation: max,
-                    created_at: at(-1),
                 },
                 counters: c((2, id)),
             });
@@ -1364,8 +1410,10 @@ mod tests {
                     inventory.quotas.push(crate::inventory::LockedQuota {
                         id: QuotaId::new(*q),
                         event_id: EventId::new(0),
-                        capacity: i32::try_from(quota_capacities[usize::try_from(q - 1).unwrap_or(0)])
-                            .unwrap_or(1),
+                        capacity: i32::try_from(
+                            quota_capacities[usize::try_from(q - 1).unwrap_or(0)],
+                        )
+                        .unwrap_or(1),
                         counters: c((1, *q)),
                     });
                 }
@@ -1444,7 +1492,9 @@ mod tests {
         }
     }
 
-    fn outcome_of(outcome: &Result<Reservation, DomainError>) -> Result<(i64, Vec<(i64, i64)>), String> {
+    fn outcome_of(
+        outcome: &Result<Reservation, DomainError>,
+    ) -> Result<(i64, Vec<(i64, i64)>), String> {
         match outcome {
             Ok(r) => Ok((
                 r.tickets(),

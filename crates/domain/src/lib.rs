@@ -51,8 +51,8 @@ pub use idempotency::{
 pub use ids::{EventId, QuotaId, ReservationId, TicketTypeId};
 pub use inventory::{
     Counters, Inventory, InventorySnapshot, InventorySummary, Line, LineRequest, LockedQuota,
-    LockedType, NewQuota, NewTicketType, Quota, QuotaAudit, QuotaPatch, QuotaSummary,
-    TicketType, TypeSummary,
+    LockedType, NewQuota, NewTicketType, Quota, QuotaAudit, QuotaPatch, QuotaSummary, TicketType,
+    TypeSummary,
 };
 pub use queries::MAX_PAGE_SIZE;
 pub use reservation::{Reservation, ReservationStatus};

@@ -11,14 +11,14 @@ use crate::event::{Event, EventAudit, EventSnapshot, NewEvent, TypeAudit};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
 use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
 use crate::inventory::{
-    Counters, Inventory, InventorySnapshot, Line, LockedQuota, LockedType, NewQuota,
-    NewTicketType, Quota, QuotaAudit, TicketType,
+    Counters, Inventory, InventorySnapshot, Line, LockedQuota, LockedType, NewQuota, NewTicketType,
+    Quota, QuotaAudit, TicketType,
 };
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::store::{
-    Changes, Claims, CounterDelta, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue, ReadStore,
-    ReadWork, Readiness, Reads, ReleasedHold, Stored, Timestamp, UnitOfWork, Usage, Work,
-    WriteStore,
+    Changes, Claims, CounterDelta, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue,
+    ReadStore, ReadWork, Readiness, Reads, ReleasedHold, Stored, Timestamp, TypeOf, UnitOfWork,
+    Usage, Work, WriteStore,
 };
 
 #[derive(Debug, Clone)]
@@ -60,6 +60,28 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The event's quotas and ticket types with their counters, as stored: for tests that
+    /// recount them.
+    pub fn inventory_rows(
+        &self,
+        id: EventId,
+    ) -> (Vec<(Quota, Counters)>, Vec<(TicketType, Counters)>) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let quotas = state
+            .quotas
+            .values()
+            .filter(|(q, _)| q.event_id == id)
+            .cloned()
+            .collect();
+        let types = state
+            .types
+            .values()
+            .filter(|(t, _)| t.event_id == id)
+            .cloned()
+            .collect();
+        (quotas, types)
     }
 
     /// The event, its `purchased` and `held` counters and its reservations, as stored: for
@@ -196,7 +218,11 @@ impl Reads for State {
             .filter(|r| r.event_id == id)
             .collect();
         let sum = |tickets: &dyn Fn(&Reservation) -> i64, keep: &dyn Fn(&Reservation) -> bool| {
-            holds.iter().filter(|r| keep(r)).map(|r| tickets(r)).sum::<i64>()
+            holds
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| tickets(r))
+                .sum::<i64>()
         };
         let purchased = |r: &Reservation| r.status == ReservationStatus::Purchased;
         let reserved = |r: &Reservation| r.status == ReservationStatus::Reserved;
@@ -249,7 +275,11 @@ impl Reads for State {
         }))
     }
 
-    fn inventories(&mut self, events: &[EventId], now: Timestamp) -> Stored<Vec<InventorySnapshot>> {
+    fn inventories(
+        &mut self,
+        events: &[EventId],
+        now: Timestamp,
+    ) -> Stored<Vec<InventorySnapshot>> {
         Ok(events
             .iter()
             .filter_map(|id| self.events.get(id))
@@ -455,6 +485,17 @@ impl UnitOfWork for State {
                 return Err(broken(format!("duplicate reservation id {}", hold.id)));
             }
         }
+        for change in &changes.hold_changes {
+            let row = self
+                .reservations
+                .get_mut(&change.id)
+                .filter(|r| r.status == ReservationStatus::Reserved)
+                .ok_or_else(|| broken(format!("{} is not reserved", change.id)))?;
+            row.expires_at = Some(change.expires_at);
+            row.quantity = change.quantity;
+            row.lines.clone_from(&change.lines);
+            row.updated_at = now;
+        }
         for change in &changes.statuses {
             let row = self
                 .reservations
@@ -467,17 +508,6 @@ impl UnitOfWork for State {
                 row.purchased_at = Some(now);
                 row.payment_reference = change.payment_reference().map(str::to_owned);
             }
-        }
-        for change in &changes.hold_changes {
-            let row = self
-                .reservations
-                .get_mut(&change.id)
-                .filter(|r| r.status == ReservationStatus::Reserved)
-                .ok_or_else(|| broken(format!("{} is not reserved", change.id)))?;
-            row.expires_at = Some(change.expires_at);
-            row.quantity = change.quantity;
-            row.lines.clone_from(&change.lines);
-            row.updated_at = now;
         }
         for (id, (_, delta)) in &changes.quota_counters {
             let (quota, counters) = self
@@ -530,9 +560,12 @@ impl UnitOfWork for State {
         Ok(u32::try_from(expired.len()).unwrap_or(u32::MAX))
     }
 
-    fn read_inventory(&mut self, types: &[TicketTypeId]) -> Stored<Inventory> {
+    fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory> {
         let mut inventory = Inventory::default();
-        for (t, c) in types.iter().filter_map(|id| self.types.get(id)) {
+        let found = types
+            .iter()
+            .filter_map(|(event, id)| self.types.get(id).filter(|(t, _)| t.event_id == *event));
+        for (t, c) in found {
             inventory.types.push(LockedType {
                 ticket_type: t.clone(),
                 counters: *c,
@@ -564,7 +597,7 @@ impl UnitOfWork for State {
             .collect())
     }
 
-    fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
+    fn create_quota(&mut self, event: EventId, new: &NewQuota, _: Timestamp) -> Stored<Quota> {
         let row = self
             .events
             .get_mut(&event)
@@ -576,15 +609,13 @@ impl UnitOfWork for State {
             event_id: event,
             name: new.name.as_str().to_owned(),
             capacity: new.capacity.get(),
-            created_at: now,
-            updated_at: now,
         };
         self.quotas
             .insert(quota.id, (quota.clone(), Counters::default()));
         Ok(quota)
     }
 
-    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
+    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, _: Timestamp) -> Stored<Quota> {
         let (stored, counters) = self
             .quotas
             .get_mut(&quota.id)
@@ -595,7 +626,6 @@ impl UnitOfWork for State {
         }
         set.name.as_str().clone_into(&mut stored.name);
         stored.capacity = set.capacity.get();
-        stored.updated_at = now;
         Ok(stored.clone())
     }
 
@@ -603,7 +633,7 @@ impl UnitOfWork for State {
         &mut self,
         event: EventId,
         new: &NewTicketType,
-        now: Timestamp,
+        _: Timestamp,
     ) -> Stored<TicketType> {
         let row = self
             .events
@@ -617,7 +647,6 @@ impl UnitOfWork for State {
             name: new.name.as_str().to_owned(),
             quotas: new.quotas.clone(),
             max_per_reservation: new.max_per_reservation.map(crate::Quantity::get),
-            created_at: now,
         };
         self.types
             .insert(ticket_type.id, (ticket_type.clone(), Counters::default()));

@@ -1,10 +1,10 @@
 //! Use cases that only read. Every read sees everything committed before it started.
 
 use crate::error::DomainError;
+use crate::event::EventSnapshot;
 use crate::event::{EventAudit, EventPage, EventSummary};
 use crate::ids::{EventId, ReservationId};
 use crate::reservation::Reservation;
-use crate::event::EventSnapshot;
 use crate::store::{PageRequest, Reads, Stored, Timestamp};
 use crate::ticketing::Ticketing;
 
@@ -128,15 +128,12 @@ fn summarize(
     };
     Ok(snapshots
         .into_iter()
-        .map(|snapshot| {
-            match inventories
-                .iter()
-                .find(|i| i.event_id == snapshot.event.id)
-            {
+        .map(
+            |snapshot| match inventories.iter().find(|i| i.event_id == snapshot.event.id) {
                 Some(inventory) => EventSummary::with_inventory(snapshot, inventory),
                 None => EventSummary::from_snapshot(snapshot),
-            }
-        })
+            },
+        )
         .collect())
 }
 

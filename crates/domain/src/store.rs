@@ -82,51 +82,41 @@ pub struct HoldChange {
 
 /// A reservation leaving `reserved`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatusChange {
-    /// Bought, with the client's reference.
-    Purchased {
-        /// The hold.
-        id: ReservationId,
-        /// What the client recorded.
-        payment_reference: Option<String>,
-    },
-    /// Released by the client.
-    Canceled {
-        /// The hold.
-        id: ReservationId,
-    },
-    /// Found past due.
-    Expired {
-        /// The hold.
-        id: ReservationId,
-    },
+pub struct StatusChange {
+    /// The hold.
+    pub id: ReservationId,
+    /// Its event.
+    pub event: EventId,
+    /// Where it goes: `purchased`, `canceled` or `expired`.
+    pub status: ReservationStatus,
+    /// What the client recorded with a purchase.
+    pub payment_reference: Option<String>,
 }
 
 impl StatusChange {
+    /// The hold `id` of `event` goes to `status` (a final one), with no payment reference.
+    pub fn new(id: ReservationId, event: EventId, status: ReservationStatus) -> Self {
+        Self {
+            id,
+            event,
+            status,
+            payment_reference: None,
+        }
+    }
+
     /// The reservation it changes.
     pub fn id(&self) -> ReservationId {
-        match self {
-            Self::Purchased { id, .. } | Self::Canceled { id } | Self::Expired { id } => *id,
-        }
+        self.id
     }
 
     /// The status it writes.
     pub fn status(&self) -> ReservationStatus {
-        match self {
-            Self::Purchased { .. } => ReservationStatus::Purchased,
-            Self::Canceled { .. } => ReservationStatus::Canceled,
-            Self::Expired { .. } => ReservationStatus::Expired,
-        }
+        self.status
     }
 
     /// The payment reference it records: a purchase's, if the client sent one.
     pub fn payment_reference(&self) -> Option<&str> {
-        match self {
-            Self::Purchased {
-                payment_reference, ..
-            } => payment_reference.as_deref(),
-            Self::Canceled { .. } | Self::Expired { .. } => None,
-        }
+        self.payment_reference.as_deref()
     }
 }
 
@@ -264,14 +254,14 @@ pub trait UnitOfWork {
     /// Only [`DomainError::Store`].
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32>;
 
-    /// The ticket types among `types` that exist (of any event), with their counters, and
-    /// every named quota they draw from, with its counters. The caller has locked the events
-    /// of the types it acts on (every writer of a type's or a quota's counters holds its
-    /// event's lock).
+    /// The ticket types among `types` (each named with its event) that exist, with their
+    /// counters, and every named quota they draw from, with its counters. The caller has
+    /// locked those events (every writer of a type's or a quota's counters holds its event's
+    /// lock).
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn read_inventory(&mut self, types: &[TicketTypeId]) -> Stored<Inventory>;
+    fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory>;
 
     /// The named quotas of `event` among `ids` that exist, with their counters.
     ///
@@ -321,6 +311,9 @@ pub struct PastDue {
     /// At most this many, oldest first.
     pub limit: u32,
 }
+
+/// A ticket type, named with its event.
+pub type TypeOf = (EventId, TicketTypeId);
 
 /// An (event, customer) pair whose tickets the per-customer limit counts.
 pub type CustomerOf = (EventId, Customer);
@@ -375,7 +368,8 @@ pub trait Reads {
     ///
     /// # Errors
     /// Only [`DomainError::Store`].
-    fn inventories(&mut self, events: &[EventId], now: Timestamp) -> Stored<Vec<InventorySnapshot>>;
+    fn inventories(&mut self, events: &[EventId], now: Timestamp)
+        -> Stored<Vec<InventorySnapshot>>;
 
     /// Up to `page.limit` events with ids below `page.before` (all when `None`), newest
     /// (highest id) first, as in [`Reads::event_snapshots`].

@@ -7,7 +7,9 @@ use chrono::TimeDelta;
 
 use crate::batch;
 use crate::clock::Clock;
-use crate::command::{Cancel, Command, CommandOutcome, Operation, Purchase, Reserve};
+use crate::command::{
+    Cancel, Command, CommandOutcome, Extend, Operation, Purchase, Release, Reserve,
+};
 use crate::error::{DomainError, StoreError};
 use crate::idempotency::{RenderAnswer, StoredAnswer};
 use crate::ledger::Rules;
@@ -221,6 +223,23 @@ impl Ticketing {
     /// As [`Ticketing::purchase`].
     pub fn cancel(&self, cancel: Cancel) -> Result<Reservation, DomainError> {
         self.execute_one(Operation::Cancel(cancel))
+    }
+
+    /// Makes an active hold last longer: a batch of one.
+    ///
+    /// # Errors
+    /// As [`Ticketing::purchase`], and [`DomainError::HoldLifetimeExceeded`].
+    pub fn extend(&self, extend: Extend) -> Result<Reservation, DomainError> {
+        self.execute_one(Operation::Extend(extend))
+    }
+
+    /// Gives back part of an active hold: a batch of one.
+    ///
+    /// # Errors
+    /// As [`Ticketing::purchase`], and [`DomainError::Validation`] for a part the hold does
+    /// not have (or all of it).
+    pub fn release(&self, release: Release) -> Result<Reservation, DomainError> {
+        self.execute_one(Operation::Release(release))
     }
 }
 

@@ -6,6 +6,7 @@
 //! number of server processes and never deadlock each other. The decisions themselves are the
 //! domain's pure functions; this crate only runs SQL.
 
+mod apply;
 mod error;
 mod migrations;
 mod models;

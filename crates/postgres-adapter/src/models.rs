@@ -30,7 +30,7 @@ impl From<EventRow> for Event {
     }
 }
 
-#[derive(Debug, Queryable, Selectable, QueryableByName)]
+#[derive(Debug, QueryableByName)]
 #[diesel(table_name = reservations, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct ReservationRow {
     pub id: Uuid,
@@ -43,6 +43,9 @@ pub(crate) struct ReservationRow {
     pub payment_reference: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The hold's lines, as `store_sql::lines_column` writes them.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub lines: String,
 }
 
 impl TryFrom<ReservationRow> for Reservation {
@@ -64,6 +67,8 @@ impl TryFrom<ReservationRow> for Reservation {
             payment_reference: row.payment_reference,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            lines: store_sql::parse_lines(&row.lines)
+                .map_err(|_| PgStoreError::CorruptRow(format!("lines of {}", row.id)))?,
         })
     }
 }

@@ -1,11 +1,15 @@
 //! Reads: each is one statement, so it sees one consistent snapshot, takes no lock and waits
 //! for no writer. The same statements serve a write transaction's own reads.
 
+use std::sync::LazyLock;
+
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Timestamptz, Uuid as SqlUuid};
 use domain::store::{PageRequest, Reads, Stored, Timestamp};
-use domain::{EventAudit, EventId, EventSnapshot, Readiness, Reservation, ReservationId};
-use store_sql::{AuditRow, Dialect};
+use domain::{
+    EventAudit, EventId, EventSnapshot, InventorySnapshot, Readiness, Reservation, ReservationId,
+};
+use store_sql::{AuditRow, Dialect, InventoryAuditRow, InventoryRow};
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
@@ -23,12 +27,16 @@ fn shared() -> &'static store_sql::Statements {
 /// No row lock: inside a write transaction, every writer of a reservation holds its event's
 /// lock, so the rows read here cannot change before the commit (and the writes re-check
 /// `status = 'reserved'` all the same).
-const RESERVATIONS_SQL: &str = "
-SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
-       r.payment_reference, r.created_at, r.updated_at
-  FROM reservations r
- WHERE r.id = ANY($1)
- ORDER BY r.id";
+static RESERVATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
+                r.payment_reference, r.created_at, r.updated_at, {} AS lines
+           FROM reservations r
+          WHERE r.id = ANY($1)
+          ORDER BY r.id",
+        store_sql::lines_column(Dialect::Postgres, "r")
+    )
+});
 
 /// The ids, as PostgreSQL binds them.
 pub(crate) fn uuids(ids: &[ReservationId]) -> Vec<Uuid> {
@@ -64,7 +72,7 @@ impl Reads for Session<'_> {
     }
 
     fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        let rows: Vec<ReservationRow> = Prepared::new(RESERVATIONS_SQL)
+        let rows: Vec<ReservationRow> = Prepared::new(&RESERVATIONS_SQL)
             .bind::<Array<SqlUuid>, _>(uuids(ids))
             .load(self.conn)
             .map_err(PgStoreError::from)?;
@@ -81,7 +89,34 @@ impl Reads for Session<'_> {
             .get_result::<AuditRow>(self.conn)
             .optional()
             .map_err(PgStoreError::from)?;
-        Ok(row.map(EventAudit::from))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let rows: Vec<InventoryAuditRow> = Prepared::new(&shared().audit_inventory)
+            .bind::<BigInt, _>(id.get())
+            .bind::<Timestamptz, _>(now)
+            .load(self.conn)
+            .map_err(PgStoreError::from)?;
+        let (quotas, types) = store_sql::into_audits(&rows);
+        Ok(Some(EventAudit {
+            quotas,
+            types,
+            ..EventAudit::from(row)
+        }))
+    }
+
+    fn inventories(
+        &mut self,
+        events: &[EventId],
+        now: Timestamp,
+    ) -> Stored<Vec<InventorySnapshot>> {
+        let raw: Vec<i64> = events.iter().map(|id| id.get()).collect();
+        let rows: Vec<InventoryRow> = Prepared::new(&shared().inventories)
+            .bind::<Array<BigInt>, _>(raw)
+            .bind::<Timestamptz, _>(now)
+            .load(self.conn)
+            .map_err(PgStoreError::from)?;
+        store_sql::into_snapshots(&rows)
     }
 
     fn readiness(&mut self) -> Stored<Readiness> {

@@ -9,6 +9,8 @@ diesel::table! {
         reserved_count -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        quota_count -> Int4,
+        ticket_type_count -> Int4,
     }
 }
 

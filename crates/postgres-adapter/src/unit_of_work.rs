@@ -4,20 +4,22 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
     Array, BigInt, Int2, Int4, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use domain::store::{
     Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
-    Stored, Timestamp, UnitOfWork, Usage,
+    Stored, Timestamp, TypeOf, UnitOfWork, Usage,
 };
 use domain::{
-    ClaimOutcome, Customer, DomainError, Event, EventId, EventSnapshot, Fingerprint,
-    IdempotencyClaim, NewEvent, Reservation, ReservationId, StoredAnswer,
+    ClaimOutcome, Counters, Customer, DomainError, Event, EventId, EventSnapshot, Fingerprint,
+    IdempotencyClaim, Inventory, NewEvent, NewQuota, NewTicketType, Quota, QuotaId, Reservation,
+    ReservationId, StoredAnswer, TicketType,
 };
-use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
+use store_sql::{
+    counts_for_customer, key_expired, past_due, still_reserved, Dialect, InventoryRow, LockedRow,
+};
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
@@ -31,11 +33,65 @@ fn fail(err: impl Into<PgStoreError>) -> DomainError {
     DomainError::from(err.into())
 }
 
+/// The one row a statement returns.
+fn one<T>(rows: Vec<T>) -> Stored<T> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| fail(PgStoreError::CorruptRow("a write returned no row".into())))
+}
+
+fn shared() -> &'static store_sql::Statements {
+    store_sql::statements(Dialect::Postgres)
+}
+
+/// The columns of a quota as `store_sql::InventoryRow` reads them.
+macro_rules! quota_columns {
+    () => {
+        "'quota' AS kind, event_id, id, name, capacity, purchased_count, reserved_count,
+         NULL::int4 AS max_per_reservation, '' AS quotas, 0 AS past_due"
+    };
+}
+
+/// A quota of the locked event `$1`, counted on it.
+const CREATE_QUOTA_SQL: &str = concat!(
+    "WITH counted AS (UPDATE events SET quota_count = quota_count + 1 WHERE id = $1 RETURNING id)
+     INSERT INTO quotas (event_id, name, capacity, created_at, updated_at)
+     SELECT id, $2, $3, $4, $4 FROM counted
+     RETURNING ",
+    quota_columns!()
+);
+
+const UPDATE_QUOTA_SQL: &str = concat!(
+    "UPDATE quotas SET name = $3, capacity = $4, updated_at = $5
+      WHERE event_id = $1 AND id = $2
+     RETURNING ",
+    quota_columns!()
+);
+
+/// A ticket type of the locked event `$1`, drawing from its quotas `$5`, counted on it.
+const CREATE_TYPE_SQL: &str = "
+WITH counted AS (
+    UPDATE events SET ticket_type_count = ticket_type_count + 1 WHERE id = $1 RETURNING id
+), created AS (
+    INSERT INTO ticket_types (event_id, name, max_per_reservation, created_at)
+    SELECT id, $2, $3, $4 FROM counted
+    RETURNING event_id, id, name, max_per_reservation, purchased_count, reserved_count
+), mapped AS (
+    INSERT INTO ticket_type_quotas (event_id, ticket_type_id, quota_id)
+    SELECT c.event_id, c.id, q.id FROM created c CROSS JOIN unnest($5::bigint[]) AS q (id)
+    RETURNING quota_id
+)
+SELECT 'type' AS kind, c.event_id, c.id, c.name, 0 AS capacity, c.purchased_count,
+       c.reserved_count, c.max_per_reservation,
+       COALESCE((SELECT string_agg(quota_id::text, ',') FROM mapped), '') AS quotas,
+       0 AS past_due
+  FROM created c";
+
 /// One round trip for both sets of events: the ids are gathered first (an init plan: the
 /// reservations' events are read unlocked, they never change), then the rows are locked in id
 /// order (ORDER BY under FOR UPDATE sorts before locking): the one lock order.
 const LOCK_EVENTS_SQL: &str = "
-SELECT e.id, e.capacity, e.purchased_count, e.reserved_count
+SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_count > 0 AS typed
   FROM events e
  WHERE e.id = ANY (ARRAY(SELECT unnest($1::bigint[])
                          UNION
@@ -51,6 +107,8 @@ struct ReleasedRow {
     event_id: i64,
     #[diesel(sql_type = Int4)]
     quantity: i32,
+    #[diesel(sql_type = Text)]
+    lines: String,
 }
 
 /// Oldest first, through the `(event_id, status, expires_at)` index, one index range per event;
@@ -79,9 +137,10 @@ static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
                   ORDER BY d.expires_at
                   LIMIT $3) due
           WHERE r.id = due.id AND {}
-         RETURNING r.id, r.event_id, r.quantity",
+         RETURNING r.id, r.event_id, r.quantity, {} AS lines",
         past_due("d", "$2"),
-        still_reserved("r")
+        still_reserved("r"),
+        store_sql::lines_column(Dialect::Postgres, "r")
     )
 });
 
@@ -177,67 +236,6 @@ static PURGE_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-#[derive(QueryableByName)]
-struct AppliedRow {
-    #[diesel(sql_type = Int8)]
-    inserted: i64,
-    #[diesel(sql_type = Int8)]
-    changed: i64,
-    #[diesel(sql_type = Int8)]
-    counted: i64,
-    #[diesel(sql_type = Int8)]
-    answered: i64,
-}
-
-/// Every write of a transaction in one statement: one round trip while the events are locked,
-/// one text whatever the batch holds. A status changes only while the row is `reserved`; the
-/// counts returned let the caller check that every change found its row.
-static APPLY_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("
-WITH inserted AS (
-    INSERT INTO reservations (id, event_id, status, quantity, customer, expires_at, created_at, updated_at)
-    SELECT h.id, h.event_id, 'reserved', h.quantity, h.customer, h.expires_at, $1, $1
-      FROM unnest($2::uuid[], $3::bigint[], $4::int4[], $5::text[], $6::timestamptz[])
-           AS h (id, event_id, quantity, customer, expires_at)
-    RETURNING 1
-), changed AS (
-    UPDATE reservations r
-       SET status = c.status, updated_at = $1,
-           purchased_at = CASE WHEN c.status = 'purchased' THEN $1 END,
-           payment_reference = CASE WHEN c.status = 'purchased' THEN c.reference END
-      FROM unnest($7::uuid[], $8::text[], $9::text[]) AS c (id, status, reference)
-     WHERE r.id = c.id AND {}
-    RETURNING 1
-), counted AS (
-    UPDATE events e
-       SET reserved_count = e.reserved_count + d.held,
-           purchased_count = e.purchased_count + d.purchased
-      FROM unnest($10::bigint[], $11::int4[], $12::int4[]) AS d (id, held, purchased)
-     WHERE e.id = d.id
-    RETURNING 1
-), answered AS (
-    UPDATE idempotency_keys k
-       SET status = a.status, body = a.body
-      FROM unnest($13::text[], $14::int2[], $15::text[]) AS a (key, status, body)
-     WHERE k.key = a.key
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM inserted) AS inserted,
-       (SELECT count(*) FROM changed) AS changed,
-       (SELECT count(*) FROM counted) AS counted,
-       (SELECT count(*) FROM answered) AS answered",
-        still_reserved("r")
-    )
-});
-
-fn delta(value: i64, event: EventId) -> Result<i32, DomainError> {
-    i32::try_from(value).map_err(|_| {
-        fail(PgStoreError::CorruptRow(format!(
-            "counter change {value} of event {event} out of range"
-        )))
-    })
-}
-
 impl UnitOfWork for Session<'_> {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row: EventRow = diesel::insert_into(events::table)
@@ -280,6 +278,68 @@ impl UnitOfWork for Session<'_> {
         self.reservations(ids)
     }
 
+    fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory> {
+        let rows: Vec<InventoryRow> = Prepared::new(&shared().inventory)
+            .bind::<Text, _>(store_sql::json_pairs(types))
+            .load(self.conn)
+            .map_err(fail)?;
+        store_sql::into_inventory(&rows)
+    }
+
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+        let rows: Vec<InventoryRow> = Prepared::new(&shared().quotas)
+            .bind::<BigInt, _>(event.get())
+            .bind::<Array<BigInt>, _>(raw)
+            .load(self.conn)
+            .map_err(fail)?;
+        Ok(store_sql::into_quotas(&rows))
+    }
+
+    fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
+        let rows: Vec<InventoryRow> = Prepared::new(CREATE_QUOTA_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<Text, _>(new.name.as_str())
+            .bind::<Int4, _>(new.capacity.get())
+            .bind::<Timestamptz, _>(now)
+            .load(self.conn)
+            .map_err(fail)?;
+        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+    }
+
+    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
+        let rows: Vec<InventoryRow> = Prepared::new(UPDATE_QUOTA_SQL)
+            .bind::<BigInt, _>(quota.event_id.get())
+            .bind::<BigInt, _>(quota.id.get())
+            .bind::<Text, _>(set.name.as_str())
+            .bind::<Int4, _>(set.capacity.get())
+            .bind::<Timestamptz, _>(now)
+            .load(self.conn)
+            .map_err(fail)?;
+        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+    }
+
+    fn create_ticket_type(
+        &mut self,
+        event: EventId,
+        new: &NewTicketType,
+        now: Timestamp,
+    ) -> Stored<TicketType> {
+        let quotas: Vec<i64> = new.quotas.iter().map(|q| q.get()).collect();
+        let max = new
+            .max_per_reservation
+            .map(|m| i32::try_from(m.get()).unwrap_or(i32::MAX));
+        let rows: Vec<InventoryRow> = Prepared::new(CREATE_TYPE_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<Text, _>(new.name.as_str())
+            .bind::<Nullable<Int4>, _>(max)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Array<BigInt>, _>(quotas)
+            .load(self.conn)
+            .map_err(fail)?;
+        one(store_sql::into_inventory(&rows)?.types).map(|t| t.ticket_type)
+    }
+
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
         Ok(self.event_snapshots(&[id], now)?.pop())
     }
@@ -292,14 +352,16 @@ impl UnitOfWork for Session<'_> {
             .bind::<BigInt, _>(i64::from(due.limit))
             .load(self.conn)
             .map_err(fail)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ReleasedHold {
-                id: ReservationId::from_uuid(r.id),
-                event: EventId::new(r.event_id),
-                quantity: r.quantity,
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReleasedHold {
+                    id: ReservationId::from_uuid(r.id),
+                    event: EventId::new(r.event_id),
+                    quantity: r.quantity,
+                    lines: store_sql::parse_lines(&r.lines)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
@@ -385,85 +447,7 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()> {
-        let holds = &changes.holds;
-        let hold_ids: Vec<Uuid> = holds.iter().map(|h| *h.id.as_uuid()).collect();
-        let hold_events: Vec<i64> = holds.iter().map(|h| h.event_id.get()).collect();
-        let quantities: Vec<i32> = holds.iter().map(|h| h.quantity).collect();
-        let customers: Vec<Option<&str>> = holds.iter().map(|h| h.customer.as_deref()).collect();
-        let expiries: Vec<DateTime<Utc>> =
-            holds.iter().map(|h| h.expires_at.unwrap_or(now)).collect();
-
-        let mut change_ids = Vec::with_capacity(changes.statuses.len());
-        let mut statuses = Vec::with_capacity(changes.statuses.len());
-        let mut references: Vec<Option<&str>> = Vec::with_capacity(changes.statuses.len());
-        for change in &changes.statuses {
-            change_ids.push(*change.id().as_uuid());
-            statuses.push(change.status().as_str());
-            references.push(change.payment_reference());
-        }
-
-        let mut counter_events = Vec::with_capacity(changes.counters.len());
-        let mut held = Vec::with_capacity(changes.counters.len());
-        let mut purchased = Vec::with_capacity(changes.counters.len());
-        for (event, d) in &changes.counters {
-            counter_events.push(event.get());
-            held.push(delta(d.held, *event)?);
-            purchased.push(delta(d.purchased, *event)?);
-        }
-
-        let answer_keys: Vec<&str> = changes.answers.iter().map(|(k, _)| k.as_str()).collect();
-        let answer_statuses: Vec<i16> = changes
-            .answers
-            .iter()
-            .map(|(_, a)| i16::try_from(a.status).unwrap_or(500))
-            .collect();
-        let answer_bodies: Vec<&str> = changes
-            .answers
-            .iter()
-            .map(|(_, a)| a.body.as_str())
-            .collect();
-
-        let applied: AppliedRow = Prepared::new(&APPLY_SQL)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Array<SqlUuid>, _>(hold_ids)
-            .bind::<Array<BigInt>, _>(hold_events)
-            .bind::<Array<Int4>, _>(quantities)
-            .bind::<Array<Nullable<Text>>, _>(customers)
-            .bind::<Array<Timestamptz>, _>(expiries)
-            .bind::<Array<SqlUuid>, _>(change_ids)
-            .bind::<Array<Text>, _>(statuses)
-            .bind::<Array<Nullable<Text>>, _>(references)
-            .bind::<Array<BigInt>, _>(counter_events)
-            .bind::<Array<Int4>, _>(held)
-            .bind::<Array<Int4>, _>(purchased)
-            .bind::<Array<Text>, _>(answer_keys)
-            .bind::<Array<Int2>, _>(answer_statuses)
-            .bind::<Array<Text>, _>(answer_bodies)
-            .get_result(self.conn)
-            .map_err(fail)?;
-        let expected = [
-            holds.len(),
-            changes.statuses.len(),
-            changes.counters.len(),
-            changes.answers.len(),
-        ];
-        let got = [
-            applied.inserted,
-            applied.changed,
-            applied.counted,
-            applied.answered,
-        ];
-        if expected
-            .iter()
-            .zip(got)
-            .any(|(e, g)| i64::try_from(*e).ok() != Some(g))
-        {
-            // Only a writer outside the lock protocol can get here: change nothing.
-            return Err(fail(PgStoreError::CorruptRow(format!(
-                "writes found fewer rows than decided (holds, statuses, events, keys): expected {expected:?}, wrote {got:?}"
-            ))));
-        }
-        Ok(())
+        crate::apply::apply(self.conn, changes, now)
     }
 
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {

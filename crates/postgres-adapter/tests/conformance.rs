@@ -23,7 +23,25 @@ struct Counters {
 }
 
 #[derive(QueryableByName)]
+struct Item {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    a: String,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    p: i64,
+    #[diesel(sql_type = BigInt)]
+    h: i64,
+}
+
+#[derive(QueryableByName)]
 struct Row {
+    #[diesel(sql_type = Text)]
+    id: String,
     #[diesel(sql_type = Text)]
     status: String,
     #[diesel(sql_type = BigInt)]
@@ -77,8 +95,27 @@ impl store_conformance::Harness for Postgres {
         .get_result(&mut conn)
         .unwrap();
         let rows: Vec<Row> = diesel::sql_query(
-            "SELECT status, quantity::int8 AS quantity, expires_at FROM reservations \
-              WHERE event_id = $1",
+            "SELECT id::text AS id, status, quantity::int8 AS quantity, expires_at \
+               FROM reservations WHERE event_id = $1",
+        )
+        .bind::<BigInt, _>(event.get())
+        .load(&mut conn)
+        .unwrap();
+        // Lines (a = reservation, b = type, n = tickets), quotas (b = id, n = capacity, p and
+        // h the counters) and types (b = id, a = its quotas) in one list, told apart by `kind`.
+        let items: Vec<Item> = diesel::sql_query(
+            "SELECT 'line' AS kind, reservation_id::text AS a, ticket_type_id AS b,
+                    quantity::int8 AS n, 0::int8 AS p, 0::int8 AS h
+               FROM reservation_lines WHERE event_id = $1
+             UNION ALL
+             SELECT 'quota', '', id, capacity::int8, purchased_count::int8, reserved_count::int8
+               FROM quotas WHERE event_id = $1
+             UNION ALL
+             SELECT 'type', COALESCE((SELECT string_agg(quota_id::text, ',')
+                                        FROM ticket_type_quotas x
+                                       WHERE x.event_id = t.event_id AND x.ticket_type_id = t.id), ''),
+                    id, 0, purchased_count::int8, reserved_count::int8
+               FROM ticket_types t WHERE event_id = $1",
         )
         .bind::<BigInt, _>(event.get())
         .load(&mut conn)
@@ -90,9 +127,27 @@ impl store_conformance::Harness for Postgres {
             rows: rows
                 .into_iter()
                 .map(|r| StoredRow {
+                    lines: items
+                        .iter()
+                        .filter(|i| i.kind == "line" && i.a == r.id)
+                        .map(|i| (i.b, i.n))
+                        .collect(),
                     status: r.status,
                     quantity: r.quantity,
                     expires_at: r.expires_at,
+                })
+                .collect(),
+            quotas: items
+                .iter()
+                .filter(|i| i.kind == "quota")
+                .map(|i| (i.b, i.n, i.p, i.h))
+                .collect(),
+            types: items
+                .iter()
+                .filter(|i| i.kind == "type")
+                .map(|i| {
+                    let quotas = i.a.split(',').filter_map(|q| q.parse().ok()).collect();
+                    (i.b, quotas, i.p, i.h)
                 })
                 .collect(),
         }

@@ -8,6 +8,7 @@
 //! handler. WAL mode lets reads run beside the writer; `synchronous = FULL` makes every
 //! committed reservation durable.
 
+mod apply;
 mod error;
 mod migrations;
 mod models;

@@ -31,7 +31,7 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-#[derive(Debug, Queryable, Selectable, QueryableByName)]
+#[derive(Debug, QueryableByName)]
 #[diesel(table_name = reservations, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct ReservationRow {
     pub id: String,
@@ -44,6 +44,9 @@ pub(crate) struct ReservationRow {
     pub payment_reference: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The hold's lines, as `store_sql::lines_column` writes them.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub lines: String,
 }
 
 impl TryFrom<ReservationRow> for Reservation {
@@ -71,6 +74,8 @@ impl TryFrom<ReservationRow> for Reservation {
             payment_reference: row.payment_reference,
             created_at: from_text(&row.created_at)?,
             updated_at: from_text(&row.updated_at)?,
+            lines: store_sql::parse_lines(&row.lines)
+                .map_err(|_| corrupt(format!("lines {:?}", row.lines)))?,
         })
     }
 }

@@ -2,11 +2,15 @@
 //! beside the writer and waits for none. The same statements serve a write transaction's own
 //! reads.
 
+use std::sync::LazyLock;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use domain::store::{PageRequest, Reads, Stored, Timestamp};
-use domain::{EventAudit, EventId, EventSnapshot, Readiness, Reservation, ReservationId};
-use store_sql::{AuditRow, Dialect};
+use domain::{
+    EventAudit, EventId, EventSnapshot, InventorySnapshot, Readiness, Reservation, ReservationId,
+};
+use store_sql::{AuditRow, Dialect, InventoryAuditRow, InventoryRow};
 
 use crate::error::SqliteStoreError;
 use crate::models::{EventRow, ReservationRow};
@@ -21,12 +25,16 @@ fn shared() -> &'static store_sql::Statements {
 }
 
 /// The reservations of the JSON array `?1` of ids, in id order.
-const RESERVATIONS_SQL: &str = "
-SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
-       r.payment_reference, r.created_at, r.updated_at
-  FROM reservations r
- WHERE r.id IN (SELECT value FROM json_each(?1))
- ORDER BY r.id";
+static RESERVATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
+                r.payment_reference, r.created_at, r.updated_at, {} AS lines
+           FROM reservations r
+          WHERE r.id IN (SELECT value FROM json_each(?1))
+          ORDER BY r.id",
+        store_sql::lines_column(Dialect::Sqlite, "r")
+    )
+});
 
 /// A JSON array of the values, bound as one text whatever their number (SQLite allows at
 /// most 32,766 parameters in a statement).
@@ -77,7 +85,7 @@ impl Reads for Session<'_> {
 
     fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
         // Reservation ids are hyphenated UUIDs: nothing in them needs escaping in JSON.
-        let rows: Vec<ReservationRow> = diesel::sql_query(RESERVATIONS_SQL)
+        let rows: Vec<ReservationRow> = diesel::sql_query(RESERVATIONS_SQL.as_str())
             .bind::<Text, _>(json_array(ids.iter(), true))
             .load(self.conn)
             .map_err(SqliteStoreError::from)?;
@@ -94,7 +102,33 @@ impl Reads for Session<'_> {
             .get_result::<AuditRow>(self.conn)
             .optional()
             .map_err(SqliteStoreError::from)?;
-        Ok(row.map(EventAudit::from))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let rows: Vec<InventoryAuditRow> = diesel::sql_query(shared().audit_inventory.as_str())
+            .bind::<BigInt, _>(id.get())
+            .bind::<Text, _>(to_text(now))
+            .load(self.conn)
+            .map_err(SqliteStoreError::from)?;
+        let (quotas, types) = store_sql::into_audits(&rows);
+        Ok(Some(EventAudit {
+            quotas,
+            types,
+            ..EventAudit::from(row)
+        }))
+    }
+
+    fn inventories(
+        &mut self,
+        events: &[EventId],
+        now: Timestamp,
+    ) -> Stored<Vec<InventorySnapshot>> {
+        let rows: Vec<InventoryRow> = diesel::sql_query(shared().inventories.as_str())
+            .bind::<Text, _>(json_array(events.iter().map(|id| id.get()), false))
+            .bind::<Text, _>(to_text(now))
+            .load(self.conn)
+            .map_err(SqliteStoreError::from)?;
+        store_sql::into_snapshots(&rows)
     }
 
     fn readiness(&mut self) -> Stored<Readiness> {

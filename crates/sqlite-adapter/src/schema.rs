@@ -9,6 +9,8 @@ diesel::table! {
         reserved_count -> Integer,
         created_at -> Text,
         updated_at -> Text,
+        quota_count -> Integer,
+        ticket_type_count -> Integer,
     }
 }
 

@@ -7,25 +7,26 @@ use std::sync::LazyLock;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sqlite::SqliteConnection;
 use domain::store::{
     Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
-    Stored, Timestamp, UnitOfWork, Usage,
+    Stored, Timestamp, TypeOf, UnitOfWork, Usage,
 };
 use domain::{
-    ClaimOutcome, DomainError, Event, EventId, EventSnapshot, Fingerprint, IdempotencyClaim,
-    NewEvent, Reservation, ReservationId, ReservationStatus, StoredAnswer,
+    ClaimOutcome, Counters, DomainError, Event, EventId, EventSnapshot, Fingerprint,
+    IdempotencyClaim, Inventory, NewEvent, NewQuota, NewTicketType, Quota, QuotaId, Reservation,
+    ReservationId, StoredAnswer, TicketType,
 };
-use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
+use store_sql::{
+    counts_for_customer, key_expired, past_due, still_reserved, Dialect, InventoryRow, LockedRow,
+};
 
 use crate::error::SqliteStoreError;
-use crate::models::{EventRow, NewHoldRow};
+use crate::models::EventRow;
 use crate::reads::json_array;
-use crate::schema::{events, idempotency_keys, reservations};
+use crate::schema::idempotency_keys;
 use crate::store::Session;
 use crate::time::to_text;
-
-/// Rows per INSERT statement: 8 parameters a row stays below SQLite's 32,766.
-const INSERT_CHUNK: usize = 2_000;
 
 fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
     DomainError::from(err.into())
@@ -34,6 +35,64 @@ fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
 fn corrupt(what: impl Into<String>) -> DomainError {
     fail(SqliteStoreError::CorruptRow(what.into()))
 }
+
+fn shared() -> &'static store_sql::Statements {
+    store_sql::statements(Dialect::Sqlite)
+}
+
+/// The one row a statement returns.
+fn one<T>(rows: Vec<T>) -> Stored<T> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| corrupt("a write returned no row"))
+}
+
+/// Counts one more quota or ticket type on the locked `event`.
+fn count_on_event(conn: &mut SqliteConnection, column: &str, event: EventId) -> Stored<()> {
+    let updated = diesel::sql_query(format!(
+        "UPDATE events SET {column} = {column} + 1 WHERE id = ?1"
+    ))
+    .bind::<BigInt, _>(event.get())
+    .execute(conn)
+    .map_err(fail)?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(corrupt(format!("event {event} to count on is gone")))
+    }
+}
+
+/// The columns of a quota as `store_sql::InventoryRow` reads them.
+macro_rules! quota_columns {
+    () => {
+        "'quota' AS kind, event_id, id, name, capacity, purchased_count, reserved_count,
+         NULL AS max_per_reservation, '' AS quotas, 0 AS past_due"
+    };
+}
+
+const CREATE_QUOTA_SQL: &str = concat!(
+    "INSERT INTO quotas (event_id, name, capacity, created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?4)
+     RETURNING ",
+    quota_columns!()
+);
+
+const UPDATE_QUOTA_SQL: &str = concat!(
+    "UPDATE quotas SET name = ?3, capacity = ?4, updated_at = ?5
+      WHERE event_id = ?1 AND id = ?2
+     RETURNING ",
+    quota_columns!()
+);
+
+const CREATE_TYPE_SQL: &str = "
+INSERT INTO ticket_types (event_id, name, max_per_reservation, created_at) VALUES (?1, ?2, ?3, ?4)
+RETURNING 'type' AS kind, event_id, id, name, 0 AS capacity, purchased_count, reserved_count,
+          max_per_reservation, '' AS quotas, 0 AS past_due";
+
+/// The quotas of the JSON array `?3` for the new type `?2` of `?1`.
+const MAP_TYPE_SQL: &str = "
+INSERT INTO ticket_type_quotas (event_id, ticket_type_id, quota_id)
+SELECT ?1, ?2, value FROM json_each(?3)";
 
 fn parse_id(raw: &str) -> Result<ReservationId, DomainError> {
     raw.parse()
@@ -53,7 +112,7 @@ RETURNING id, name, capacity, created_at, updated_at";
 /// The events of the JSON array `?1` and those of the reservations of `?2`, in id order. The
 /// transaction holds the file's write lock already: this only reads.
 const LOCK_EVENTS_SQL: &str = "
-SELECT e.id, e.capacity, e.purchased_count, e.reserved_count
+SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_count > 0 AS typed
   FROM events e
  WHERE e.id IN (SELECT value FROM json_each(?1)
                 UNION
@@ -64,14 +123,15 @@ SELECT e.id, e.capacity, e.purchased_count, e.reserved_count
 /// Of the events of the JSON array `?1`, up to `?3` holds past due at `?2`, oldest first.
 static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE reservations AS r SET status = 'expired', updated_at = ?2
-          WHERE r.id IN (SELECT d.id FROM reservations d
+        "UPDATE reservations SET status = 'expired', updated_at = ?2
+          WHERE reservations.id IN (SELECT d.id FROM reservations d
                           WHERE d.event_id IN (SELECT value FROM json_each(?1)) AND {}
                           ORDER BY d.expires_at LIMIT ?3)
             AND {}
-         RETURNING id, event_id, quantity",
+         RETURNING id, event_id, quantity, {} AS lines",
         past_due("d", "?2"),
-        still_reserved("r")
+        still_reserved("reservations"),
+        store_sql::lines_column(Dialect::Sqlite, "reservations")
     )
 });
 
@@ -83,6 +143,8 @@ struct ReleasedRow {
     event_id: i64,
     #[diesel(sql_type = Integer)]
     quantity: i32,
+    #[diesel(sql_type = Text)]
+    lines: String,
 }
 
 static DUE_EVENTS_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -141,19 +203,6 @@ static PURGE_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// One status change: `?1` the hold, `?2` its new status, `?3` the instant, `?4` the payment
-/// reference of a purchase.
-static STATUS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE reservations AS r
-            SET status = ?2, updated_at = ?3,
-                purchased_at = CASE WHEN ?2 = 'purchased' THEN ?3 END,
-                payment_reference = CASE WHEN ?2 = 'purchased' THEN ?4 END
-          WHERE r.id = ?1 AND {}",
-        still_reserved("r")
-    )
-});
-
 impl UnitOfWork for Session<'_> {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row: EventRow = diesel::sql_query(CREATE_EVENT_SQL)
@@ -189,6 +238,76 @@ impl UnitOfWork for Session<'_> {
         self.reservations(ids)
     }
 
+    fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory> {
+        let rows: Vec<InventoryRow> = diesel::sql_query(shared().inventory.as_str())
+            .bind::<Text, _>(store_sql::json_pairs(types))
+            .load(self.conn)
+            .map_err(fail)?;
+        store_sql::into_inventory(&rows)
+    }
+
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        let rows: Vec<InventoryRow> = diesel::sql_query(shared().quotas.as_str())
+            .bind::<BigInt, _>(event.get())
+            .bind::<Text, _>(json_array(ids.iter().map(|id| id.get()), false))
+            .load(self.conn)
+            .map_err(fail)?;
+        Ok(store_sql::into_quotas(&rows))
+    }
+
+    fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
+        count_on_event(self.conn, "quota_count", event)?;
+        let stamp = to_text(now);
+        let rows: Vec<InventoryRow> = diesel::sql_query(CREATE_QUOTA_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<Text, _>(new.name.as_str())
+            .bind::<Integer, _>(new.capacity.get())
+            .bind::<Text, _>(&stamp)
+            .load(self.conn)
+            .map_err(fail)?;
+        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+    }
+
+    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
+        let rows: Vec<InventoryRow> = diesel::sql_query(UPDATE_QUOTA_SQL)
+            .bind::<BigInt, _>(quota.event_id.get())
+            .bind::<BigInt, _>(quota.id.get())
+            .bind::<Text, _>(set.name.as_str())
+            .bind::<Integer, _>(set.capacity.get())
+            .bind::<Text, _>(to_text(now))
+            .load(self.conn)
+            .map_err(fail)?;
+        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+    }
+
+    fn create_ticket_type(
+        &mut self,
+        event: EventId,
+        new: &NewTicketType,
+        now: Timestamp,
+    ) -> Stored<TicketType> {
+        count_on_event(self.conn, "ticket_type_count", event)?;
+        let max = new
+            .max_per_reservation
+            .map(|m| i32::try_from(m.get()).unwrap_or(i32::MAX));
+        let created: Vec<InventoryRow> = diesel::sql_query(CREATE_TYPE_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<Text, _>(new.name.as_str())
+            .bind::<Nullable<Integer>, _>(max)
+            .bind::<Text, _>(to_text(now))
+            .load(self.conn)
+            .map_err(fail)?;
+        let mut ticket_type = one(store_sql::into_inventory(&created)?.types)?.ticket_type;
+        diesel::sql_query(MAP_TYPE_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<BigInt, _>(ticket_type.id.get())
+            .bind::<Text, _>(json_array(new.quotas.iter().map(|q| q.get()), false))
+            .execute(self.conn)
+            .map_err(fail)?;
+        ticket_type.quotas.clone_from(&new.quotas);
+        Ok(ticket_type)
+    }
+
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
         Ok(self.event_snapshots(&[id], now)?.pop())
     }
@@ -206,6 +325,7 @@ impl UnitOfWork for Session<'_> {
                     id: parse_id(&r.id)?,
                     event: EventId::new(r.event_id),
                     quantity: r.quantity,
+                    lines: store_sql::parse_lines(&r.lines)?,
                 })
             })
             .collect()
@@ -279,65 +399,7 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()> {
-        let stamp = to_text(now);
-        let rows: Vec<NewHoldRow<'_>> = changes
-            .holds
-            .iter()
-            .map(|hold| NewHoldRow {
-                id: hold.id.to_string(),
-                event_id: hold.event_id.get(),
-                status: ReservationStatus::Reserved.as_str(),
-                quantity: hold.quantity,
-                customer: hold.customer.as_deref(),
-                expires_at: hold.expires_at.map(to_text),
-                created_at: &stamp,
-                updated_at: &stamp,
-            })
-            .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            diesel::insert_into(reservations::table)
-                .values(chunk)
-                .execute(self.conn)
-                .map_err(fail)?;
-        }
-        for change in &changes.statuses {
-            let updated = diesel::sql_query(STATUS_SQL.as_str())
-                .bind::<Text, _>(change.id().to_string())
-                .bind::<Text, _>(change.status().as_str())
-                .bind::<Text, _>(&stamp)
-                .bind::<Nullable<Text>, _>(change.payment_reference())
-                .execute(self.conn)
-                .map_err(fail)?;
-            if updated != 1 {
-                // Only a writer outside the transaction protocol can get here: change nothing.
-                return Err(corrupt(format!("{} is no longer reserved", change.id())));
-            }
-        }
-        for (event, delta) in &changes.counters {
-            let held = i32::try_from(delta.held).map_err(|_| corrupt("counter change"))?;
-            let purchased =
-                i32::try_from(delta.purchased).map_err(|_| corrupt("counter change"))?;
-            diesel::update(events::table.find(event.get()))
-                .set((
-                    events::reserved_count.eq(events::reserved_count + held),
-                    events::purchased_count.eq(events::purchased_count + purchased),
-                ))
-                .execute(self.conn)
-                .map_err(fail)?;
-        }
-        for (key, answer) in &changes.answers {
-            let updated = diesel::update(idempotency_keys::table.find(key.as_str()))
-                .set((
-                    idempotency_keys::status.eq(i32::from(answer.status)),
-                    idempotency_keys::body.eq(answer.body.as_str()),
-                ))
-                .execute(self.conn)
-                .map_err(fail)?;
-            if updated != 1 {
-                return Err(corrupt("an answer for an unclaimed idempotency key"));
-            }
-        }
-        Ok(())
+        crate::apply::apply(self.conn, changes, now)
     }
 
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {

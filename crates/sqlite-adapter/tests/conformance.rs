@@ -12,15 +12,20 @@ use domain::EventId;
 use sqlite_adapter::{SqliteLocation, SqliteStore};
 use store_conformance::{StoredEvent, StoredRow};
 
-/// One table row of counters or of a reservation, read by hand.
+/// One row of the event, a reservation, a line, a quota or a ticket type, read by hand and
+/// told apart by `kind`.
 #[derive(QueryableByName)]
-struct Tickets {
+struct Item {
     #[diesel(sql_type = Text)]
     kind: String,
+    #[diesel(sql_type = Text)]
+    key: String,
     #[diesel(sql_type = BigInt)]
     a: i64,
     #[diesel(sql_type = BigInt)]
     b: i64,
+    #[diesel(sql_type = BigInt)]
+    c: i64,
     #[diesel(sql_type = Nullable<Text>)]
     until: Option<String>,
 }
@@ -62,33 +67,61 @@ impl store_conformance::Harness for Sqlite {
     fn stored_event(&self, event: EventId) -> StoredEvent {
         let path = self.dir.join("tickets.db");
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-        // The event's counters (kind `event`), and one line per reservation (kind: its status).
-        let lines: Vec<Tickets> = diesel::sql_query(
-            "SELECT 'event' AS kind, purchased_count AS a, reserved_count AS b,
-                    CAST(capacity AS TEXT) AS until
+        let items: Vec<Item> = diesel::sql_query(
+            "SELECT 'event' AS kind, '' AS key, capacity AS a, purchased_count AS b,
+                    reserved_count AS c, NULL AS until
                FROM events WHERE id = ?1
              UNION ALL
-             SELECT status, quantity, 0, expires_at FROM reservations WHERE event_id = ?1",
+             SELECT 'row', id, quantity, 0, 0, status || ' ' || expires_at
+               FROM reservations WHERE event_id = ?1
+             UNION ALL
+             SELECT 'line', reservation_id, ticket_type_id, quantity, 0, NULL
+               FROM reservation_lines WHERE event_id = ?1
+             UNION ALL
+             SELECT 'quota', '', id, capacity, purchased_count, CAST(reserved_count AS TEXT)
+               FROM quotas WHERE event_id = ?1
+             UNION ALL
+             SELECT 'type', COALESCE((SELECT group_concat(quota_id) FROM ticket_type_quotas x
+                                       WHERE x.event_id = t.event_id AND x.ticket_type_id = t.id), ''),
+                    id, purchased_count, reserved_count, NULL
+               FROM ticket_types t WHERE event_id = ?1",
         )
         .bind::<BigInt, _>(event.get())
         .load(&mut conn)
         .unwrap();
-        let (heads, rows): (Vec<&Tickets>, Vec<&Tickets>) =
-            lines.iter().partition(|l| l.kind == "event");
-        let head = heads.first().expect("the event exists");
+        let of = |kind: &'static str| items.iter().filter(move |i| i.kind == kind);
+        let head = of("event").next().expect("the event exists");
         StoredEvent {
-            capacity: head.until.as_deref().unwrap().parse().unwrap(),
-            purchased_counter: head.a,
-            held_counter: head.b,
-            rows: rows
-                .iter()
-                .map(|r| StoredRow {
-                    status: r.kind.clone(),
-                    quantity: r.a,
-                    expires_at: r
-                        .until
-                        .as_deref()
-                        .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
+            capacity: head.a,
+            purchased_counter: head.b,
+            held_counter: head.c,
+            rows: of("row")
+                .map(|r| {
+                    let text = r.until.as_deref().unwrap_or_default();
+                    let (status, expires_at) = text.split_once(' ').unwrap_or((text, ""));
+                    StoredRow {
+                        status: status.to_owned(),
+                        quantity: r.a,
+                        expires_at: DateTime::parse_from_rfc3339(expires_at)
+                            .ok()
+                            .map(|t| t.with_timezone(&Utc)),
+                        lines: of("line")
+                            .filter(|l| l.key == r.key)
+                            .map(|l| (l.a, l.b))
+                            .collect(),
+                    }
+                })
+                .collect(),
+            quotas: of("quota")
+                .map(|q| {
+                    let held = q.until.as_deref().unwrap_or_default().parse().unwrap();
+                    (q.a, q.b, q.c, held)
+                })
+                .collect(),
+            types: of("type")
+                .map(|t| {
+                    let quotas = t.key.split(',').filter_map(|q| q.parse().ok()).collect();
+                    (t.a, quotas, t.b, t.c)
                 })
                 .collect(),
         }

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// Runs `f(i)` on `n` threads at once and collects the results in thread order.
-fn together<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn together<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let barrier = Barrier::new(n);
     thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -142,11 +142,11 @@ pub fn simultaneous_reserves_of_one_customer_stay_within_the_limit<H: Harness>()
     let outcomes = together(20, |i| {
         one(
             &servers[i % 2],
-            Operation::Reserve(Reserve {
-                event: event.id,
-                quantity: Quantity::new(if i % 3 == 0 { 2 } else { 1 }, 10).unwrap(),
-                customer: Some(Customer::parse("scalper").unwrap()),
-            }),
+            Operation::Reserve(Reserve::untyped(
+                event.id,
+                Quantity::new(if i % 3 == 0 { 2 } else { 1 }, 10).unwrap(),
+                Some(Customer::parse("scalper").unwrap()),
+            )),
         )
         .map(|r| r.quantity)
     });

@@ -113,11 +113,11 @@ pub fn create_event(t: &Ticketing, capacity: i64) -> Event {
 
 /// A reserve of `quantity` tickets of `event`.
 pub fn reserve(event: EventId, quantity: u32) -> Operation {
-    Operation::Reserve(Reserve {
+    Operation::Reserve(Reserve::untyped(
         event,
-        quantity: Quantity::new(i64::from(quantity), 100).unwrap(),
-        customer: None,
-    })
+        Quantity::new(i64::from(quantity), 100).unwrap(),
+        None,
+    ))
 }
 
 /// A purchase of `id`, with a reference when one is given.
@@ -139,6 +139,8 @@ pub fn one(t: &Ticketing, operation: Operation) -> Result<Reservation, DomainErr
         Operation::Reserve(r) => t.reserve(r),
         Operation::Purchase(p) => t.purchase(p),
         Operation::Cancel(c) => t.cancel(c),
+        Operation::Extend(e) => t.extend(e),
+        Operation::Release(r) => t.release(r),
     }
 }
 
@@ -202,6 +204,10 @@ pub struct StoredEvent {
     pub held_counter: i64,
     /// Every reservation of the event.
     pub rows: Vec<StoredRow>,
+    /// Its named quotas: id, capacity, `purchased` and `held` counters.
+    pub quotas: Vec<(i64, i64, i64, i64)>,
+    /// Its ticket types: id, the quotas it draws from, `purchased` and `held` counters.
+    pub types: Vec<(i64, Vec<i64>, i64, i64)>,
 }
 
 /// A reservation row of a [`StoredEvent`].
@@ -213,6 +219,8 @@ pub struct StoredRow {
     pub quantity: i64,
     /// When its hold ends.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Its lines: ticket type and tickets.
+    pub lines: Vec<(i64, i64)>,
 }
 
 /// Recounts the event's rows as the harness read them, at `t`'s time, and asserts that the
@@ -237,7 +245,60 @@ pub fn assert_consistent<H: Harness>(h: &H, t: &Ticketing, event: EventId) -> Ev
         purchased_tickets: sum(&|r| r.status == "purchased"),
         reserved_tickets: sum(&|r| r.status == "reserved"),
         active_tickets: sum(&|r| r.status == "reserved" && r.expires_at.is_some_and(|at| at > now)),
+        quotas: Vec::new(),
+        types: Vec::new(),
     };
+    let active = |r: &StoredRow| r.status == "reserved" && r.expires_at.is_some_and(|at| at > now);
+    // Every named quota: the lines of the types that draw from it.
+    for &(id, capacity, purchased, held) in &stored.quotas {
+        let drawing: Vec<i64> = stored
+            .types
+            .iter()
+            .filter(|t| t.1.contains(&id))
+            .map(|t| t.0)
+            .collect();
+        let tickets = |keep: &dyn Fn(&StoredRow) -> bool| -> i64 {
+            stored
+                .rows
+                .iter()
+                .filter(|r| keep(r))
+                .flat_map(|r| r.lines.iter())
+                .filter(|(t, _)| drawing.contains(t))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let (bought, holding, live) = (
+            tickets(&|r| r.status == "purchased"),
+            tickets(&|r| r.status == "reserved"),
+            tickets(&active),
+        );
+        assert_eq!(
+            (purchased, held),
+            (bought, holding),
+            "quota {id}: counters differ from the lines"
+        );
+        assert!(
+            bought + live <= capacity,
+            "quota {id} oversold: {bought} + {live} > {capacity}"
+        );
+    }
+    for (id, _, purchased, held) in &stored.types {
+        let tickets = |status: &str| -> i64 {
+            stored
+                .rows
+                .iter()
+                .filter(|r| r.status == status)
+                .flat_map(|r| r.lines.iter())
+                .filter(|(t, _)| t == id)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        assert_eq!(
+            (*purchased, *held),
+            (tickets("purchased"), tickets("reserved")),
+            "ticket type {id}: counters differ from the lines"
+        );
+    }
     assert_eq!(
         (stored.purchased_counter, stored.held_counter),
         (recount.purchased_tickets, recount.reserved_tickets),
@@ -248,10 +309,21 @@ pub fn assert_consistent<H: Harness>(h: &H, t: &Ticketing, event: EventId) -> Ev
         "oversold: {recount:?}"
     );
     let audit = t.audit_event(event).unwrap();
+    assert!(
+        audit.counters_match() && audit.within_capacity(),
+        "the store's own audit fails: {audit:?}"
+    );
+    assert_eq!(
+        (audit.quotas.len(), audit.types.len()),
+        (stored.quotas.len(), stored.types.len()),
+        "the store's audit misses quotas or types"
+    );
     // The audit reads the clock again: only the active tickets may differ on a live clock.
     assert_eq!(
         EventAudit {
             active_tickets: recount.active_tickets,
+            quotas: Vec::new(),
+            types: Vec::new(),
             ..audit
         },
         recount,

@@ -19,6 +19,7 @@ use domain::Store;
 
 pub mod concurrency;
 mod fixtures;
+pub mod inventory;
 pub mod rules;
 pub mod shop;
 
@@ -97,6 +98,19 @@ macro_rules! conformance_tests {
             concurrency::two_stores_on_one_database_never_oversell_between_them,
             concurrency::concurrent_batches_over_shared_holds_neither_deadlock_nor_double_sell,
             concurrency::concurrent_expire_runs_mark_each_hold_once,
+            inventory::quotas_and_types_start_empty_and_are_read_with_the_event,
+            inventory::a_typed_reserve_takes_its_tickets_from_every_quota_of_its_type,
+            inventory::a_typed_reserve_short_of_a_shared_quota_fails_naming_the_types_and_holds_nothing,
+            inventory::a_reserve_that_names_types_wrongly_is_refused_on_its_field,
+            inventory::purchase_and_cancel_move_every_quota_of_a_typed_hold,
+            inventory::a_past_due_typed_hold_stops_counting_at_once_and_its_tickets_go_to_the_next_reserve,
+            inventory::expire_due_releases_every_quota_of_a_typed_hold,
+            inventory::extend_moves_the_expiry_up_to_the_longest_hold_and_no_further,
+            inventory::release_gives_back_part_of_a_hold_at_once,
+            inventory::a_batch_decides_extends_releases_and_reserves_in_arrival_order,
+            inventory::update_quota_never_goes_below_what_is_sold_and_ignores_past_due_holds,
+            inventory::a_ticket_type_draws_only_from_its_own_events_distinct_quotas,
+            inventory::simultaneous_typed_and_multi_line_reserves_never_oversell_a_quota,
         );
     };
     (@each $harness:ty; $($module:ident :: $name:ident),* $(,)?) => {

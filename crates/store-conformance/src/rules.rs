@@ -349,11 +349,11 @@ pub fn reservation_reads_back_what_reserve_wrote<H: Harness>() {
     let h = H::new();
     let f = Fixture::of(&h);
     let event = f.event(1);
-    let mut request = Reserve {
-        event: event.id,
-        quantity: domain::Quantity::ONE,
-        customer: Some(domain::Customer::parse("acct-7").unwrap()),
-    };
+    let mut request = Reserve::untyped(
+        event.id,
+        domain::Quantity::ONE,
+        Some(domain::Customer::parse("acct-7").unwrap()),
+    );
     let hold = f.t.reserve(request.clone()).unwrap();
     assert_eq!(f.t.reservation(hold.id).unwrap(), hold);
     assert_eq!(hold.customer.as_deref(), Some("acct-7"));

@@ -13,11 +13,11 @@ use crate::{
 };
 
 fn for_customer(event: domain::EventId, quantity: u32, customer: &str) -> Operation {
-    Operation::Reserve(Reserve {
+    Operation::Reserve(Reserve::untyped(
         event,
-        quantity: Quantity::new(i64::from(quantity), 100).unwrap(),
-        customer: Some(Customer::parse(customer).unwrap()),
-    })
+        Quantity::new(i64::from(quantity), 100).unwrap(),
+        Some(Customer::parse(customer).unwrap()),
+    ))
 }
 
 fn keyed(operation: Operation, key: &str, fingerprint: &str) -> Command {

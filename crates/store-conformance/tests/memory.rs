@@ -26,6 +26,7 @@ impl store_conformance::Harness for Memory {
     }
 
     fn stored_event(&self, event: EventId) -> StoredEvent {
+        let (quotas, types) = self.0.inventory_rows(event);
         let (event, purchased, held, rows) = self.0.event_rows(event).expect("the event exists");
         StoredEvent {
             capacity: i64::from(event.capacity),
@@ -37,6 +38,25 @@ impl store_conformance::Harness for Memory {
                     status: r.status.as_str().to_owned(),
                     quantity: r.tickets(),
                     expires_at: r.expires_at,
+                    lines: r
+                        .lines
+                        .iter()
+                        .map(|l| (l.ticket_type.get(), i64::from(l.quantity)))
+                        .collect(),
+                })
+                .collect(),
+            quotas: quotas
+                .into_iter()
+                .map(|(q, c)| {
+                    let (capacity, purchased, held) = (q.capacity, c.purchased, c.held);
+                    (q.id.get(), capacity.into(), purchased.into(), held.into())
+                })
+                .collect(),
+            types: types
+                .into_iter()
+                .map(|(t, c)| {
+                    let quotas = t.quotas.iter().map(|q| q.get()).collect();
+                    (t.id.get(), quotas, c.purchased.into(), c.held.into())
                 })
                 .collect(),
         }

@@ -14,8 +14,14 @@
 
 use std::sync::LazyLock;
 
+mod inventory;
 mod rows;
 
+pub use inventory::{
+    audit_inventory_statement, into_audits, into_inventory, into_quotas, into_snapshots,
+    inventories_statement, inventory_statement, json_pairs, lines_column, parse_lines,
+    quotas_statement, InventoryAuditRow, InventoryRow,
+};
 pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow};
 
 /// The SQL dialect a statement is built for.
@@ -43,6 +49,31 @@ impl Dialect {
         match self {
             Self::Postgres => format!("{column} = ANY(${n})"),
             Self::Sqlite => format!("{column} IN (SELECT value FROM json_each(?{n}))"),
+        }
+    }
+
+    /// The texts of `expr` over a group's rows, joined by commas (`''` for none is the
+    /// caller's `COALESCE`).
+    pub fn concat(self, expr: &str) -> String {
+        match self {
+            Self::Postgres => format!("string_agg(({expr})::text, ',')"),
+            Self::Sqlite => format!("group_concat({expr}, ',')"),
+        }
+    }
+
+    /// A table `w (a, b)` of the integer pairs of the JSON array bound to placeholder `n`
+    /// (`[[1, 2], [1, 3]]`): one text whatever the number of pairs, on both stores.
+    pub fn json_pairs(self, n: u8) -> String {
+        match self {
+            Self::Postgres => format!(
+                "(SELECT (v->>0)::int8 AS a, (v->>1)::int8 AS b \
+                    FROM jsonb_array_elements(${n}::jsonb) AS v) w"
+            ),
+            Self::Sqlite => format!(
+                "(SELECT CAST(json_extract(value, '$[0]') AS INTEGER) AS a, \
+                         CAST(json_extract(value, '$[1]') AS INTEGER) AS b \
+                    FROM json_each(?{n})) w"
+            ),
         }
     }
 
@@ -101,7 +132,8 @@ fn snapshot_columns(dialect: Dialect, now: &str) -> String {
     );
     format!(
         "e.id, e.name, e.capacity, e.purchased_count, e.reserved_count, e.created_at, \
-         e.updated_at, {} AS past_due",
+         e.updated_at, {} AS past_due, \
+         (e.quota_count + e.ticket_type_count > 0) AS has_inventory",
         dialect.int4(&past_due)
     )
 }
@@ -115,6 +147,14 @@ pub struct Statements {
     pub page: String,
     /// See [`audit_statement`].
     pub audit: String,
+    /// See [`inventory_statement`].
+    pub inventory: String,
+    /// See [`quotas_statement`].
+    pub quotas: String,
+    /// See [`inventories_statement`].
+    pub inventories: String,
+    /// See [`audit_inventory_statement`].
+    pub audit_inventory: String,
 }
 
 /// The shared statements of `dialect`.
@@ -124,6 +164,10 @@ pub fn statements(dialect: Dialect) -> &'static Statements {
             snapshots: snapshots_statement(dialect),
             page: page_statement(dialect),
             audit: audit_statement(dialect),
+            inventory: inventory_statement(dialect),
+            quotas: quotas_statement(dialect),
+            inventories: inventories_statement(dialect),
+            audit_inventory: audit_inventory_statement(dialect),
         }
     }
     static POSTGRES: LazyLock<Statements> = LazyLock::new(|| build(Dialect::Postgres));

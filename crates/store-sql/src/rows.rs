@@ -2,7 +2,7 @@
 //! PostgreSQL (`int4`, `int8`) and SQLite (`INTEGER`), so one type and one conversion to the
 //! domain serve both.
 
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::{BigInt, Bool, Integer};
 use diesel::QueryableByName;
 use domain::store::LockedEvent;
 use domain::{Event, EventAudit, EventId, EventSnapshot};
@@ -27,6 +27,9 @@ pub struct SnapshotCounts {
     /// Tickets of holds past due at the snapshot's instant.
     #[diesel(sql_type = Integer)]
     pub past_due: i32,
+    /// Whether the event has quotas or ticket types.
+    #[diesel(sql_type = Bool)]
+    pub has_inventory: bool,
 }
 
 impl SnapshotCounts {
@@ -37,6 +40,7 @@ impl SnapshotCounts {
             purchased: self.counts.purchased_count,
             held: self.counts.reserved_count,
             past_due: self.past_due,
+            has_inventory: self.has_inventory,
         }
     }
 }
@@ -64,6 +68,9 @@ pub struct LockedRow {
     /// Its counters.
     #[diesel(embed)]
     pub counts: CountsRow,
+    /// Whether it has ticket types.
+    #[diesel(sql_type = Bool)]
+    pub typed: bool,
 }
 
 impl From<LockedRow> for LockedEvent {
@@ -73,6 +80,7 @@ impl From<LockedRow> for LockedEvent {
             capacity: r.capacity,
             purchased: r.counts.purchased_count,
             held: r.counts.reserved_count,
+            typed: r.typed,
         }
     }
 }
@@ -106,6 +114,8 @@ impl From<AuditRow> for EventAudit {
             purchased_tickets: r.purchased_tickets,
             reserved_tickets: r.reserved_tickets,
             active_tickets: r.active_tickets,
+            quotas: Vec::new(),
+            types: Vec::new(),
         }
     }
 }

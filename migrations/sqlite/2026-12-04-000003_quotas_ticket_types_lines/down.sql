@@ -1,0 +1,6 @@
+DROP TABLE reservation_lines;
+DROP TABLE ticket_type_quotas;
+DROP TABLE ticket_types;
+DROP TABLE quotas;
+ALTER TABLE events DROP COLUMN ticket_type_count;
+ALTER TABLE events DROP COLUMN quota_count;
