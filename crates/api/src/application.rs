@@ -238,6 +238,8 @@ impl Application {
             admin_token: config.admin_token.clone(),
             deadline: config.request_deadline,
             max_quantity,
+            ttl_seconds: u32::try_from(ticketing.policy().hold_ttl.get().num_seconds())
+                .unwrap_or(u32::MAX),
             draining: Arc::default(),
             requests_in_flight: Arc::default(),
         });
@@ -250,7 +252,7 @@ impl Application {
                 limit.trusted_proxies.clone(),
             ))
         });
-        let docs = web::Data::new(ApiDocs::new(max_quantity));
+        let docs = web::Data::new(ApiDocs::new(max_quantity, state.ttl_seconds));
         let workers = config
             .workers
             .unwrap_or_else(|| {

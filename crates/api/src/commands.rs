@@ -129,6 +129,7 @@ mod tests {
             payment_reference: None,
             created_at: now,
             updated_at: now,
+            lines: vec![],
         };
         let stored = HttpAnswers.render(OperationKind::Reserve, &Ok(hold.clone()));
         assert_eq!(stored.status, 201);

@@ -6,7 +6,7 @@
 //! document.
 
 use chrono::{DateTime, Utc};
-use domain::{EventPage, EventSummary, Reservation};
+use domain::{EventPage, EventSummary, Line, QuotaSummary, Reservation, TypeSummary};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -29,6 +29,9 @@ pub struct HoldCreated {
     /// How many tickets it holds.
     #[schema(minimum = 1, example = 2)]
     quantity: i32,
+    /// Its tickets by type, for a typed hold (absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    lines: Vec<LineBody>,
 }
 
 impl From<Reservation> for HoldCreated {
@@ -40,6 +43,27 @@ impl From<Reservation> for HoldCreated {
             expires_at: r.expires_at,
             created_at: r.created_at,
             quantity: r.quantity,
+            lines: r.lines.iter().map(LineBody::from).collect(),
+        }
+    }
+}
+
+/// Tickets of one type in a hold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineBody {
+    /// The ticket type.
+    #[schema(format = Int64, minimum = 1)]
+    ticket_type: i64,
+    /// How many tickets of it.
+    #[schema(minimum = 1)]
+    quantity: i32,
+}
+
+impl From<&Line> for LineBody {
+    fn from(l: &Line) -> Self {
+        Self {
+            ticket_type: l.ticket_type.get(),
+            quantity: l.quantity,
         }
     }
 }
@@ -95,6 +119,9 @@ pub struct ReservationBody {
     quantity: i32,
     /// The shop's reference for the customer, when the reserve named one.
     customer: Option<String>,
+    /// Its tickets by type, for a typed hold (absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    lines: Vec<LineBody>,
 }
 
 impl From<Reservation> for ReservationBody {
@@ -110,6 +137,7 @@ impl From<Reservation> for ReservationBody {
             updated_at: r.updated_at,
             quantity: r.quantity,
             customer: r.customer,
+            lines: r.lines.iter().map(LineBody::from).collect(),
         }
     }
 }
@@ -139,10 +167,29 @@ pub struct EventBody {
     created_at: DateTime<Utc>,
     /// When its name or capacity last changed.
     updated_at: DateTime<Utc>,
+    /// Its named quotas, when it has quotas or ticket types (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quotas: Option<Vec<QuotaBody>>,
+    /// Its ticket types, when it has quotas or ticket types (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket_types: Option<Vec<TicketTypeBody>>,
 }
 
 impl From<EventSummary> for EventBody {
     fn from(s: EventSummary) -> Self {
+        let (quotas, ticket_types) = match s.inventory {
+            Some(inventory) => (
+                Some(inventory.quotas.into_iter().map(QuotaBody::from).collect()),
+                Some(
+                    inventory
+                        .ticket_types
+                        .into_iter()
+                        .map(TicketTypeBody::from)
+                        .collect(),
+                ),
+            ),
+            None => (None, None),
+        };
         Self {
             id: s.event.id.get(),
             name: s.event.name,
@@ -152,6 +199,93 @@ impl From<EventSummary> for EventBody {
             available: s.available,
             created_at: s.event.created_at,
             updated_at: s.event.updated_at,
+            quotas,
+            ticket_types,
+        }
+    }
+}
+
+/// A named quota of an event, with its counts in tickets:
+/// `purchased + reserved + available = capacity`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaBody {
+    /// The quota id.
+    #[schema(format = Int64, minimum = 1, example = 1)]
+    id: i64,
+    /// Its event.
+    #[schema(format = Int64, minimum = 1)]
+    event_id: i64,
+    /// Its name.
+    #[schema(example = "Saturday")]
+    name: String,
+    /// Its tickets: those of every type that draws from it.
+    #[schema(minimum = 1, example = 30)]
+    capacity: i32,
+    /// Tickets purchased.
+    #[schema(minimum = 0)]
+    purchased: i32,
+    /// Tickets held by active holds.
+    #[schema(minimum = 0)]
+    reserved: i32,
+    /// Tickets that may still be held (the event's own limit aside).
+    #[schema(minimum = 0)]
+    available: i32,
+}
+
+impl From<QuotaSummary> for QuotaBody {
+    fn from(q: QuotaSummary) -> Self {
+        Self {
+            id: q.quota.id.get(),
+            event_id: q.quota.event_id.get(),
+            name: q.quota.name,
+            capacity: q.quota.capacity,
+            purchased: q.purchased,
+            reserved: q.reserved,
+            available: q.available,
+        }
+    }
+}
+
+/// A ticket type of an event, with its counts in tickets; `available` is the least of its
+/// quotas' and the event's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketTypeBody {
+    /// The ticket type id.
+    #[schema(format = Int64, minimum = 1, example = 3)]
+    id: i64,
+    /// Its event.
+    #[schema(format = Int64, minimum = 1)]
+    event_id: i64,
+    /// Its name.
+    #[schema(example = "Weekend pass")]
+    name: String,
+    /// The named quotas it draws from (the event's capacity always counts too).
+    quotas: Vec<i64>,
+    /// Its tickets purchased.
+    #[schema(minimum = 0)]
+    purchased: i32,
+    /// Its tickets held by active holds.
+    #[schema(minimum = 0)]
+    reserved: i32,
+    /// Its tickets that may still be held.
+    #[schema(minimum = 0)]
+    available: i32,
+    /// The most tickets of this type one hold may have (`null`: no limit of its own).
+    #[schema(minimum = 1)]
+    max_per_reservation: Option<u32>,
+}
+
+impl From<TypeSummary> for TicketTypeBody {
+    fn from(t: TypeSummary) -> Self {
+        Self {
+            id: t.ticket_type.id.get(),
+            event_id: t.ticket_type.event_id.get(),
+            name: t.ticket_type.name,
+            quotas: t.ticket_type.quotas.iter().map(|q| q.get()).collect(),
+            purchased: t.purchased,
+            reserved: t.reserved,
+            available: t.available,
+            max_per_reservation: t.ticket_type.max_per_reservation,
         }
     }
 }
@@ -193,6 +327,8 @@ pub enum ErrorCode {
     SoldOut,
     /// 409: the customer's limit for this event would be exceeded.
     CustomerLimitReached,
+    /// 409: an extend would make the hold last longer than `MAX_HOLD_SECONDS`.
+    HoldLifetimeExceeded,
     /// 409: the reservation was purchased before.
     AlreadyPurchased,
     /// 409: the hold expired, was canceled, or is past due.
@@ -234,6 +370,21 @@ pub struct ErrorBody {
     pub error: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
+    /// With `sold_out` of a reserve naming ticket types: each short type and its tickets
+    /// left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Vec<Unavailable>>,
+}
+
+/// A ticket type short of tickets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unavailable {
+    /// The type.
+    #[schema(format = Int64, minimum = 1)]
+    pub ticket_type: i64,
+    /// Its tickets left.
+    #[schema(minimum = 0)]
+    pub available: i64,
 }
 
 /// A validation answer, in the shape existing (Laravel) clients parse.
@@ -246,7 +397,8 @@ pub struct ValidationErrorBody {
 }
 
 /// Body of `POST /api/events/{event}/reserve`, optional (an empty body or `{}` reserves one
-/// ticket). Unknown fields are ignored.
+/// ticket). Unknown fields are ignored. On an event with ticket types, name them: a
+/// `ticket_type` with its `quantity`, or `lines`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ReserveRequest {
@@ -254,6 +406,13 @@ pub struct ReserveRequest {
     /// `MAX_TICKETS_PER_RESERVATION`).
     #[schema(minimum = 1, maximum = 10, example = 2)]
     quantity: Option<u32>,
+    /// The ticket type of the tickets (required on an event with ticket types).
+    #[schema(format = Int64, minimum = 1, example = 3)]
+    ticket_type: Option<i64>,
+    /// Several types at once, instead of `ticket_type` and `quantity`: 1 to 10 lines of
+    /// distinct types, at most `MAX_TICKETS_PER_RESERVATION` tickets in all.
+    #[schema(min_items = 1, max_items = 10)]
+    lines: Option<Vec<LineRequestBody>>,
     /// The shop's own account id for the customer, for the optional per-customer limit
     /// (`MAX_TICKETS_PER_CUSTOMER`). It is whatever the shop sends: not an authenticated
     /// identity.
@@ -264,6 +423,61 @@ pub struct ReserveRequest {
         example = "acct-8841"
     )]
     customer: Option<String>,
+}
+
+/// Tickets of one type, asked for.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LineRequestBody {
+    /// The ticket type.
+    #[schema(format = Int64, minimum = 1)]
+    ticket_type: i64,
+    /// How many (default 1).
+    #[schema(minimum = 1, maximum = 10)]
+    quantity: Option<u32>,
+}
+
+/// Body of `POST /api/reservations/{reservation}/extend`, optional.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ExtendRequest {
+    /// How long from now the hold should last at least, from 1 to the hold TTL
+    /// (`RESERVATION_TTL_SECONDS`, the default).
+    #[schema(minimum = 1, maximum = 600, example = 300)]
+    seconds: Option<u32>,
+}
+
+/// Body of `POST /api/reservations/{reservation}/release`: what to give back, fewer than all
+/// of the hold's tickets.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReleaseRequest {
+    /// Tickets of an untyped hold.
+    #[schema(minimum = 1, maximum = 10, example = 1)]
+    quantity: Option<u32>,
+    /// Tickets of a typed hold, by type.
+    #[schema(min_items = 1, max_items = 10)]
+    lines: Option<Vec<LineRequestBody>>,
+}
+
+/// Body of `POST /api/events/{event}/ticket-types`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct NewTicketTypeRequest {
+    /// 1 to 200 characters, as an event's name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Weekend pass"
+    )]
+    name: String,
+    /// The event's quotas it draws from (distinct; may be empty: the event's capacity only).
+    #[schema(max_items = 16)]
+    quotas: Vec<i64>,
+    /// The most tickets of this type one hold may have.
+    #[schema(minimum = 1, maximum = 10_000)]
+    max_per_reservation: Option<u32>,
 }
 
 /// Body of `POST /api/reservations/{reservation}/purchase`, optional.
@@ -280,7 +494,7 @@ pub struct PurchaseRequest {
     payment_reference: Option<String>,
 }
 
-/// Body of `POST /api/events`.
+/// Body of `POST /api/events`, and of `POST /api/events/{event}/quotas`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct NewEventRequest {
@@ -298,7 +512,8 @@ pub struct NewEventRequest {
     capacity: i64,
 }
 
-/// Body of `PATCH /api/events/{event}`: each field present is changed.
+/// Body of `PATCH /api/events/{event}` and `PATCH /api/events/{event}/quotas/{quota}`: each
+/// field present is changed.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct EventPatchRequest {

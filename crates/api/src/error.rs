@@ -37,6 +37,13 @@ pub enum ApiError {
     /// 409 `sold_out`.
     #[error("sold out")]
     SoldOut,
+    /// 409 `sold_out` of a typed reserve, naming each short type and its tickets left.
+    #[error("sold out")]
+    TypesSoldOut(Vec<domain::Shortfall>),
+    /// 409 `hold_lifetime_exceeded`: an extend would make the hold last longer than
+    /// `MAX_HOLD_SECONDS` from its creation.
+    #[error("hold lifetime exceeded")]
+    HoldLifetimeExceeded,
     /// 409 `customer_limit_reached`.
     #[error("customer limit reached")]
     CustomerLimitReached,
@@ -114,7 +121,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
-            Self::SoldOut => "sold_out",
+            Self::SoldOut | Self::TypesSoldOut(_) => "sold_out",
+            Self::HoldLifetimeExceeded => "hold_lifetime_exceeded",
             Self::CustomerLimitReached => "customer_limit_reached",
             Self::AlreadyPurchased => "already_purchased",
             Self::InvalidOrExpired => "invalid_or_expired_reservation",
@@ -137,7 +145,11 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::NotFound => "The requested resource was not found.".into(),
-            Self::SoldOut => "Event is sold out.".into(),
+            Self::SoldOut | Self::TypesSoldOut(_) => "Event is sold out.".into(),
+            Self::HoldLifetimeExceeded => {
+                "The hold cannot last that long: it would pass the longest hold from its creation."
+                    .into()
+            }
             Self::CustomerLimitReached => {
                 "The customer already holds or bought as many tickets of this event as allowed."
                     .into()
@@ -179,6 +191,18 @@ impl ApiError {
             Self::Validation(errors) => {
                 json!({ "message": VALIDATION_MESSAGE, "errors": errors })
             }
+            // The seed's body, with the short types appended.
+            Self::TypesSoldOut(short) => {
+                let unavailable: Vec<serde_json::Value> = short
+                    .iter()
+                    .map(|s| json!({"ticket_type": s.ticket_type.get(), "available": s.available}))
+                    .collect();
+                let mut body = serde_json::Map::new();
+                body.insert("error".into(), json!(self.code()));
+                body.insert("message".into(), json!(self.message()));
+                body.insert("unavailable".into(), json!(unavailable));
+                serde_json::Value::Object(body)
+            }
             _ => json!({ "error": self.code(), "message": self.message() }),
         };
         value.to_string()
@@ -189,8 +213,12 @@ impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
         match err {
             DomainError::SoldOut => Self::SoldOut,
+            DomainError::TypesSoldOut(short) => Self::TypesSoldOut(short),
+            DomainError::HoldLifetimeExceeded => Self::HoldLifetimeExceeded,
             DomainError::CustomerLimitReached => Self::CustomerLimitReached,
-            DomainError::EventNotFound | DomainError::ReservationNotFound => Self::NotFound,
+            DomainError::EventNotFound
+            | DomainError::ReservationNotFound
+            | DomainError::QuotaNotFound => Self::NotFound,
             DomainError::AlreadyPurchased => Self::AlreadyPurchased,
             DomainError::InvalidOrExpired => Self::InvalidOrExpired,
             DomainError::CapacityBelowSold => Self::CapacityBelowSold,
@@ -211,6 +239,8 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::SoldOut
+            | Self::TypesSoldOut(_)
+            | Self::HoldLifetimeExceeded
             | Self::CustomerLimitReached
             | Self::AlreadyPurchased
             | Self::InvalidOrExpired

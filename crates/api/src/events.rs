@@ -142,7 +142,7 @@ pub(crate) async fn update(
     Ok(HttpResponse::Ok().json(EventBody::from(updated)))
 }
 
-fn parse_name(errors: &mut FieldErrors, value: &Value) -> Option<EventName> {
+pub(crate) fn parse_name(errors: &mut FieldErrors, value: &Value) -> Option<EventName> {
     if let Value::String(raw) = value {
         EventName::parse(raw).map_err(|e| record(errors, e)).ok()
     } else {
@@ -164,7 +164,7 @@ fn parse_capacity(errors: &mut FieldErrors, value: &Value) -> Option<Capacity> {
 }
 
 /// Checks both fields and reports every problem at once, as the seed API did.
-fn parse_new_event(body: &Map<String, Value>) -> Result<NewEvent, ApiError> {
+pub(crate) fn parse_new_event(body: &Map<String, Value>) -> Result<NewEvent, ApiError> {
     let mut errors = FieldErrors::new();
     let name = match body.get("name") {
         None | Some(Value::Null) => {
@@ -187,7 +187,7 @@ fn parse_new_event(body: &Map<String, Value>) -> Result<NewEvent, ApiError> {
 }
 
 /// The fields present are changed; `null` leaves a field as it is.
-fn parse_patch(body: &Map<String, Value>) -> Result<EventPatch, ApiError> {
+pub(crate) fn parse_patch(body: &Map<String, Value>) -> Result<EventPatch, ApiError> {
     let mut errors = FieldErrors::new();
     let mut patch = EventPatch::default();
     if let Some(value) = body.get("name").filter(|v| !v.is_null()) {

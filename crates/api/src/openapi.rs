@@ -30,11 +30,16 @@ use crate::error::{mime_json, ApiError};
         crate::reservations::reserve,
         crate::reservations::purchase,
         crate::reservations::cancel,
+        crate::hold_changes::extend,
+        crate::hold_changes::release,
         crate::reservations::show,
         crate::events::list,
         crate::events::create,
         crate::events::show,
         crate::events::update,
+        crate::inventory::create_quota,
+        crate::inventory::update_quota,
+        crate::inventory::create_ticket_type,
         crate::routes::health,
         crate::routes::live,
         crate::routes::ready,
@@ -43,13 +48,14 @@ use crate::error::{mime_json, ApiError};
     tags(
         (name = "reservations", description = "Hold, purchase and cancel tickets."),
         (name = "events", description = "Events and their ticket counts."),
+        (name = "inventory", description = "Quotas and ticket types of an event (operators)."),
         (name = "operations", description = "For load balancers and operators."),
     ),
 )]
 struct ApiDoc;
 
 /// The operations that move tickets: their successes may be replays of a first answer.
-const IDEMPOTENT: [&str; 3] = ["reserve", "purchase", "cancel"];
+const IDEMPOTENT: [&str; 5] = ["reserve", "purchase", "cancel", "extend", "release"];
 
 /// Which error answers each operation gives, with the error codes each can carry.
 #[allow(clippy::too_many_lines)] // one table, read top to bottom
@@ -87,7 +93,14 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
         "reserve" => vec![
             (
                 StatusCode::CONFLICT,
-                key(&[ApiError::SoldOut, ApiError::CustomerLimitReached]),
+                key(&[
+                    ApiError::SoldOut,
+                    ApiError::TypesSoldOut(vec![domain::Shortfall {
+                        ticket_type: domain::TicketTypeId::new(3),
+                        available: 1,
+                    }]),
+                    ApiError::CustomerLimitReached,
+                ]),
             ),
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -97,9 +110,47 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                         "quantity",
                         "The quantity field must not be greater than 10.",
                     ),
+                    ApiError::invalid("ticket_type", "The ticket type field is required."),
                     ApiError::IdempotencyKeyReused,
                 ],
             ),
+        ],
+        "extend" | "release" => vec![
+            (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
+            (
+                StatusCode::CONFLICT,
+                key(&if operation == "extend" {
+                    vec![
+                        ApiError::HoldLifetimeExceeded,
+                        ApiError::AlreadyPurchased,
+                        ApiError::InvalidOrExpired,
+                    ]
+                } else {
+                    vec![ApiError::AlreadyPurchased, ApiError::InvalidOrExpired]
+                }),
+            ),
+            if operation == "extend" {
+                unprocessable(
+                    "seconds",
+                    "The seconds field must be an integer from 1 to 600.",
+                    true,
+                )
+            } else {
+                unprocessable(
+                    "quantity",
+                    "The quantity must be fewer than the tickets held; cancel releases them all.",
+                    true,
+                )
+            },
+        ],
+        "createQuota" | "createTicketType" => vec![
+            (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
+            (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
+            if operation == "createQuota" {
+                unprocessable("capacity", "The capacity field must be at least 1.", false)
+            } else {
+                unprocessable("quotas", "The selected quotas are invalid.", false)
+            },
         ],
         "purchase" | "cancel" => vec![
             (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
@@ -137,7 +188,7 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
             (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
             unprocessable("capacity", "The capacity field must be at least 1.", false),
         ],
-        "updateEvent" => vec![
+        "updateEvent" | "updateQuota" => vec![
             (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
             (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
             (StatusCode::CONFLICT, vec![ApiError::CapacityBelowSold]),
@@ -147,7 +198,16 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
     };
     if matches!(
         operation,
-        "reserve" | "purchase" | "cancel" | "createEvent" | "updateEvent"
+        "reserve"
+            | "purchase"
+            | "cancel"
+            | "extend"
+            | "release"
+            | "createEvent"
+            | "updateEvent"
+            | "createQuota"
+            | "updateQuota"
+            | "createTicketType"
     ) {
         table.extend(bad_body);
         // Only when RATE_LIMIT_PER_SECOND is set.
@@ -174,6 +234,8 @@ fn error_response(status: StatusCode, errors: &[ApiError]) -> Value {
                         fields.keys().next().copied().unwrap_or("body")
                     )
                 }
+                // Beside the seed's `sold_out` example.
+                ApiError::TypesSoldOut(_) => "sold_out_ticket_types".to_owned(),
                 other => other.code().to_owned(),
             };
             (name, json!({ "summary": err.message(), "value": value }))
@@ -243,8 +305,9 @@ fn replayed_header() -> Value {
     })
 }
 
-/// The document, for a server whose largest reserve is `max_quantity` tickets.
-pub fn document(max_quantity: u32) -> Value {
+/// The document, for a server whose largest reserve is `max_quantity` tickets and whose holds
+/// last `ttl_seconds`.
+pub fn document(max_quantity: u32, ttl_seconds: u32) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut().filter_map(Value::as_object_mut) {
@@ -253,10 +316,15 @@ pub fn document(max_quantity: u32) -> Value {
             }
         }
     }
-    if let Some(quantity) =
-        doc.pointer_mut("/components/schemas/ReserveRequest/properties/quantity")
-    {
-        quantity["maximum"] = json!(max_quantity);
+    for (pointer, maximum) in [
+        ("ReserveRequest/properties/quantity", max_quantity),
+        ("ReleaseRequest/properties/quantity", max_quantity),
+        ("LineRequestBody/properties/quantity", max_quantity),
+        ("ExtendRequest/properties/seconds", ttl_seconds),
+    ] {
+        if let Some(field) = doc.pointer_mut(&format!("/components/schemas/{pointer}")) {
+            field["maximum"] = json!(maximum);
+        }
     }
     doc["components"]["securitySchemes"] = json!({ "admin_token": {
         "type": "http",
@@ -320,10 +388,11 @@ pub struct ApiDocs {
 }
 
 impl ApiDocs {
-    /// The document for a server whose largest reserve is `max_quantity` tickets.
-    pub fn new(max_quantity: u32) -> Self {
+    /// The document for a server whose largest reserve is `max_quantity` tickets and whose
+    /// holds last `ttl_seconds`.
+    pub fn new(max_quantity: u32, ttl_seconds: u32) -> Self {
         Self {
-            json: document(max_quantity).to_string(),
+            json: document(max_quantity, ttl_seconds).to_string(),
         }
     }
 }
@@ -360,11 +429,16 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1_with_every_route_and_camel_case_links() {
-        let doc = document(7);
+        let doc = document(7, 600);
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().unwrap();
         for (path, method) in [
             ("/api/events/{event}/reserve", "post"),
+            ("/api/reservations/{reservation}/extend", "post"),
+            ("/api/reservations/{reservation}/release", "post"),
+            ("/api/events/{event}/quotas", "post"),
+            ("/api/events/{event}/quotas/{quota}", "patch"),
+            ("/api/events/{event}/ticket-types", "post"),
             ("/api/reservations/{reservation}/purchase", "post"),
             ("/api/reservations/{reservation}/cancel", "post"),
             ("/api/reservations/{reservation}", "get"),
@@ -419,7 +493,7 @@ mod tests {
         use domain::validation::{
             CUSTOMER_MAX_CHARS, EVENT_NAME_MAX_CHARS, PAYMENT_REFERENCE_MAX_CHARS,
         };
-        let doc = document(domain::DEFAULT_MAX_TICKETS_PER_RESERVATION);
+        let doc = document(domain::DEFAULT_MAX_TICKETS_PER_RESERVATION, 600);
         let schemas = &doc["components"]["schemas"];
         let property = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
         let chars = |n: usize| json!(n);

@@ -7,7 +7,7 @@ use domain::{
 };
 use serde_json::{Map, Value};
 
-use crate::body::{optional_object, saturating_integer};
+use crate::body::optional_object;
 use crate::commands;
 use crate::dto::{HoldCreated, ReservationBody};
 use crate::error::{ApiError, FieldErrors};
@@ -23,21 +23,23 @@ fn parse_reserve(
     let empty = Map::new();
     let body = body.unwrap_or(&empty);
     let mut errors = FieldErrors::new();
-    let quantity = match body.get("quantity") {
-        None | Some(Value::Null) => Some(Quantity::ONE),
-        Some(value) => {
-            if let Some(raw) = saturating_integer(value) {
-                Quantity::new(raw, max_quantity)
-                    .map_err(|e| crate::body::record(&mut errors, e))
-                    .ok()
-            } else {
-                errors.insert(
-                    "quantity",
-                    vec!["The quantity field must be an integer.".into()],
-                );
-                None
-            }
+    let typed = crate::lines::of_reserve(&mut errors, body, max_quantity);
+    let quantity = match &typed {
+        Some(crate::lines::Named::Typed(lines, field)) => {
+            let total: u64 = lines.iter().map(|l| u64::from(l.quantity.get())).sum();
+            let total = i64::try_from(total).unwrap_or(i64::MAX);
+            Quantity::new(total, max_quantity)
+                .map_err(|_| {
+                    errors.entry(field).or_default().push(format!(
+                        "The {field} must hold at most {max_quantity} tickets in all."
+                    ));
+                })
+                .ok()
         }
+        Some(crate::lines::Named::Untyped) => {
+            crate::lines::quantity(&mut errors, "quantity", body.get("quantity"), max_quantity)
+        }
+        None => None,
     };
     let customer = match body.get("customer") {
         None | Some(Value::Null) => Some(None),
@@ -53,12 +55,20 @@ fn parse_reserve(
             None
         }
     };
-    match (quantity, customer) {
-        (Some(quantity), Some(customer)) if errors.is_empty() => Ok(Reserve {
-            event,
-            quantity,
-            customer,
-        }),
+    match (typed, quantity, customer) {
+        (Some(typed), Some(quantity), Some(customer)) if errors.is_empty() => {
+            let (lines, lines_field) = match typed {
+                crate::lines::Named::Typed(lines, field) => (lines, field),
+                crate::lines::Named::Untyped => (Vec::new(), "ticket_type"),
+            };
+            Ok(Reserve {
+                event,
+                quantity,
+                customer,
+                lines,
+                lines_field,
+            })
+        }
         _ => Err(ApiError::Validation(errors)),
     }
 }

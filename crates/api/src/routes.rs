@@ -12,7 +12,7 @@ use crate::dto::Health;
 use crate::error::ApiError;
 use crate::openapi::ApiDocs;
 use crate::state::AppState;
-use crate::{events, reservations};
+use crate::{events, hold_changes, inventory, reservations};
 
 /// A resource that answers other methods with a JSON 405 naming the ones it accepts.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -109,8 +109,28 @@ pub fn configure(
                     .route(web::post().to(reservations::cancel)),
             )
             .service(
+                resource("/api/reservations/{reservation}/extend", "POST")
+                    .route(web::post().to(hold_changes::extend)),
+            )
+            .service(
+                resource("/api/reservations/{reservation}/release", "POST")
+                    .route(web::post().to(hold_changes::release)),
+            )
+            .service(
                 resource("/api/reservations/{reservation}", "GET")
                     .route(web::get().to(reservations::show)),
+            )
+            .service(
+                resource("/api/events/{event}/quotas", "POST")
+                    .route(web::post().to(inventory::create_quota)),
+            )
+            .service(
+                resource("/api/events/{event}/quotas/{quota}", "PATCH")
+                    .route(web::patch().to(inventory::update_quota)),
+            )
+            .service(
+                resource("/api/events/{event}/ticket-types", "POST")
+                    .route(web::post().to(inventory::create_ticket_type)),
             )
             .service(
                 resource("/api/events", "GET, POST")

@@ -39,6 +39,8 @@ pub struct AppState {
     pub deadline: Duration,
     /// The most tickets one reserve may ask for.
     pub max_quantity: u32,
+    /// How long a hold lasts, in seconds: the most an extend may ask for.
+    pub ttl_seconds: u32,
     /// Set when shutdown begins: not ready any more, connections close after their answer.
     pub draining: Arc<AtomicBool>,
     /// Requests between arrival and answer, for shutdown to wait on.

@@ -125,9 +125,12 @@ pub(crate) fn outcome_label(
             OperationKind::Reserve => "reserved",
             OperationKind::Purchase => "purchased",
             OperationKind::Cancel => "canceled",
+            OperationKind::Extend => "extended",
+            OperationKind::Release => "released",
         },
         Ok(CommandOutcome::Decided(Err(err))) => match err {
-            DomainError::SoldOut => "sold_out",
+            DomainError::SoldOut | DomainError::TypesSoldOut(_) => "sold_out",
+            DomainError::HoldLifetimeExceeded => "hold_lifetime_exceeded",
             DomainError::CustomerLimitReached => "customer_limit_reached",
             DomainError::InvalidOrExpired => "expired",
             DomainError::AlreadyPurchased => "already_purchased",
@@ -151,6 +154,8 @@ pub(crate) fn count_outcome(kind: OperationKind, outcome: &Outcome<CommandOutcom
         OperationKind::Reserve => "reserve",
         OperationKind::Purchase => "purchase",
         OperationKind::Cancel => "cancel",
+        OperationKind::Extend => "extend",
+        OperationKind::Release => "release",
     };
     metrics::counter!(
         "ticket_outcomes_total",

@@ -53,6 +53,12 @@ pub enum Command {
     /// Create and inspect events
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Add and change an event's quotas (pools of tickets that ticket types share)
+    #[command(subcommand)]
+    Quotas(QuotasCommand),
+    /// Add and list an event's ticket types
+    #[command(subcommand, name = "ticket-types")]
+    TicketTypes(TicketTypesCommand),
     /// Load-test a running server over HTTP and report throughput and latency
     Bench(BenchArgs),
 }
@@ -151,10 +157,16 @@ pub struct ServeArgs {
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
-    /// How long a hold lasts before it must be purchased
+    /// How long a hold lasts before it must be purchased (and the most an extend adds)
     #[arg(long, env = "RESERVATION_TTL_SECONDS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub reservation_ttl_seconds: u64,
+
+    /// The longest a hold may last from its creation, extends included (default: three times
+    /// the TTL)
+    #[arg(long, env = "MAX_HOLD_SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=2_419_200))]
+    pub max_hold_seconds: Option<u64>,
 
     /// Bearer token required by POST /api/events; without one, that route answers 401 to all
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
@@ -325,6 +337,64 @@ pub enum EventsCommand {
         /// Event id
         #[arg(env = "EVENT_ID")]
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotasCommand {
+    /// Add a quota to an event and print it as JSON
+    Create {
+        /// The event's id
+        #[arg(long, env = "EVENT_ID")]
+        event: String,
+        /// Quota name (1 to 200 characters)
+        #[arg(long, env = "QUOTA_NAME")]
+        name: String,
+        /// Its tickets (at least 1)
+        #[arg(long, env = "QUOTA_CAPACITY")]
+        capacity: i64,
+    },
+    /// Change a quota's name or capacity and print it as JSON; the capacity is never lowered
+    /// below the quota's tickets purchased and held
+    Update {
+        /// The event's id
+        #[arg(long, env = "EVENT_ID")]
+        event: String,
+        /// The quota's id
+        #[arg(long, env = "QUOTA_ID")]
+        quota: String,
+        /// New name (1 to 200 characters)
+        #[arg(long, env = "QUOTA_NAME")]
+        name: Option<String>,
+        /// New number of tickets
+        #[arg(long, env = "QUOTA_CAPACITY")]
+        capacity: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketTypesCommand {
+    /// Add a ticket type to an event and print it as JSON; once an event has a ticket type,
+    /// every reserve must name types
+    Create {
+        /// The event's id
+        #[arg(long, env = "EVENT_ID")]
+        event: String,
+        /// Ticket type name (1 to 200 characters)
+        #[arg(long, env = "TICKET_TYPE_NAME")]
+        name: String,
+        /// The event's quotas it draws from, comma-separated (none: the event's capacity only)
+        #[arg(long, env = "TICKET_TYPE_QUOTAS", value_delimiter = ',', num_args = 0..)]
+        quotas: Vec<String>,
+        /// The most tickets of this type one hold may have
+        #[arg(long, env = "TICKET_TYPE_MAX_PER_RESERVATION")]
+        max_per_reservation: Option<i64>,
+    },
+    /// Print an event's ticket types with their counts as JSON
+    List {
+        /// The event's id
+        #[arg(long, env = "EVENT_ID")]
+        event: String,
     },
 }
 

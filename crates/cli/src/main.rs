@@ -9,12 +9,17 @@ mod store;
 
 use std::process::ExitCode;
 
-use api::dto::{EventBody, EventList};
+use api::dto::{EventBody, EventList, QuotaBody, TicketTypeBody};
 use clap::Parser;
-use domain::{Capacity, EventId, EventName, EventPatch, HoldTtl, NewEvent, Policy, Ticketing};
+use domain::{
+    Capacity, EventId, EventName, EventPatch, HoldTtl, NewEvent, NewQuota, NewTicketType, Policy,
+    Quantity, QuotaId, QuotaPatch, Ticketing,
+};
 use serde_json::json;
 
-use crate::args::{Cli, Command, EventsCommand, ReservationsCommand};
+use crate::args::{
+    Cli, Command, EventsCommand, QuotasCommand, ReservationsCommand, TicketTypesCommand,
+};
 use crate::error::CliError;
 use crate::store::Store;
 
@@ -54,11 +59,91 @@ fn parse_event_id(raw: &str) -> Result<EventId, CliError> {
         .map_err(|_| CliError::Config(format!("not an event id: {raw:?}")))
 }
 
+fn parse_quota_id(raw: &str) -> Result<QuotaId, CliError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| CliError::Config(format!("not a quota id: {raw:?}")))
+}
+
+fn quotas(command: QuotasCommand, url: &str) -> Result<(), CliError> {
+    let store = Store::open(url, None)?;
+    let t = maintenance_ticketing(&store)?;
+    let summary = match command {
+        QuotasCommand::Create {
+            event,
+            name,
+            capacity,
+        } => {
+            let new = NewQuota {
+                name: EventName::parse(&name)?,
+                capacity: Capacity::new(capacity)?,
+            };
+            t.create_quota(parse_event_id(&event)?, &new)?
+        }
+        QuotasCommand::Update {
+            event,
+            quota,
+            name,
+            capacity,
+        } => {
+            let patch = QuotaPatch {
+                name: name.as_deref().map(EventName::parse).transpose()?,
+                capacity: capacity.map(Capacity::new).transpose()?,
+            };
+            if patch.name.is_none() && patch.capacity.is_none() {
+                return Err(CliError::Config(
+                    "nothing to change: give --name, --capacity or both".into(),
+                ));
+            }
+            t.update_quota(parse_event_id(&event)?, parse_quota_id(&quota)?, &patch)?
+        }
+    };
+    print_json(&QuotaBody::from(summary))
+}
+
+fn ticket_types(command: TicketTypesCommand, url: &str) -> Result<(), CliError> {
+    let store = Store::open(url, None)?;
+    let t = maintenance_ticketing(&store)?;
+    match command {
+        TicketTypesCommand::Create {
+            event,
+            name,
+            quotas,
+            max_per_reservation,
+        } => {
+            let new = NewTicketType {
+                name: EventName::parse(&name)?,
+                quotas: quotas
+                    .iter()
+                    .filter(|q| !q.trim().is_empty())
+                    .map(|q| parse_quota_id(q))
+                    .collect::<Result<_, _>>()?,
+                max_per_reservation: max_per_reservation
+                    .map(|m| Quantity::new(m, 10_000))
+                    .transpose()?,
+            };
+            let created = t.create_ticket_type(parse_event_id(&event)?, &new)?;
+            print_json(&TicketTypeBody::from(created))
+        }
+        TicketTypesCommand::List { event } => {
+            let inventory = t.inventory(parse_event_id(&event)?)?;
+            let types: Vec<TicketTypeBody> = inventory
+                .ticket_types
+                .into_iter()
+                .map(TicketTypeBody::from)
+                .collect();
+            print_json(&types)
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<(), CliError> {
     let url = cli.database_url.as_str();
     match cli.command {
         Command::Serve(args) => serve::run(&args, url),
         Command::Bench(args) => bench::run(&args),
+        Command::Quotas(command) => quotas(command, url),
+        Command::TicketTypes(command) => ticket_types(command, url),
         Command::Migrate => {
             let store = Store::open(url, None)?;
             let applied = store.migrate()?;
@@ -119,26 +204,62 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let summary = maintenance_ticketing(&store)?.event_summary(id)?;
             print_json(&EventBody::from(summary))
         }
-        Command::Events(EventsCommand::Check { id }) => {
-            let id = parse_event_id(&id)?;
-            let store = Store::open(url, None)?;
-            let audit = maintenance_ticketing(&store)?.audit_event(id)?;
-            print_json(&json!({
-                "event_id": id.get(),
-                "capacity": audit.capacity,
-                "purchased_counter": audit.purchased_counter,
-                "reserved_counter": audit.held_counter,
-                "purchased_tickets": audit.purchased_tickets,
-                "reserved_tickets": audit.reserved_tickets,
-                "active_tickets": audit.active_tickets,
-                "counters_match": audit.counters_match(),
-                "within_capacity": audit.within_capacity(),
-            }))?;
-            if audit.counters_match() && audit.within_capacity() {
-                Ok(())
-            } else {
-                Err(CliError::Inconsistent(id.get()))
-            }
-        }
+        Command::Events(EventsCommand::Check { id }) => check(url, &id),
+    }
+}
+
+/// `events check`: the event's, its quotas' and its types' counters next to a recount.
+fn check(url: &str, id: &str) -> Result<(), CliError> {
+    let id = parse_event_id(id)?;
+    let store = Store::open(url, None)?;
+    let audit = maintenance_ticketing(&store)?.audit_event(id)?;
+    let quotas: Vec<serde_json::Value> = audit
+        .quotas
+        .iter()
+        .map(|q| {
+            json!({
+                "quota_id": q.id.get(),
+                "capacity": q.capacity,
+                "purchased_counter": q.counters.purchased,
+                "reserved_counter": q.counters.held,
+                "purchased_tickets": q.purchased_tickets,
+                "reserved_tickets": q.reserved_tickets,
+                "active_tickets": q.active_tickets,
+            })
+        })
+        .collect();
+    let types: Vec<serde_json::Value> = audit
+        .types
+        .iter()
+        .map(|t| {
+            json!({
+                "ticket_type_id": t.id.get(),
+                "purchased_counter": t.counters.purchased,
+                "reserved_counter": t.counters.held,
+                "purchased_tickets": t.purchased_tickets,
+                "reserved_tickets": t.reserved_tickets,
+            })
+        })
+        .collect();
+    let mut report = json!({
+        "event_id": id.get(),
+        "capacity": audit.capacity,
+        "purchased_counter": audit.purchased_counter,
+        "reserved_counter": audit.held_counter,
+        "purchased_tickets": audit.purchased_tickets,
+        "reserved_tickets": audit.reserved_tickets,
+        "active_tickets": audit.active_tickets,
+        "counters_match": audit.counters_match(),
+        "within_capacity": audit.within_capacity(),
+    });
+    if !quotas.is_empty() || !types.is_empty() {
+        report["quotas"] = json!(quotas);
+        report["ticket_types"] = json!(types);
+    }
+    print_json(&report)?;
+    if audit.counters_match() && audit.within_capacity() {
+        Ok(())
+    } else {
+        Err(CliError::Inconsistent(id.get()))
     }
 }

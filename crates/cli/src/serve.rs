@@ -53,6 +53,15 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
         rate_limit,
         cors_allowed_origins,
     };
+    let max_hold = match args.max_hold_seconds {
+        Some(seconds) if seconds < args.reservation_ttl_seconds => {
+            return Err(CliError::Config(
+                "--max-hold-seconds must be at least --reservation-ttl-seconds".into(),
+            ))
+        }
+        Some(seconds) => chrono::TimeDelta::seconds(i64::try_from(seconds).unwrap_or(i64::MAX)),
+        None => Policy::with_hold_ttl(ttl).max_hold,
+    };
     let policy = Policy {
         hold_ttl: ttl,
         max_tickets_per_reservation: args.max_tickets_per_reservation,
@@ -60,6 +69,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
         idempotency_ttl: chrono::TimeDelta::seconds(
             i64::try_from(args.idempotency_ttl_seconds).unwrap_or(i64::MAX),
         ),
+        max_hold,
     };
     let ticketing = store.ticketing(policy);
     actix_web::rt::System::new().block_on(async move {

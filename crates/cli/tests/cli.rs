@@ -86,11 +86,11 @@ fn events_update_and_list_print_json_and_refuse_a_capacity_below_sold() {
     let old = create("Old", "5");
     let new = create("New", "8");
     let (t, _) = ticketing_at(db.url(), Utc::now(), 600);
-    t.reserve(Reserve {
-        event: old.parse().unwrap(),
-        quantity: Quantity::new(3, 10).unwrap(),
-        customer: None,
-    })
+    t.reserve(Reserve::untyped(
+        old.parse().unwrap(),
+        Quantity::new(3, 10).unwrap(),
+        None,
+    ))
     .unwrap();
 
     let out = run(ticketctl(Some(db.url())).args([
@@ -294,12 +294,8 @@ fn reservations_expire_marks_past_due_holds_prints_the_count_and_is_idempotent()
         .unwrap()
         .event;
     let reserve = |t: &Ticketing| {
-        t.reserve(Reserve {
-            event: event.id,
-            quantity: Quantity::ONE,
-            customer: None,
-        })
-        .unwrap()
+        t.reserve(Reserve::untyped(event.id, Quantity::ONE, None))
+            .unwrap()
     };
     let due: Vec<_> = (0..3).map(|_| reserve(&past)).collect();
     let (later, _) = ticketing_at(db.url(), long_ago, 2 * 3600);

@@ -10,7 +10,7 @@ use crate::idempotency::{ClaimOutcome, IdempotencyClaim, RenderAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::inventory::Inventory;
 use crate::ledger::{types_of, Ledger, Released, Rules};
-use crate::store::{KeyTerm, PastDue, TypeOf, UnitOfWork};
+use crate::store::{KeyTerm, LockedEvent, PastDue, TypeOf, UnitOfWork, Usage};
 use crate::validation::Customer;
 
 /// Serves `commands` inside the transaction behind `uow` and returns one outcome per command,
@@ -74,47 +74,8 @@ pub(crate) fn run(
         .into());
     }
 
-    // The ticket types the reserves name and the named holds hold, with their quotas.
-    let mut types: Vec<TypeOf> = live
-        .iter()
-        .filter_map(|&i| match &commands[i].operation {
-            Operation::Reserve(r) => Some(r.lines.iter().map(|l| (r.event, l.ticket_type))),
-            _ => None,
-        })
-        .flatten()
-        .chain(
-            rows.iter()
-                .flat_map(|r| r.lines.iter().map(|l| (r.event_id, l.ticket_type))),
-        )
-        .collect();
-    types.sort_unstable();
-    types.dedup();
-    let inventory = if types.is_empty() {
-        Inventory::default()
-    } else {
-        uow.read_inventory(&types)?
-    };
-
-    let usage = match rules.customer_limit {
-        Some(_) => {
-            let mut pairs: Vec<(EventId, Customer)> = live
-                .iter()
-                .filter_map(|&i| match &commands[i].operation {
-                    Operation::Reserve(r) => r.customer.clone().map(|c| (r.event, c)),
-                    _ => None,
-                })
-                .filter(|(event, _)| events.iter().any(|e| e.id == *event))
-                .collect();
-            pairs.sort();
-            pairs.dedup();
-            if pairs.is_empty() {
-                Vec::new()
-            } else {
-                uow.customer_usage(&pairs, now)?
-            }
-        }
-        None => Vec::new(),
-    };
+    let inventory = inventory_of(uow, commands, &live, &rows)?;
+    let usage = usage_of(uow, commands, &live, &events, rules)?;
 
     let mut ledger = Ledger::new(
         rules,
@@ -126,18 +87,14 @@ pub(crate) fn run(
     );
     for &i in &live {
         let outcome = ledger.decide(&commands[i].operation, &mut |event, limit| {
-            let holds = uow.release_past_due(PastDue {
-                events: vec![event],
-                now,
-                limit,
-            })?;
-            let types = types_of(&holds);
-            let inventory = if types.is_empty() {
-                Inventory::default()
-            } else {
-                uow.read_inventory(&types)?
-            };
-            Ok(Released { holds, inventory })
+            release(
+                uow,
+                PastDue {
+                    events: vec![event],
+                    now,
+                    limit,
+                },
+            )
         })?;
         outcomes[i] = Some(CommandOutcome::Decided(outcome));
     }
@@ -159,6 +116,77 @@ pub(crate) fn run(
         .into_iter()
         .map(|o| o.ok_or_else(|| StoreError::internal("a command was left undecided").into()))
         .collect()
+}
+
+/// The ticket types the live commands' reserves name and the named holds hold, with their
+/// quotas: read only when there are any.
+fn inventory_of(
+    uow: &mut dyn UnitOfWork,
+    commands: &[Command],
+    live: &[usize],
+    rows: &[crate::Reservation],
+) -> Result<Inventory, DomainError> {
+    let mut types: Vec<TypeOf> = live
+        .iter()
+        .filter_map(|&i| match &commands[i].operation {
+            Operation::Reserve(r) => Some(r.lines.iter().map(|l| (r.event, l.ticket_type))),
+            _ => None,
+        })
+        .flatten()
+        .chain(
+            rows.iter()
+                .flat_map(|r| r.lines.iter().map(|l| (r.event_id, l.ticket_type))),
+        )
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    if types.is_empty() {
+        Ok(Inventory::default())
+    } else {
+        uow.read_inventory(&types)
+    }
+}
+
+/// With a customer limit set, each (event, customer) pair's purchased and active tickets, for
+/// the live reserves of known events.
+fn usage_of(
+    uow: &mut dyn UnitOfWork,
+    commands: &[Command],
+    live: &[usize],
+    events: &[LockedEvent],
+    rules: Rules,
+) -> Result<Vec<Usage>, DomainError> {
+    if rules.customer_limit.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut pairs: Vec<(EventId, Customer)> = live
+        .iter()
+        .filter_map(|&i| match &commands[i].operation {
+            Operation::Reserve(r) => r.customer.clone().map(|c| (r.event, c)),
+            _ => None,
+        })
+        .filter(|(event, _)| events.iter().any(|e| e.id == *event))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    if pairs.is_empty() {
+        Ok(Vec::new())
+    } else {
+        uow.customer_usage(&pairs, rules.now)
+    }
+}
+
+/// Marks the past-due holds `due` names `expired` and reads the ticket types of their lines:
+/// what a ledger, a sweep or an edit needs to free their tickets everywhere they count.
+pub(crate) fn release(uow: &mut dyn UnitOfWork, due: PastDue) -> Result<Released, DomainError> {
+    let holds = uow.release_past_due(due)?;
+    let types = types_of(&holds);
+    let inventory = if types.is_empty() {
+        Inventory::default()
+    } else {
+        uow.read_inventory(&types)?
+    };
+    Ok(Released { holds, inventory })
 }
 
 /// Claims the batch's keys in key order. Settles the commands whose key was used before
@@ -234,7 +262,7 @@ mod tests {
     use super::*;
     use crate::command::{Cancel, Purchase, Reserve};
     use crate::idempotency::{Fingerprint, IdempotencyKey, StoredAnswer};
-    use crate::store::{LockedEvent, MockUnitOfWork};
+    use crate::store::MockUnitOfWork;
     use crate::test_support::{hold_row, rules, Echo, NOW};
     use crate::validation::Quantity;
 

@@ -3,8 +3,7 @@
 use crate::error::DomainError;
 use crate::event::{EventPatch, EventSnapshot, EventSummary, NewEvent};
 use crate::ids::EventId;
-use crate::inventory::Inventory;
-use crate::ledger::{freed, types_of};
+use crate::ledger::freed;
 use crate::store::{PastDue, Timestamp, UnitOfWork};
 use crate::ticketing::Ticketing;
 use crate::validation::{Capacity, EventName};
@@ -83,22 +82,19 @@ pub(crate) fn release_all_past_due(
     event: EventId,
     now: Timestamp,
 ) -> Result<i64, DomainError> {
-    let released = uow.release_past_due(PastDue {
-        events: vec![event],
-        now,
-        limit: u32::MAX,
-    })?;
-    let types = types_of(&released);
-    let inventory = if types.is_empty() {
-        Inventory::default()
-    } else {
-        uow.read_inventory(&types)?
-    };
-    let changes = freed(&released, &inventory)?;
+    let released = crate::batch::release(
+        uow,
+        PastDue {
+            events: vec![event],
+            now,
+            limit: u32::MAX,
+        },
+    )?;
+    let changes = freed(&released.holds, &released.inventory)?;
     if !changes.is_empty() {
         uow.apply(&changes, now)?;
     }
-    Ok(released.iter().map(|h| i64::from(h.quantity)).sum())
+    Ok(released.holds.iter().map(|h| i64::from(h.quantity)).sum())
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
-use crate::inventory::Inventory;
-use crate::ledger::{freed, types_of};
+use crate::ledger::freed;
 use crate::store::{PastDue, UnitOfWork};
 use crate::ticketing::Ticketing;
 
@@ -74,22 +73,19 @@ fn expire_batch(
         .into_iter()
         .map(|e| e.id)
         .collect();
-    let released = uow.release_past_due(PastDue {
-        events: events.clone(),
-        now,
-        limit,
-    })?;
-    let types = types_of(&released);
-    let inventory = if types.is_empty() {
-        Inventory::default()
-    } else {
-        uow.read_inventory(&types)?
-    };
-    let changes = freed(&released, &inventory)?;
+    let released = crate::batch::release(
+        uow,
+        PastDue {
+            events: events.clone(),
+            now,
+            limit,
+        },
+    )?;
+    let changes = freed(&released.holds, &released.inventory)?;
     if !changes.is_empty() {
         uow.apply(&changes, now)?;
     }
-    Ok(u32::try_from(released.len()).unwrap_or(u32::MAX))
+    Ok(u32::try_from(released.holds.len()).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

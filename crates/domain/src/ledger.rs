@@ -196,10 +196,11 @@ impl Ledger {
     ) -> Result<Result<Reservation, DomainError>, DomainError> {
         match operation {
             Operation::Reserve(reserve) => self.reserve(reserve, release),
-            Operation::Purchase(purchase) => {
-                self.settle(purchase.id, Some(purchase.payment_reference.as_ref()))
-            }
-            Operation::Cancel(cancel) => self.settle(cancel.id, None),
+            Operation::Purchase(purchase) => self.settle(
+                purchase.id,
+                Settle::Purchase(purchase.payment_reference.as_ref()),
+            ),
+            Operation::Cancel(cancel) => self.settle(cancel.id, Settle::Cancel),
             Operation::Extend(extend) => self.extend(extend),
             Operation::Release(part) => self.release_part(part),
         }
@@ -456,11 +457,11 @@ impl Ledger {
         }
     }
 
-    /// A purchase (with the client's reference, if any) or, without one, a cancel.
+    /// A purchase or a cancel.
     fn settle(
         &mut self,
         id: ReservationId,
-        purchase: Option<Option<&PaymentReference>>,
+        how: Settle<'_>,
     ) -> Result<Result<Reservation, DomainError>, DomainError> {
         let hold = match self.active_hold(id, true)? {
             Ok(hold) => hold,
@@ -470,7 +471,7 @@ impl Ledger {
         let (event, tickets) = (hold.event_id, hold.tickets());
         let mut done = hold;
         done.updated_at = now;
-        if let Some(reference) = purchase {
+        if let Settle::Purchase(reference) = how {
             done.status = ReservationStatus::Purchased;
             done.purchased_at = Some(now);
             done.payment_reference = reference.map(|r| r.as_str().to_owned());
@@ -552,19 +553,18 @@ impl Ledger {
         Ok(Ok(hold))
     }
 
-    /// What `part` leaves of `hold`: its lines after the release, the types it drops, and the
-    /// lines (or, untyped, the tickets) it gives back.
-    fn remainder(
-        hold: &Reservation,
-        part: &ReleasePart,
-    ) -> Result<(Vec<Line>, Vec<TicketTypeId>, Vec<Line>, i64), DomainError> {
+    /// What `part` leaves of `hold`, and what it gives back.
+    fn remainder(hold: &Reservation, part: &ReleasePart) -> Result<Remainder, DomainError> {
         const ALL: &str = "must be fewer than the tickets held; cancel releases them all.";
         match (part, hold.lines.is_empty()) {
             (ReleasePart::Tickets(k), true) => {
                 if k.tickets() >= hold.tickets() {
                     return Err(invalid("quantity", format!("The quantity {ALL}")));
                 }
-                Ok((Vec::new(), Vec::new(), Vec::new(), k.tickets()))
+                Ok(Remainder {
+                    tickets: k.tickets(),
+                    ..Remainder::default()
+                })
             }
             (ReleasePart::Tickets(_), false) => Err(invalid(
                 "lines",
@@ -578,7 +578,7 @@ impl Ledger {
                 let mut left = hold.lines.clone();
                 let mut given = Vec::new();
                 for line in asked {
-                    let Some(held) = left.iter_mut().find(|l| l.ticket_type == line.ticket_type)
+                    let Some(kept) = left.iter_mut().find(|l| l.ticket_type == line.ticket_type)
                     else {
                         return Err(invalid(
                             "lines",
@@ -589,16 +589,16 @@ impl Ledger {
                         ));
                     };
                     let k = i32::try_from(line.quantity.get()).unwrap_or(i32::MAX);
-                    if k > held.quantity {
+                    if k > kept.quantity {
                         return Err(invalid(
                             "lines",
                             format!(
                                 "The hold has only {} tickets of ticket type {}.",
-                                held.quantity, line.ticket_type
+                                kept.quantity, line.ticket_type
                             ),
                         ));
                     }
-                    held.quantity -= k;
+                    kept.quantity -= k;
                     given.push(Line {
                         ticket_type: line.ticket_type,
                         quantity: k,
@@ -614,7 +614,12 @@ impl Ledger {
                     .map(|l| l.ticket_type)
                     .collect();
                 left.retain(|l| l.quantity > 0);
-                Ok((left, dropped, given, total))
+                Ok(Remainder {
+                    left,
+                    dropped,
+                    given,
+                    tickets: total,
+                })
             }
         }
     }
@@ -627,7 +632,12 @@ impl Ledger {
             Ok(hold) => hold,
             Err(refused) => return Ok(Err(refused)),
         };
-        let (left, dropped, given, tickets) = match Self::remainder(&hold, &request.part) {
+        let Remainder {
+            left,
+            dropped,
+            given,
+            tickets,
+        } = match Self::remainder(&hold, &request.part) {
             Ok(parts) => parts,
             Err(refused) => return Ok(Err(refused)),
         };
@@ -642,9 +652,32 @@ impl Ledger {
     }
 }
 
+/// How a hold leaves `reserved` at the client's word.
+#[derive(Debug, Clone, Copy)]
+enum Settle<'a> {
+    /// Bought, with the client's reference, if any.
+    Purchase(Option<&'a PaymentReference>),
+    /// Given back.
+    Cancel,
+}
+
+/// What a release leaves of a hold and gives back.
+#[derive(Debug, Default)]
+struct Remainder {
+    /// The lines that stay, with their new quantities (a typed hold).
+    left: Vec<Line>,
+    /// The types whose lines go whole.
+    dropped: Vec<TicketTypeId>,
+    /// The lines given back (a typed hold).
+    given: Vec<Line>,
+    /// The tickets given back.
+    tickets: i64,
+}
+
 /// Tickets moving on an event: `total` of them, of `lines` (an untyped hold has none); each
 /// pool's and type's `held` and `purchased` counters change by `held` and `purchased` times
 /// the tickets it counts.
+#[derive(Debug, Clone, Copy)]
 struct Move<'a> {
     event: EventId,
     total: i64,
@@ -1291,7 +1324,7 @@ mod tests {
                         (ReleasePart::Tickets(k), true) if k.tickets() < row.quantity => {
                             row.quantity -= k.tickets();
                         }
-                        (ReleasePart::Tickets(_), true) | (ReleasePart::Lines(_), true) => {
+                        (ReleasePart::Tickets(_) | ReleasePart::Lines(_), true) => {
                             return Err("422 quantity".into())
                         }
                         (ReleasePart::Tickets(_), false) => return Err("422 lines".into()),

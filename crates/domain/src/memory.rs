@@ -49,6 +49,10 @@ struct State {
     types: BTreeMap<TicketTypeId, (TicketType, Counters)>,
 }
 
+/// An event's quotas and ticket types with their counters, as [`MemoryStore::inventory_rows`]
+/// reads them.
+pub type InventoryRows = (Vec<(Quota, Counters)>, Vec<(TicketType, Counters)>);
+
 /// The in-memory store: one transaction at a time, each on a copy of the state that replaces
 /// it on commit.
 #[derive(Debug, Default)]
@@ -64,10 +68,7 @@ impl MemoryStore {
 
     /// The event's quotas and ticket types with their counters, as stored: for tests that
     /// recount them.
-    pub fn inventory_rows(
-        &self,
-        id: EventId,
-    ) -> (Vec<(Quota, Counters)>, Vec<(TicketType, Counters)>) {
+    pub fn inventory_rows(&self, id: EventId) -> InventoryRows {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let quotas = state
             .quotas

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::SqliteConnection;
-use domain::store::{Changes, CounterDelta, Stored, Timestamp};
+use domain::store::{Changes, CounterDelta, StatusChange, Stored, Timestamp};
 use domain::{DomainError, ReservationStatus};
 use store_sql::still_reserved;
 
@@ -104,8 +104,8 @@ fn counters(
     one_row(query, conn, "counters")
 }
 
-pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timestamp) -> Stored<()> {
-    let stamp = to_text(now);
+/// The new holds and their lines.
+fn insert_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> Stored<()> {
     let rows: Vec<NewHoldRow<'_>> = changes
         .holds
         .iter()
@@ -116,8 +116,8 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
             quantity: hold.quantity,
             customer: hold.customer.as_deref(),
             expires_at: hold.expires_at.map(to_text),
-            created_at: &stamp,
-            updated_at: &stamp,
+            created_at: stamp,
+            updated_at: stamp,
         })
         .collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -147,12 +147,18 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
             .execute(conn)
             .map_err(fail)?;
     }
+    Ok(())
+}
+
+/// Holds that stay `reserved` with a new expiry or fewer tickets (and a status, if the batch
+/// also settled them): the row, then its lines.
+fn change_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> Stored<()> {
     for change in &changes.hold_changes {
         let status = changes
             .statuses
             .iter()
             .find(|s| s.id == change.id)
-            .map_or(ReservationStatus::Reserved, |s| s.status());
+            .map_or(ReservationStatus::Reserved, StatusChange::status);
         let reference = changes
             .statuses
             .iter()
@@ -161,7 +167,7 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
         let query = diesel::sql_query(ROW_SQL.as_str())
             .bind::<Text, _>(change.id.to_string())
             .bind::<Text, _>(status.as_str())
-            .bind::<Text, _>(&stamp)
+            .bind::<Text, _>(stamp)
             .bind::<Nullable<Text>, _>(reference)
             .bind::<Nullable<Text>, _>(Some(to_text(change.expires_at)))
             .bind::<Nullable<Integer>, _>(Some(change.quantity))
@@ -184,6 +190,13 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
             one_row(query, conn, "a dropped line")?;
         }
     }
+    Ok(())
+}
+
+pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timestamp) -> Stored<()> {
+    let stamp = to_text(now);
+    insert_holds(conn, changes, &stamp)?;
+    change_holds(conn, changes, &stamp)?;
     for change in &changes.statuses {
         if changes.hold_changes.iter().any(|c| c.id == change.id) {
             continue;

@@ -114,8 +114,8 @@ impl store_conformance::Harness for Sqlite {
                 .collect(),
             quotas: of("quota")
                 .map(|q| {
-                    let held = q.until.as_deref().unwrap_or_default().parse().unwrap();
-                    (q.a, q.b, q.c, held)
+                    let reserved = q.until.as_deref().unwrap_or_default().parse().unwrap();
+                    (q.a, q.b, q.c, reserved)
                 })
                 .collect(),
             types: of("type")

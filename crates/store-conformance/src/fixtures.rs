@@ -223,31 +223,9 @@ pub struct StoredRow {
     pub lines: Vec<(i64, i64)>,
 }
 
-/// Recounts the event's rows as the harness read them, at `t`'s time, and asserts that the
-/// counters equal the recount, that `purchased + active <= capacity` holds on the rows, and
-/// that the store's own audit (`ticketctl events check`) agrees. Returns the recount.
-pub fn assert_consistent<H: Harness>(h: &H, t: &Ticketing, event: EventId) -> EventAudit {
-    let now = t.clock().now();
-    let stored = h.stored_event(event);
-    let sum = |keep: &dyn Fn(&StoredRow) -> bool| -> i64 {
-        stored
-            .rows
-            .iter()
-            .filter(|r| keep(r))
-            .map(|r| r.quantity)
-            .sum()
-    };
-    let narrow = |n: i64| i32::try_from(n).expect("a 32-bit counter");
-    let recount = EventAudit {
-        capacity: narrow(stored.capacity),
-        purchased_counter: narrow(stored.purchased_counter),
-        held_counter: narrow(stored.held_counter),
-        purchased_tickets: sum(&|r| r.status == "purchased"),
-        reserved_tickets: sum(&|r| r.status == "reserved"),
-        active_tickets: sum(&|r| r.status == "reserved" && r.expires_at.is_some_and(|at| at > now)),
-        quotas: Vec::new(),
-        types: Vec::new(),
-    };
+/// Recounts every named quota (the lines of the types that draw from it) and every type of
+/// `stored` at `now`, and asserts their counters equal the recount and no quota is oversold.
+fn assert_inventory(stored: &StoredEvent, now: DateTime<Utc>) {
     let active = |r: &StoredRow| r.status == "reserved" && r.expires_at.is_some_and(|at| at > now);
     // Every named quota: the lines of the types that draw from it.
     for &(id, capacity, purchased, held) in &stored.quotas {
@@ -299,6 +277,33 @@ pub fn assert_consistent<H: Harness>(h: &H, t: &Ticketing, event: EventId) -> Ev
             "ticket type {id}: counters differ from the lines"
         );
     }
+}
+
+/// Recounts the event's rows as the harness read them, at `t`'s time, and asserts that the
+/// counters equal the recount, that `purchased + active <= capacity` holds on the rows, and
+/// that the store's own audit (`ticketctl events check`) agrees. Returns the recount.
+pub fn assert_consistent<H: Harness>(h: &H, t: &Ticketing, event: EventId) -> EventAudit {
+    let now = t.clock().now();
+    let stored = h.stored_event(event);
+    let sum = |keep: &dyn Fn(&StoredRow) -> bool| -> i64 {
+        stored
+            .rows
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| r.quantity)
+            .sum()
+    };
+    let narrow = |n: i64| i32::try_from(n).expect("a 32-bit counter");
+    let recount = EventAudit {
+        capacity: narrow(stored.capacity),
+        purchased_counter: narrow(stored.purchased_counter),
+        held_counter: narrow(stored.held_counter),
+        purchased_tickets: sum(&|r| r.status == "purchased"),
+        reserved_tickets: sum(&|r| r.status == "reserved"),
+        active_tickets: sum(&|r| r.status == "reserved" && r.expires_at.is_some_and(|at| at > now)),
+        quotas: Vec::new(),
+        types: Vec::new(),
+    };
     assert_eq!(
         (stored.purchased_counter, stored.held_counter),
         (recount.purchased_tickets, recount.reserved_tickets),
@@ -308,6 +313,7 @@ pub fn assert_consistent<H: Harness>(h: &H, t: &Ticketing, event: EventId) -> Ev
         recount.purchased_tickets + recount.active_tickets <= stored.capacity,
         "oversold: {recount:?}"
     );
+    assert_inventory(&stored, now);
     let audit = t.audit_event(event).unwrap();
     assert!(
         audit.counters_match() && audit.within_capacity(),

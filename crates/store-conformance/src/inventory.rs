@@ -87,8 +87,11 @@ fn typed(event: EventId, lines: &[(TicketTypeId, u32)]) -> Operation {
     })
 }
 
-/// `(purchased, reserved, available)` of each quota, then each type, by id.
-fn counts(t: &Ticketing, event: EventId) -> (Vec<(i32, i32, i32)>, Vec<(i32, i32, i32)>) {
+/// `(purchased, reserved, available)` of a quota or a type.
+type Counts = Vec<(i32, i32, i32)>;
+
+/// The counts of each quota, then each type, by id.
+fn counts(t: &Ticketing, event: EventId) -> (Counts, Counts) {
     let inventory = t.inventory(event).unwrap();
     (
         inventory

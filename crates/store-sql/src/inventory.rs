@@ -49,7 +49,7 @@ pub struct InventoryRow {
     pub past_due: i32,
 }
 
-fn corrupt(what: String) -> domain::DomainError {
+fn corrupt(what: &str) -> domain::DomainError {
     StoreError::internal(format!("corrupt row: {what}")).into()
 }
 
@@ -57,7 +57,7 @@ fn ids(text: &str) -> Stored<Vec<i64>> {
     let mut ids: Vec<i64> = text
         .split(',')
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| corrupt(format!("id list {text:?}"))))
+        .map(|s| s.parse().map_err(|_| corrupt(&format!("id list {text:?}"))))
         .collect::<Stored<_>>()?;
     ids.sort_unstable();
     Ok(ids)
@@ -80,7 +80,7 @@ pub fn parse_lines(text: &str) -> Stored<Vec<Line>> {
                     ticket_type: TicketTypeId::new(t),
                     quantity,
                 })
-                .ok_or_else(|| corrupt(format!("lines {text:?}")))
+                .ok_or_else(|| corrupt(&format!("lines {text:?}")))
         })
         .collect::<Stored<_>>()?;
     lines.sort_unstable();

@@ -1,0 +1,238 @@
+//! Operators' routes for an event's inventory: `POST /api/events/{event}/quotas`,
+//! `PATCH /api/events/{event}/quotas/{quota}` and `POST /api/events/{event}/ticket-types`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::inventory::MAX_QUOTAS_PER_TYPE;
+use domain::{EventId, NewQuota, NewTicketType, Quantity, QuotaId, QuotaPatch};
+use serde_json::{Map, Value};
+
+use crate::auth::require_admin;
+use crate::body::{optional_object, saturating_integer};
+use crate::dto::{QuotaBody, TicketTypeBody};
+use crate::error::{ApiError, FieldErrors};
+use crate::events::{parse_name, parse_new_event, parse_patch};
+use crate::params::EventPath;
+use crate::state::{AppState, Effect};
+
+/// The largest `max_per_reservation` of a ticket type.
+const MAX_PER_RESERVATION: u32 = 10_000;
+
+fn required_body(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    optional_object(req, body)?
+        .ok_or_else(|| ApiError::invalid("body", "The request body is required."))
+}
+
+/// `{quota}` in a path.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(names("quota"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct QuotaPath(
+    /// The quota's id.
+    #[param(minimum = 1, format = Int64)]
+    i64,
+);
+
+/// Add a named quota to an event (operators only): a pool of its tickets that ticket types
+/// draw from, under the event's own capacity.
+#[utoipa::path(
+    post,
+    path = "/api/events/{event}/quotas",
+    operation_id = "createQuota",
+    tag = "inventory",
+    params(EventPath),
+    request_body(content = crate::dto::NewEventRequest, content_type = "application/json"),
+    responses((status = 201, description = "The new quota, with nothing held.", body = QuotaBody)),
+    security(("admin_token" = [])),
+)]
+pub(crate) async fn create_quota(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, state.admin_token.as_ref())?;
+    let event: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
+    let fields = parse_new_event(&required_body(&req, &body)?)?;
+    let new = NewQuota {
+        name: fields.name,
+        capacity: fields.capacity,
+    };
+    let ticketing = state.ticketing.clone();
+    let created = state
+        .blocking(Effect::Write, move || ticketing.create_quota(event, &new))
+        .await?;
+    tracing::info!(
+        event = event.get(),
+        quota = created.quota.id.get(),
+        "quota created"
+    );
+    Ok(HttpResponse::Created().json(QuotaBody::from(created)))
+}
+
+/// Change a quota's name or capacity (operators only). The capacity is never lowered below
+/// the quota's tickets purchased and held by active holds (409 `capacity_below_sold`); the
+/// change is decided under the event's lock.
+#[utoipa::path(
+    patch,
+    path = "/api/events/{event}/quotas/{quota}",
+    operation_id = "updateQuota",
+    tag = "inventory",
+    params(EventPath, QuotaPath),
+    request_body(content = crate::dto::EventPatchRequest, content_type = "application/json"),
+    responses((status = 200, description = "The quota as changed.", body = QuotaBody)),
+    security(("admin_token" = [])),
+)]
+pub(crate) async fn update_quota(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, state.admin_token.as_ref())?;
+    let (event, quota) = path.into_inner();
+    let event: EventId = event.parse().map_err(|_| ApiError::NotFound)?;
+    let quota: QuotaId = quota.parse().map_err(|_| ApiError::NotFound)?;
+    let fields = parse_patch(&required_body(&req, &body)?)?;
+    let change = QuotaPatch {
+        name: fields.name,
+        capacity: fields.capacity,
+    };
+    let ticketing = state.ticketing.clone();
+    let updated = state
+        .blocking(Effect::Write, move || {
+            ticketing.update_quota(event, quota, &change)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(QuotaBody::from(updated)))
+}
+
+fn parse_ticket_type(body: &Map<String, Value>) -> Result<NewTicketType, ApiError> {
+    let mut errors = FieldErrors::new();
+    let name = match body.get("name") {
+        None | Some(Value::Null) => {
+            errors.insert("name", vec!["The name field is required.".into()]);
+            None
+        }
+        Some(value) => parse_name(&mut errors, value),
+    };
+    let quotas = match body.get("quotas") {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= MAX_QUOTAS_PER_TYPE => items
+            .iter()
+            .map(|v| {
+                saturating_integer(v)
+                    .filter(|id| *id > 0 && *id < i64::MAX)
+                    .map(QuotaId::new)
+            })
+            .collect::<Option<Vec<_>>>()
+            .or_else(|| {
+                errors.insert("quotas", vec!["The quotas must be quota ids.".into()]);
+                None
+            }),
+        Some(_) => {
+            errors.insert(
+                "quotas",
+                vec![format!(
+                    "The quotas field must be an array of at most {MAX_QUOTAS_PER_TYPE} quota ids."
+                )],
+            );
+            None
+        }
+    };
+    let max = match body.get("max_per_reservation") {
+        None | Some(Value::Null) => Some(None),
+        Some(value) => {
+            let limit = saturating_integer(value)
+                .and_then(|raw| Quantity::new(raw, MAX_PER_RESERVATION).ok());
+            if limit.is_none() {
+                errors.insert(
+                    "max_per_reservation",
+                    vec![format!(
+                        "The max per reservation must be an integer from 1 to {MAX_PER_RESERVATION}."
+                    )],
+                );
+            }
+            limit.map(Some)
+        }
+    };
+    match (name, quotas, max) {
+        (Some(name), Some(quotas), Some(max_per_reservation)) if errors.is_empty() => {
+            Ok(NewTicketType {
+                name,
+                quotas,
+                max_per_reservation,
+            })
+        }
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// Add a ticket type to an event (operators only), drawing from some of its quotas; a hold of
+/// n tickets of the type takes n from each of them and from the event. Once an event has a
+/// ticket type, every reserve must name types.
+#[utoipa::path(
+    post,
+    path = "/api/events/{event}/ticket-types",
+    operation_id = "createTicketType",
+    tag = "inventory",
+    params(EventPath),
+    request_body(content = crate::dto::NewTicketTypeRequest, content_type = "application/json"),
+    responses((status = 201, description = "The new ticket type.", body = TicketTypeBody)),
+    security(("admin_token" = [])),
+)]
+pub(crate) async fn create_ticket_type(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, state.admin_token.as_ref())?;
+    let event: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
+    let new = parse_ticket_type(&required_body(&req, &body)?)?;
+    let ticketing = state.ticketing.clone();
+    let created = state
+        .blocking(Effect::Write, move || {
+            ticketing.create_ticket_type(event, &new)
+        })
+        .await?;
+    tracing::info!(
+        event = event.get(),
+        ticket_type = created.ticket_type.id.get(),
+        "ticket type created"
+    );
+    Ok(HttpResponse::Created().json(TicketTypeBody::from(created)))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_ticket_type_has_a_name_quota_ids_and_maybe_a_limit() {
+        let ok = parse_ticket_type(
+            json!({"name": "Pass", "quotas": [1, 2], "max_per_reservation": 4})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.quotas.len(), ok.max_per_reservation.map(Quantity::get)),
+            (2, Some(4))
+        );
+        for bad in [
+            json!({}),
+            json!({"name": "P", "quotas": "1"}),
+            json!({"name": "P", "quotas": [0]}),
+            json!({"name": "P", "quotas": ["1"]}),
+            json!({"name": "P", "max_per_reservation": 0}),
+            json!({"name": "P", "max_per_reservation": "2"}),
+        ] {
+            assert!(
+                parse_ticket_type(bad.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
