@@ -47,6 +47,7 @@ fn help_shows_every_flag_with_its_environment_variable() {
         "STATEMENT_TIMEOUT_MS",
         "LOCK_TIMEOUT_MS",
         "IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        "MAX_HOLD_SECONDS",
     ] {
         assert!(
             serve.contains(&format!("[env: {var}")),
@@ -126,6 +127,168 @@ fn events_update_and_list_print_json_and_refuse_a_capacity_below_sold() {
     let rest: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(rest["events"][0]["name"], "Renamed");
     assert_eq!(rest["next"], Value::Null);
+}
+
+#[test]
+fn quotas_and_ticket_types_are_managed_from_the_command_line_by_flag_or_variable() {
+    let db = migrated();
+    let event = stdout(&run(ticketctl(Some(db.url())).args([
+        "events",
+        "create",
+        "--name",
+        "Fest",
+        "--capacity",
+        "100",
+    ])));
+    let event: Value = serde_json::from_str(&event).unwrap();
+    let id = event["id"].to_string();
+    let quota = |name: &str, capacity: &str| {
+        let out = run(ticketctl(Some(db.url()))
+            .args(["quotas", "create", "--event", &id])
+            .env("QUOTA_NAME", name)
+            .env("QUOTA_CAPACITY", capacity));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let quota: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(
+            (quota["name"].as_str(), quota["available"].as_i64()),
+            (Some(name), capacity.parse().ok())
+        );
+        quota["id"].to_string()
+    };
+    let (saturday, sunday) = (quota("Saturday", "30"), quota("Sunday", "40"));
+    let out = run(ticketctl(Some(db.url())).args([
+        "ticket-types",
+        "create",
+        "--event",
+        &id,
+        "--name",
+        "Weekend pass",
+        "--quotas",
+        &format!("{saturday},{sunday}"),
+        "--max-per-reservation",
+        "4",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pass: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(pass["available"], 30);
+    assert_eq!(pass["max_per_reservation"], 4);
+    let out = run(ticketctl(Some(db.url()))
+        .args(["ticket-types", "create", "--name", "Odd"])
+        .env("EVENT_ID", &id)
+        .env("TICKET_TYPE_QUOTAS", "999999"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("quotas"), "{}", stderr(&out));
+    let list = run(ticketctl(Some(db.url())).args(["ticket-types", "list", "--event", &id]));
+    let types: Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(types.as_array().map(Vec::len), Some(1), "{types}");
+    let out = run(ticketctl(Some(db.url())).args([
+        "quotas",
+        "update",
+        "--event",
+        &id,
+        "--quota",
+        &saturday,
+        "--capacity",
+        "25",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let check = run(ticketctl(Some(db.url())).args(["events", "check", &id]));
+    assert!(check.status.success(), "{}", stderr(&check));
+    let report: Value = serde_json::from_str(&stdout(&check)).unwrap();
+    assert_eq!(report["quotas"][0]["capacity"], 25, "{report}");
+    assert_eq!(report["ticket_types"].as_array().map(Vec::len), Some(1));
+    let nothing =
+        run(ticketctl(Some(db.url()))
+            .args(["quotas", "update", "--event", &id, "--quota", &saturday]));
+    assert_eq!(nothing.status.code(), Some(1));
+}
+
+#[test]
+fn two_servers_on_one_database_never_oversell_a_quota_under_typed_and_multi_line_reserves() {
+    let db = migrated();
+    let servers = Arc::new([Server::start(db.url(), &[]), Server::start(db.url(), &[])]);
+    let (_, event) = servers[0].request("POST", "/api/events", r#"{"name":"Fest","capacity":60}"#);
+    let id = event["id"].as_i64().unwrap();
+    let post = |path: &str, body: String| {
+        servers[0].request("POST", path, &body).1["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let quotas = format!("/api/events/{id}/quotas");
+    let saturday = post(&quotas, r#"{"name":"Saturday","capacity":30}"#.into());
+    let sunday = post(&quotas, r#"{"name":"Sunday","capacity":40}"#.into());
+    let types = format!("/api/events/{id}/ticket-types");
+    let kind = |name: &str, quotas: &[i64]| {
+        post(
+            &types,
+            format!(r#"{{"name":"{name}","quotas":{quotas:?}}}"#),
+        )
+    };
+    let (sat, sun, pass, vip) = (
+        kind("Saturday", &[saturday]),
+        kind("Sunday", &[sunday]),
+        kind("Weekend pass", &[saturday, sunday]),
+        kind("VIP", &[]),
+    );
+    let orders = Arc::new([
+        format!(r#"{{"ticket_type":{sat},"quantity":2}}"#),
+        format!(r#"{{"ticket_type":{pass}}}"#),
+        format!(r#"{{"lines":[{{"ticket_type":{sun},"quantity":2}},{{"ticket_type":{pass}}}]}}"#),
+        format!(r#"{{"lines":[{{"ticket_type":{vip},"quantity":2}},{{"ticket_type":{sat}}}]}}"#),
+    ]);
+    let threads = 120;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (servers, barrier, orders) = (
+                Arc::clone(&servers),
+                Arc::clone(&barrier),
+                Arc::clone(&orders),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                servers[i % 2].request(
+                    "POST",
+                    &format!("/api/events/{id}/reserve"),
+                    &orders[i % orders.len()],
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(
+        answers
+            .iter()
+            .all(|(s, b)| *s == 201 || (*s == 409 && b["error"] == "sold_out")),
+        "{answers:?}"
+    );
+    // The tickets granted, counted from the answers: per quota, the lines of its types.
+    let granted = |types: &[i64]| -> i64 {
+        answers
+            .iter()
+            .filter(|(s, _)| *s == 201)
+            .flat_map(|(_, b)| b["lines"].as_array().cloned().unwrap_or_default())
+            .filter(|l| types.contains(&l["ticket_type"].as_i64().unwrap()))
+            .map(|l| l["quantity"].as_i64().unwrap())
+            .sum()
+    };
+    let (on_saturday, on_sunday) = (granted(&[sat, pass]), granted(&[sun, pass]));
+    let total = granted(&[sat, sun, pass, vip]);
+    let read = servers[1]
+        .request("GET", &format!("/api/events/{id}"), "")
+        .1;
+    let reserved = |i: usize| read["quotas"][i]["reserved"].as_i64().unwrap();
+    assert_eq!(
+        (reserved(0), reserved(1), read["reserved"].as_i64().unwrap()),
+        (on_saturday, on_sunday, total)
+    );
+    assert!(on_saturday <= 30 && on_sunday <= 40 && total <= 60);
+    assert!(
+        answers.iter().any(|(s, _)| *s == 409),
+        "the festival sold out"
+    );
+    let out = run(ticketctl(Some(db.url())).args(["events", "check", &id.to_string()]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
 
 #[test]

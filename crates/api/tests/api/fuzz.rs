@@ -89,7 +89,12 @@ fn case() -> impl Strategy<Value = Case> {
             "/api/events/{}",
             "/api/reservations/{}/purchase",
             "/api/reservations/{}/cancel",
+            "/api/reservations/{}/extend",
+            "/api/reservations/{}/release",
             "/api/reservations/{}",
+            "/api/events/{}/quotas",
+            "/api/events/{}/quotas/{}",
+            "/api/events/{}/ticket-types",
             "/api/events?limit={}&after={}",
             "/api/events",
             "/{}",
@@ -103,6 +108,14 @@ fn case() -> impl Strategy<Value = Case> {
         2 => Just(Vec::new()),
         2 => json().prop_map(|v| v.to_string().into_bytes()),
         2 => (1..4_u32).prop_map(|q| format!(r#"{{"quantity":{q}}}"#).into_bytes()),
+        1 => (0..4_i64, 0..4_u32).prop_map(|(t, q)| {
+            format!(r#"{{"lines":[{{"ticket_type":{t},"quantity":{q}}}],"seconds":{q}}}"#)
+                .into_bytes()
+        }),
+        1 => (0..4_i64, 0..40_i64).prop_map(|(q, c)| {
+            format!(r#"{{"name":"q","capacity":{c},"quotas":[{q}],"ticket_type":{q}}}"#)
+                .into_bytes()
+        }),
         1 => prop::collection::vec(any::<u8>(), 0..200),
     ];
     let content_type = prop::option::weighted(

@@ -398,6 +398,21 @@ impl Answer {
             "no message: {self:?}"
         );
     }
+
+    /// Asserts a 422 in the validation shape naming exactly these fields.
+    #[track_caller]
+    pub fn expect_validation(&self, fields: &[&str]) {
+        let body = self.expect(422);
+        assert_eq!(body["message"], "The given data was invalid.", "{self:?}");
+        let mut named: Vec<&str> = body["errors"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no errors: {self:?}"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        named.sort_unstable();
+        assert_eq!(named, fields, "{self:?}");
+    }
 }
 
 /// The time a JSON timestamp denotes.

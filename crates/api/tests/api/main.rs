@@ -19,6 +19,7 @@ mod events;
 mod fuzz;
 mod health;
 mod idempotency;
+mod inventory;
 mod metrics;
 mod protection;
 mod purchase;
@@ -106,6 +107,12 @@ both_stores!(
     reserve::reserve_answers_409_sold_out_when_no_ticket_is_left,
     reserve::reserve_answers_422_for_an_unknown_or_malformed_event,
     reserve::a_past_due_hold_frees_its_ticket_at_once_without_any_sweep,
+    inventory::quotas_and_ticket_types_are_created_by_operators_and_listed_on_the_event,
+    inventory::a_typed_reserve_takes_from_every_quota_and_answers_with_its_lines,
+    inventory::a_short_typed_reserve_answers_sold_out_naming_the_short_types,
+    inventory::a_reserve_naming_types_wrongly_answers_422_on_its_field,
+    inventory::extend_and_release_change_a_hold_through_group_commit,
+    inventory::update_quota_answers_409_below_sold_and_404_for_an_unknown_quota,
 );
 
 // These reach under the app into PostgreSQL (kill its connections, drop its database).

@@ -17,7 +17,15 @@ use serde_json::Value;
 use test_support::TestDatabase;
 
 /// The environment variables ticketctl reads, cleared so the caller's shell cannot leak in.
-pub const VARS: [&str; 35] = [
+pub const VARS: [&str; 43] = [
+    "MAX_HOLD_SECONDS",
+    "QUOTA_NAME",
+    "QUOTA_CAPACITY",
+    "QUOTA_ID",
+    "TICKET_TYPE_NAME",
+    "TICKET_TYPE_QUOTAS",
+    "TICKET_TYPE_MAX_PER_RESERVATION",
+    "EXPIRE_BATCH_SIZE",
     "READ_LANES",
     "METRICS_BIND",
     "SHUTDOWN_GRACE_SECONDS",
