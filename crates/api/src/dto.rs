@@ -472,9 +472,9 @@ pub struct NewTicketTypeRequest {
         example = "Weekend pass"
     )]
     name: String,
-    /// The event's quotas it draws from (distinct; may be empty: the event's capacity only).
+    /// The event's quotas it draws from (distinct; none: the event's capacity only).
     #[schema(max_items = 16)]
-    quotas: Vec<i64>,
+    quotas: Option<Vec<i64>>,
     /// The most tickets of this type one hold may have.
     #[schema(minimum = 1, maximum = 10_000)]
     max_per_reservation: Option<u32>,

@@ -29,6 +29,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
                     description = "Hold tickets of the new event.")),
                 ("getEvent" = (operation_id = "getEvent", parameters(("event" = "$response.body#/id")))),
                 ("updateEvent" = (operation_id = "updateEvent", parameters(("event" = "$response.body#/id")))),
+                ("createQuota" = (operation_id = "createQuota", parameters(("event" = "$response.body#/id")))),
+                ("createTicketType" = (operation_id = "createTicketType", parameters(("event" = "$response.body#/id")))),
             )),
     ),
     security(("admin_token" = [])),
