@@ -200,25 +200,41 @@ def service_run(ticketctl: Path, server: Server, event: int, clients: int, secon
 
 
 def bench(ticketctl: Path, server: Server, *, mix: str, clients: int, seconds: float, threads: int,
-          events: int = 1, verify: bool = True) -> dict:
+          events: int = 1, verify: bool = True, extra: tuple[str, ...] = ()) -> dict:
     """`ticketctl bench` on `events` fresh events that cannot sell out."""
     cmd = [str(ticketctl), "bench", "--url", server.base, "--capacity", str(CAPACITY),
            "--events", str(events), "--admin-token", ADMIN_TOKEN, "--mix", mix,
-           "--concurrency", str(clients), "--threads", str(threads), "--duration", str(seconds), "--json"]
+           "--concurrency", str(clients), "--threads", str(threads), "--duration", str(seconds), "--json",
+           *extra]
     out = subprocess.run(cmd + (["--verify"] if verify else []), text=True, capture_output=True)
     if out.returncode != 0:
         raise SystemExit(f"ticketctl bench failed ({out.returncode}): {out.stderr.strip()}\n{out.stdout}")
     return json.loads(out.stdout)
 
 
-# (key, what, mix, events): the load shapes of an on-sale, compared with GET /health.
+# Ticket types of the inventory shapes: 4 types drawing from 2 named quotas and the root (type 0
+# from quota 0, type 1 from quota 1, type 2 from both, type 3 from the root only).
+TYPED = ("--ticket-types", "4", "--quotas", "2")
+
+# (key, what, mix, events, extra bench flags): the load shapes of an on-sale, compared with
+# GET /health.
 SHAPES = [
-    ("hot", "reserve, one hot event", "reserve=100", 1),
-    ("spread", "reserve spread over {n} events", "reserve=100", 1000),
-    ("read1", "GET /api/events/{{id}}, one event", "read=100", 1),
-    ("readn", "GET /api/events/{{id}}, spread over {n} events", "read=100", 1000),
-    ("rush", "80% reads + 20% reserves, one event (an on-sale rush)", "read=80,reserve=20", 1),
-    ("mixed", "90% reserves + 10% purchases of own holds, one event", "reserve=90,purchase=10", 1),
+    ("hot", "reserve, one hot event", "reserve=100", 1, ()),
+    ("typed", "typed reserve of 1 ticket, one hot event (4 types, 2 quotas + root)", "reserve=100", 1, TYPED),
+    ("lines3", "reserve of 3 lines (1 ticket each), one hot event", "reserve=100", 1, TYPED + ("--lines", "3")),
+    ("quotas100", "typed reserve of 1 ticket, one hot event with 100 quotas", "reserve=100", 1,
+     ("--ticket-types", "4", "--quotas", "100")),
+    ("spread", "reserve spread over {n} events", "reserve=100", 1000, ()),
+    ("read1", "GET /api/events/{{id}}, one event", "read=100", 1, ()),
+    ("readn", "GET /api/events/{{id}}, spread over {n} events", "read=100", 1000, ()),
+    ("rush", "80% reads + 20% reserves, one event (an on-sale rush)", "read=80,reserve=20", 1, ()),
+    ("mixed", "90% reserves + 10% purchases of own holds, one event", "reserve=90,purchase=10", 1, ()),
+]
+
+# Shapes compared with plain hot reserves, run by run: (key, what, goal).
+AGAINST_HOT = [
+    ("typed", "typed reserves against plain hot reserves", 0.8),
+    ("lines3", "3-line reserves against plain hot reserves", 0.6),
 ]
 
 
@@ -234,10 +250,10 @@ def shapes_run(ticketctl: Path, server: Server, clients: int, seconds: float, th
         log(f"  round {r + 1}/{rounds}")
         out["health"].append(bench(ticketctl, server, mix="health=100", clients=clients,
                                    seconds=seconds, threads=threads, verify=False))
-        for key, what, mix, events in SHAPES:
+        for key, what, mix, events, extra in SHAPES:
             n = spread if events > 1 else 1
             result = bench(ticketctl, server, mix=mix, clients=clients, seconds=seconds, threads=threads,
-                           events=n)
+                           events=n, extra=extra)
             if not result.get("verify", {}).get("ok"):
                 raise SystemExit(f"--verify failed on shape {key}: {result.get('verify')}")
             bad = {op: {k: v for k, v in st.items() if k not in ("200", "201")}
@@ -251,9 +267,13 @@ def shapes_run(ticketctl: Path, server: Server, clients: int, seconds: float, th
         rates = [x["requests_per_second"] for x in runs]
         chosen = sorted(runs, key=lambda x: x["requests_per_second"])[len(runs) // 2]
         out["shapes"][key] = dict(chosen, rates=rates)
+    ratio = lambda a, b: median([x["requests_per_second"] / y["requests_per_second"]
+                                 for x, y in zip(out["runs"][a], out["runs"][b])])
     if "mixed" in out["runs"] and "hot" in out["runs"]:
-        out["mixed_over_hot"] = median([m["requests_per_second"] / h["requests_per_second"]
-                                        for m, h in zip(out["runs"]["mixed"], out["runs"]["hot"])])
+        out["mixed_over_hot"] = ratio("mixed", "hot")
+    out["over_hot"] = {key: ratio(key, "hot") for key, _, _ in AGAINST_HOT if key in out["runs"]}
+    if "quotas100" in out["runs"] and "typed" in out["runs"]:
+        out["quotas100_over_typed"] = ratio("quotas100", "typed")
     return out
 
 
@@ -296,6 +316,28 @@ def recount_mismatches_pg(cluster: Cluster, db: str) -> list[str]:
     return [f"{db} event {line}: counters differ from a recount" for line in rows.splitlines() if line]
 
 
+QUOTA_RECOUNT = """
+    SELECT q.event_id, q.id, q.capacity, q.purchased_count, q.reserved_count,
+           COALESCE(SUM(CASE WHEN r.status = 'purchased' THEN l.quantity END), 0),
+           COALESCE(SUM(CASE WHEN r.status = 'reserved' THEN l.quantity END), 0)
+      FROM quotas q
+      LEFT JOIN ticket_type_quotas x ON x.event_id = q.event_id AND x.quota_id = q.id
+      LEFT JOIN reservation_lines l ON l.event_id = x.event_id AND l.ticket_type_id = x.ticket_type_id
+      LEFT JOIN reservations r ON r.event_id = l.event_id AND r.id = l.reservation_id
+     GROUP BY q.event_id, q.id, q.capacity, q.purchased_count, q.reserved_count"""
+
+
+def quota_mismatches(rows: list, store: str) -> list[str]:
+    """Quotas whose counters differ from a recount of the lines of their types, or oversold."""
+    return [f"{store} event {e} quota {q}: counters {p}/{h}, recount {rp}/{rh}, capacity {c}"
+            for e, q, c, p, h, rp, rh in rows if (p, h) != (rp, rh) or rp + rh > c]
+
+
+def quota_mismatches_pg(cluster: Cluster, db: str) -> list[str]:
+    rows = [tuple(int(x) for x in line.split("|")) for line in cluster.psql(db, QUOTA_RECOUNT).splitlines() if line]
+    return quota_mismatches(rows, db)
+
+
 def recount_mismatches_sqlite(path: Path) -> list[str]:
     import sqlite3
     con = sqlite3.connect(path)
@@ -308,8 +350,14 @@ def recount_mismatches_sqlite(path: Path) -> list[str]:
              GROUP BY e.id""").fetchall()
     finally:
         con.close()
-    return [f"SQLite event {e}: counters {p}/{h}, recount {rp}/{rh}, capacity {c}"
-            for e, c, p, h, rp, rh in rows if p != rp or h != rh or rp + rh > c]
+    problems = [f"SQLite event {e}: counters {p}/{h}, recount {rp}/{rh}, capacity {c}"
+                for e, c, p, h, rp, rh in rows if p != rp or h != rh or rp + rh > c]
+    con = sqlite3.connect(path)
+    try:
+        problems += quota_mismatches(con.execute(QUOTA_RECOUNT).fetchall(), "SQLite")
+    finally:
+        con.close()
+    return problems
 
 
 def seed_run(cluster: Cluster, db: str, event: int, clients: int, seconds: float) -> dict:
@@ -418,6 +466,12 @@ def render(results: dict) -> str:
         if sh.get("mixed_over_hot"):
             lines += ["", "90/10 reserve/purchase against reserve-only on one event (median of the rounds' ratios): "
                       f"{sh['mixed_over_hot']:.2f}"]
+        for k, what, goal in AGAINST_HOT:
+            if k in (sh.get("over_hot") or {}):
+                lines += ["", f"{what} (median of the rounds' ratios; goal {goal}): {sh['over_hot'][k]:.2f}"]
+        if sh.get("quotas100_over_typed"):
+            lines += ["", "typed reserves on an event with 100 quotas against one with 2 (the decision reads only the "
+                      f"quotas a request touches): {sh['quotas100_over_typed']:.2f}"]
     if r.get("overload"):
         lines += ["", "Overload: reserves on one event, request deadline "
                   f"{r['overload'][0]['deadline_ms']} ms, pool {r['pool_size']} connections:", "",
@@ -479,6 +533,16 @@ def targets(r: dict) -> list[dict]:
             ratio = sh["mixed_over_hot"]
             out.append({"name": "90/10 reserve/purchase >= 0.85 of reserve-only", "met": ratio >= 0.85,
                         "measured": f"{ratio:.2f} (median of the rounds' ratios)"})
+    for key, label in (("shapes", "PostgreSQL"), ("shapes_sqlite", "SQLite")):
+        over = (r.get(key) or {}).get("over_hot") or {}
+        for k, what, goal in AGAINST_HOT:
+            if k in over:
+                out.append({"name": f"{label}: {what} >= {goal}", "met": over[k] >= goal,
+                            "measured": f"{over[k]:.2f} (median of the rounds' ratios)"})
+        q = (r.get(key) or {}).get("quotas100_over_typed")
+        if q:
+            out.append({"name": f"{label}: 100 quotas on the event cost no more than 2 (within 20%)", "met": q >= 0.8,
+                        "measured": f"{q:.2f} of the 2-quota rate"})
     for o in [o for o in r.get("overload") or [] if o["checked"]]:
         out.append({"name": f"{o['clients']:,} connections on one event: every request answered (201, 409 or 503 with "
                             f"Retry-After), p99 < twice the deadline", "met": not o["problems"],
@@ -635,6 +699,7 @@ def main() -> int:
                 if purchased + active > capacity:
                     problems.append(f"{db} event {event}: {purchased} + {active} > {capacity}")
         problems += recount_mismatches_pg(cluster, "svc")
+        problems += quota_mismatches_pg(cluster, "svc")
         problems += recount_mismatches_sqlite(workdir / "bench.db")
 
         service_events = [(url, event) for url, event in CREATED if not url.endswith("/seed")]

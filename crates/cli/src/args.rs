@@ -109,6 +109,23 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_MIX", default_value = "reserve=100")]
     pub mix: String,
 
+    /// With --capacity: give each event this many ticket types (0: none, untyped reserves).
+    /// Type i draws from quota i of --quotas, the next-to-last type from the first two, the
+    /// last from the event's capacity only; reserves then name types
+    #[arg(long, env = "BENCH_TICKET_TYPES", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub ticket_types: u32,
+
+    /// With --ticket-types: named quotas of each event (each as large as the event)
+    #[arg(long, env = "BENCH_QUOTAS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    pub quotas: u32,
+
+    /// With --ticket-types: lines of each reserve, of distinct random types, one ticket each
+    #[arg(long, env = "BENCH_LINES", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub lines: u32,
+
     /// Print the results as JSON instead of a table
     #[arg(long, env = "BENCH_JSON")]
     pub json: bool,

@@ -22,12 +22,43 @@ pub struct Plan {
     pub base: String,
     /// The events requests are spread over, uniformly.
     pub events: Vec<i64>,
+    /// Each event's ticket types (none: untyped reserves), by the index of `events`.
+    pub types: Vec<Vec<i64>>,
+    /// Lines of each typed reserve, of distinct random types, one ticket each.
+    pub lines: usize,
     pub concurrency: usize,
     pub threads: usize,
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
     pub mix: Mix,
     pub progress: bool,
+}
+
+impl Plan {
+    /// The tickets one granted reserve holds.
+    pub fn tickets_per_reserve(&self) -> usize {
+        if self.types.is_empty() {
+            1
+        } else {
+            self.lines
+        }
+    }
+}
+
+/// The body of a typed reserve: `lines` distinct types of `types`, from `start` on, one ticket
+/// each (`None`: an untyped reserve, no body).
+fn reserve_body(types: &[i64], lines: usize, start: usize) -> Option<String> {
+    if types.is_empty() {
+        return None;
+    }
+    let picked: Vec<String> = (0..lines.min(types.len()))
+        .map(|k| format!(r#"{{"ticket_type":{}}}"#, types[(start + k) % types.len()]))
+        .collect();
+    Some(if picked.len() == 1 {
+        format!(r#"{{"ticket_type":{}}}"#, types[start % types.len()])
+    } else {
+        format!(r#"{{"lines":[{}]}}"#, picked.join(","))
+    })
 }
 
 /// What happened.
@@ -263,7 +294,20 @@ async fn request_loop(
         let target = rng.below(events) as usize;
         let started = Instant::now();
         let sent = match op {
-            Op::Reserve => client.post(&reserve_urls[target]).send().await,
+            Op::Reserve => {
+                let types = plan.types.get(target).map_or(&[][..], Vec::as_slice);
+                let start = rng.below(u32::try_from(types.len().max(1)).unwrap_or(1)) as usize;
+                match reserve_body(types, plan.lines, start) {
+                    Some(body) => {
+                        client
+                            .post(&reserve_urls[target])
+                            .insert_header(("content-type", "application/json"))
+                            .send_body(body)
+                            .await
+                    }
+                    None => client.post(&reserve_urls[target]).send().await,
+                }
+            }
             Op::Purchase => {
                 let id = holds.pop().unwrap_or_default();
                 client
@@ -318,6 +362,19 @@ async fn request_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_reserve_names_distinct_types_one_ticket_each() {
+        assert_eq!(reserve_body(&[], 1, 0), None);
+        assert_eq!(
+            reserve_body(&[7, 8, 9], 1, 4).as_deref(),
+            Some(r#"{"ticket_type":8}"#)
+        );
+        assert_eq!(
+            reserve_body(&[7, 8, 9], 3, 2).as_deref(),
+            Some(r#"{"lines":[{"ticket_type":9},{"ticket_type":7},{"ticket_type":8}]}"#)
+        );
+    }
 
     #[test]
     fn hold_ids_are_read_from_the_answer() {

@@ -39,9 +39,32 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             ))
         }
     };
+    if args.ticket_types > 0 && args.lines > args.ticket_types {
+        return Err(CliError::Config(
+            "--lines must be at most --ticket-types".into(),
+        ));
+    }
+    let types = match (args.ticket_types, args.capacity) {
+        (0, _) => Vec::new(),
+        (n, Some(capacity)) => inventories(
+            &base,
+            &events,
+            n,
+            args.quotas,
+            capacity,
+            args.admin_token.as_deref(),
+        )?,
+        (_, None) => {
+            return Err(CliError::Config(
+                "--ticket-types makes the events' types: give --capacity".into(),
+            ))
+        }
+    };
     let plan = Plan {
         base: base.clone(),
         events,
+        types,
+        lines: usize::try_from(args.lines).unwrap_or(1),
         concurrency: usize::from(args.concurrency),
         threads: usize::from(args.threads.min(args.concurrency)),
         duration: args
@@ -56,7 +79,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let mut report = Report::new(&plan, &outcome);
     if args.verify {
         let shown = read_events(&base, &plan.events)?;
-        report.verify(&shown, &outcome.granted);
+        // Each granted reserve holds one ticket per line.
+        let tickets: std::collections::BTreeMap<i64, u64> = outcome
+            .granted
+            .iter()
+            .map(|(e, n)| {
+                (
+                    *e,
+                    n * u64::try_from(plan.tickets_per_reserve()).unwrap_or(1),
+                )
+            })
+            .collect();
+        report.verify(&shown, &tickets);
     }
     if args.json {
         println!(
@@ -128,6 +162,62 @@ fn read_events(base: &str, events: &[i64]) -> Result<Vec<Value>, CliError> {
             ))),
         })
         .collect()
+}
+
+/// Gives each event `quotas` quotas of `capacity` tickets and `types` ticket types drawing from
+/// them (type i from quota i, the next-to-last from the first two, the last from the root
+/// only), and returns each event's type ids, in the order of `events`.
+fn inventories(
+    base: &str,
+    events: &[i64],
+    types: u32,
+    quotas: u32,
+    capacity: i64,
+    token: Option<&str>,
+) -> Result<Vec<Vec<i64>>, CliError> {
+    let ids = |answers: Vec<(u16, Value)>, what: &str| {
+        answers
+            .into_iter()
+            .map(|(status, json)| match (status, json["id"].as_i64()) {
+                (201, Some(id)) => Ok(id),
+                _ => Err(CliError::Config(format!(
+                    "creating a bench {what} answered {status}: {json}"
+                ))),
+            })
+            .collect::<Result<Vec<i64>, CliError>>()
+    };
+    let mut out = Vec::with_capacity(events.len());
+    for &event in events {
+        let calls = (0..quotas)
+            .map(|i| {
+                let body =
+                    serde_json::json!({ "name": format!("quota {i}"), "capacity": capacity });
+                ("POST", format!("/api/events/{event}/quotas"), Some(body))
+            })
+            .collect();
+        let quota_ids = ids(requests(base, token, calls)?, "quota")?;
+        let calls = (0..types)
+            .map(|i| {
+                let i = usize::try_from(i).unwrap_or(0);
+                let last = usize::try_from(types).unwrap_or(1) - 1;
+                let draws: Vec<i64> = if i == last {
+                    Vec::new()
+                } else if i + 1 == last && quota_ids.len() >= 2 {
+                    quota_ids[..2].to_vec()
+                } else {
+                    quota_ids.get(i).copied().into_iter().collect()
+                };
+                let body = serde_json::json!({ "name": format!("type {i}"), "quotas": draws });
+                (
+                    "POST",
+                    format!("/api/events/{event}/ticket-types"),
+                    Some(body),
+                )
+            })
+            .collect();
+        out.push(ids(requests(base, token, calls)?, "ticket type")?);
+    }
+    Ok(out)
 }
 
 /// Creates `count` events of `capacity` tickets.
