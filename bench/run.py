@@ -316,15 +316,27 @@ def recount_mismatches_pg(cluster: Cluster, db: str) -> list[str]:
     return [f"{db} event {line}: counters differ from a recount" for line in rows.splitlines() if line]
 
 
-QUOTA_RECOUNT = """
+def quota_recount(lines: str) -> str:
+    """Each quota's counters next to a recount of the lines of its types' holds; `lines` is
+    the store's table of line items `(event_id, reservation_id, ticket_type_id, quantity)` of
+    the JSON `lines` column of reservations."""
+    return f"""
     SELECT q.event_id, q.id, q.capacity, q.purchased_count, q.reserved_count,
            COALESCE(SUM(CASE WHEN r.status = 'purchased' THEN l.quantity END), 0),
            COALESCE(SUM(CASE WHEN r.status = 'reserved' THEN l.quantity END), 0)
       FROM quotas q
       LEFT JOIN ticket_type_quotas x ON x.event_id = q.event_id AND x.quota_id = q.id
-      LEFT JOIN reservation_lines l ON l.event_id = x.event_id AND l.ticket_type_id = x.ticket_type_id
+      LEFT JOIN ({lines}) l ON l.event_id = x.event_id AND l.ticket_type_id = x.ticket_type_id
       LEFT JOIN reservations r ON r.event_id = l.event_id AND r.id = l.reservation_id
      GROUP BY q.event_id, q.id, q.capacity, q.purchased_count, q.reserved_count"""
+
+
+PG_LINES = """SELECT r.event_id, r.id AS reservation_id, (j.value->>0)::int8 AS ticket_type_id,
+                     (j.value->>1)::int8 AS quantity
+                FROM reservations r CROSS JOIN LATERAL jsonb_array_elements(r.lines::jsonb) j"""
+SQLITE_LINES = """SELECT r.event_id, r.id AS reservation_id, json_extract(j.value, '$[0]') AS ticket_type_id,
+                         json_extract(j.value, '$[1]') AS quantity
+                    FROM reservations r, json_each(r.lines) j"""
 
 
 def quota_mismatches(rows: list, store: str) -> list[str]:
@@ -334,7 +346,7 @@ def quota_mismatches(rows: list, store: str) -> list[str]:
 
 
 def quota_mismatches_pg(cluster: Cluster, db: str) -> list[str]:
-    rows = [tuple(int(x) for x in line.split("|")) for line in cluster.psql(db, QUOTA_RECOUNT).splitlines() if line]
+    rows = [tuple(int(x) for x in line.split("|")) for line in cluster.psql(db, quota_recount(PG_LINES)).splitlines() if line]
     return quota_mismatches(rows, db)
 
 
@@ -354,7 +366,7 @@ def recount_mismatches_sqlite(path: Path) -> list[str]:
                 for e, c, p, h, rp, rh in rows if p != rp or h != rh or rp + rh > c]
     con = sqlite3.connect(path)
     try:
-        problems += quota_mismatches(con.execute(QUOTA_RECOUNT).fetchall(), "SQLite")
+        problems += quota_mismatches(con.execute(quota_recount(SQLITE_LINES)).fetchall(), "SQLite")
     finally:
         con.close()
     return problems

@@ -504,14 +504,13 @@ impl Ledger {
     }
 
     /// Records the new state of a hold that stays reserved (the latest, if it changes twice).
-    fn record_change(&mut self, hold: &Reservation, dropped: Vec<TicketTypeId>) {
+    fn record_change(&mut self, hold: &Reservation) {
         let change = HoldChange {
             id: hold.id,
             event: hold.event_id,
             expires_at: hold.expires_at.unwrap_or(self.rules.now),
             quantity: hold.quantity,
             lines: hold.lines.clone(),
-            dropped,
         };
         match self
             .changes
@@ -519,11 +518,7 @@ impl Ledger {
             .iter_mut()
             .find(|c| c.id == hold.id)
         {
-            Some(earlier) => {
-                let mut dropped = std::mem::take(&mut earlier.dropped);
-                dropped.extend(change.dropped.iter().copied());
-                *earlier = HoldChange { dropped, ..change };
-            }
+            Some(earlier) => *earlier = change,
             None => self.changes.hold_changes.push(change),
         }
     }
@@ -548,7 +543,7 @@ impl Ledger {
         }
         hold.expires_at = Some(until);
         hold.updated_at = now;
-        self.record_change(&hold, Vec::new());
+        self.record_change(&hold);
         self.reservations.insert(hold.id, hold.clone());
         Ok(Ok(hold))
     }
@@ -608,15 +603,9 @@ impl Ledger {
                 if total >= hold.tickets() {
                     return Err(invalid("lines", format!("The lines {ALL}")));
                 }
-                let dropped = left
-                    .iter()
-                    .filter(|l| l.quantity == 0)
-                    .map(|l| l.ticket_type)
-                    .collect();
                 left.retain(|l| l.quantity > 0);
                 Ok(Remainder {
                     left,
-                    dropped,
                     given,
                     tickets: total,
                 })
@@ -634,7 +623,6 @@ impl Ledger {
         };
         let Remainder {
             left,
-            dropped,
             given,
             tickets,
         } = match Self::remainder(&hold, &request.part) {
@@ -646,7 +634,7 @@ impl Ledger {
         hold.quantity -= i32::try_from(tickets).unwrap_or(0);
         hold.lines = left;
         hold.updated_at = self.rules.now;
-        self.record_change(&hold, dropped);
+        self.record_change(&hold);
         self.reservations.insert(hold.id, hold.clone());
         Ok(Ok(hold))
     }
@@ -666,8 +654,6 @@ enum Settle<'a> {
 struct Remainder {
     /// The lines that stay, with their new quantities (a typed hold).
     left: Vec<Line>,
-    /// The types whose lines go whole.
-    dropped: Vec<TicketTypeId>,
     /// The lines given back (a typed hold).
     given: Vec<Line>,
     /// The tickets given back.

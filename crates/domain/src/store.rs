@@ -74,10 +74,9 @@ pub struct HoldChange {
     pub expires_at: Timestamp,
     /// Its tickets now.
     pub quantity: i32,
-    /// Its lines now, for a typed hold, with their new quantities.
+    /// Its lines now, for a typed hold, with their new quantities (a line released whole is
+    /// gone).
     pub lines: Vec<Line>,
-    /// The types whose lines were released whole: their rows go.
-    pub dropped: Vec<TicketTypeId>,
 }
 
 /// A reservation leaving `reserved`.

@@ -24,13 +24,7 @@ struct AppliedRow {
     #[diesel(sql_type = Int8)]
     inserted: i64,
     #[diesel(sql_type = Int8)]
-    lined: i64,
-    #[diesel(sql_type = Int8)]
     changed: i64,
-    #[diesel(sql_type = Int8)]
-    relined: i64,
-    #[diesel(sql_type = Int8)]
-    unlined: i64,
     #[diesel(sql_type = Int8)]
     counted: i64,
     #[diesel(sql_type = Int8)]
@@ -42,20 +36,17 @@ struct AppliedRow {
 }
 
 /// Status and hold changes are one `UPDATE` per row (a row may not be updated twice in one
-/// statement): a hold that only changes keeps `status = 'reserved'`, and a NULL expiry or
-/// quantity keeps the row's.
+/// statement): a hold that only changes keeps `status = 'reserved'`, and a NULL expiry,
+/// quantity or lines keeps the row's. A typed hold's lines are its row's `lines` text.
 static APPLY_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
 WITH inserted AS (
-    INSERT INTO reservations (id, event_id, status, quantity, customer, expires_at, created_at, updated_at)
-    SELECT h.id, h.event_id, 'reserved', h.quantity, h.customer, h.expires_at, $1, $1
-      FROM unnest($2::uuid[], $3::bigint[], $4::int4[], $5::text[], $6::timestamptz[])
-           AS h (id, event_id, quantity, customer, expires_at)
-    RETURNING 1
-), lined AS (
-    INSERT INTO reservation_lines (event_id, reservation_id, ticket_type_id, quantity)
-    SELECT * FROM unnest($7::bigint[], $8::uuid[], $9::bigint[], $10::int4[])
+    INSERT INTO reservations (id, event_id, status, quantity, customer, expires_at, lines,
+                              created_at, updated_at)
+    SELECT h.id, h.event_id, 'reserved', h.quantity, h.customer, h.expires_at, h.lines, $1, $1
+      FROM unnest($2::uuid[], $3::bigint[], $4::int4[], $5::text[], $6::timestamptz[], $7::text[])
+           AS h (id, event_id, quantity, customer, expires_at, lines)
     RETURNING 1
 ), changed AS (
     UPDATE reservations r
@@ -63,38 +54,25 @@ WITH inserted AS (
            purchased_at = CASE WHEN c.status = 'purchased' THEN $1 END,
            payment_reference = CASE WHEN c.status = 'purchased' THEN c.reference END,
            expires_at = COALESCE(c.expires_at, r.expires_at),
-           quantity = COALESCE(c.quantity, r.quantity)
-      FROM unnest($11::uuid[], $12::bigint[], $13::text[], $14::text[], $15::timestamptz[],
-                  $16::int4[]) AS c (id, event_id, status, reference, expires_at, quantity)
+           quantity = COALESCE(c.quantity, r.quantity),
+           lines = COALESCE(c.lines, r.lines)
+      FROM unnest($8::uuid[], $9::bigint[], $10::text[], $11::text[], $12::timestamptz[],
+                  $13::int4[], $14::text[])
+           AS c (id, event_id, status, reference, expires_at, quantity, lines)
      WHERE r.id = c.id AND r.event_id = c.event_id AND {guard}
-    RETURNING 1
-), relined AS (
-    UPDATE reservation_lines l
-       SET quantity = u.quantity
-      FROM unnest($17::bigint[], $18::uuid[], $19::bigint[], $20::int4[])
-           AS u (event_id, reservation_id, ticket_type_id, quantity)
-     WHERE l.event_id = u.event_id AND l.reservation_id = u.reservation_id
-       AND l.ticket_type_id = u.ticket_type_id
-    RETURNING 1
-), unlined AS (
-    DELETE FROM reservation_lines l
-     USING unnest($21::bigint[], $22::uuid[], $23::bigint[])
-           AS d (event_id, reservation_id, ticket_type_id)
-     WHERE l.event_id = d.event_id AND l.reservation_id = d.reservation_id
-       AND l.ticket_type_id = d.ticket_type_id
     RETURNING 1
 ), counted AS (
     UPDATE events e
        SET reserved_count = e.reserved_count + d.held,
            purchased_count = e.purchased_count + d.purchased
-      FROM unnest($24::bigint[], $25::int4[], $26::int4[]) AS d (id, held, purchased)
+      FROM unnest($15::bigint[], $16::int4[], $17::int4[]) AS d (id, held, purchased)
      WHERE e.id = d.id
     RETURNING 1
 ), quotas AS (
     UPDATE quotas q
        SET reserved_count = q.reserved_count + d.held,
            purchased_count = q.purchased_count + d.purchased
-      FROM unnest($27::bigint[], $28::bigint[], $29::int4[], $30::int4[])
+      FROM unnest($18::bigint[], $19::bigint[], $20::int4[], $21::int4[])
            AS d (event_id, id, held, purchased)
      WHERE q.event_id = d.event_id AND q.id = d.id
     RETURNING 1
@@ -102,22 +80,19 @@ WITH inserted AS (
     UPDATE ticket_types t
        SET reserved_count = t.reserved_count + d.held,
            purchased_count = t.purchased_count + d.purchased
-      FROM unnest($31::bigint[], $32::bigint[], $33::int4[], $34::int4[])
+      FROM unnest($22::bigint[], $23::bigint[], $24::int4[], $25::int4[])
            AS d (event_id, id, held, purchased)
      WHERE t.event_id = d.event_id AND t.id = d.id
     RETURNING 1
 ), answered AS (
     UPDATE idempotency_keys k
        SET status = a.status, body = a.body
-      FROM unnest($35::text[], $36::int2[], $37::text[]) AS a (key, status, body)
+      FROM unnest($26::text[], $27::int2[], $28::text[]) AS a (key, status, body)
      WHERE k.key = a.key
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted) AS inserted,
-       (SELECT count(*) FROM lined) AS lined,
        (SELECT count(*) FROM changed) AS changed,
-       (SELECT count(*) FROM relined) AS relined,
-       (SELECT count(*) FROM unlined) AS unlined,
        (SELECT count(*) FROM counted) AS counted,
        (SELECT count(*) FROM quotas) AS quotas,
        (SELECT count(*) FROM types) AS types,
@@ -162,60 +137,22 @@ struct RowChange<'a> {
     reference: Option<&'a str>,
     expires_at: Option<DateTime<Utc>>,
     quantity: Option<i32>,
+    lines: Option<String>,
 }
 
-/// Line rows: events, reservations, types, quantities.
-#[derive(Default)]
-struct LineColumns {
-    events: Vec<i64>,
-    reservations: Vec<Uuid>,
-    types: Vec<i64>,
-    quantities: Vec<i32>,
-}
-
-impl LineColumns {
-    fn push(&mut self, event: i64, reservation: Uuid, ticket_type: i64, quantity: i32) {
-        self.events.push(event);
-        self.reservations.push(reservation);
-        self.types.push(ticket_type);
-        self.quantities.push(quantity);
-    }
-}
-
-// One statement's 37 values, bound in the order of its placeholders, and the check of what it
+// One statement's 28 values, bound in the order of its placeholders, and the check of what it
 // wrote: splitting it would only scatter that order.
 #[allow(clippy::too_many_lines)]
 pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) -> Stored<()> {
     let holds = &changes.holds;
-    let mut lines = LineColumns::default();
-    for hold in holds {
-        for line in &hold.lines {
-            let id = *hold.id.as_uuid();
-            lines.push(
-                hold.event_id.get(),
-                id,
-                line.ticket_type.get(),
-                line.quantity,
-            );
-        }
-    }
-
     let mut rows: BTreeMap<Uuid, RowChange<'_>> = BTreeMap::new();
-    let mut relines = LineColumns::default();
-    let mut unlines = LineColumns::default();
     for change in &changes.hold_changes {
-        let id = *change.id.as_uuid();
-        let row = rows.entry(id).or_default();
+        let row = rows.entry(*change.id.as_uuid()).or_default();
         row.event = change.event.get();
         row.status = ReservationStatus::Reserved.as_str();
         row.expires_at = Some(change.expires_at);
         row.quantity = Some(change.quantity);
-        for line in &change.lines {
-            relines.push(row.event, id, line.ticket_type.get(), line.quantity);
-        }
-        for dropped in &change.dropped {
-            unlines.push(row.event, id, dropped.get(), 0);
-        }
+        row.lines = store_sql::lines_text(&change.lines);
     }
     for change in &changes.statuses {
         let row = rows.entry(*change.id().as_uuid()).or_default();
@@ -255,10 +192,12 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
                 .map(|h| h.expires_at.unwrap_or(now))
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<BigInt>, _>(lines.events)
-        .bind::<Array<SqlUuid>, _>(lines.reservations)
-        .bind::<Array<BigInt>, _>(lines.types)
-        .bind::<Array<Int4>, _>(lines.quantities)
+        .bind::<Array<Nullable<Text>>, _>(
+            holds
+                .iter()
+                .map(|h| store_sql::lines_text(&h.lines))
+                .collect::<Vec<_>>(),
+        )
         .bind::<Array<SqlUuid>, _>(row_ids)
         .bind::<Array<BigInt>, _>(row_changes.iter().map(|r| r.event).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(row_changes.iter().map(|r| r.status).collect::<Vec<_>>())
@@ -271,13 +210,12 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
         .bind::<Array<Nullable<Int4>>, _>(
             row_changes.iter().map(|r| r.quantity).collect::<Vec<_>>(),
         )
-        .bind::<Array<BigInt>, _>(relines.events)
-        .bind::<Array<SqlUuid>, _>(relines.reservations)
-        .bind::<Array<BigInt>, _>(relines.types)
-        .bind::<Array<Int4>, _>(relines.quantities)
-        .bind::<Array<BigInt>, _>(unlines.events)
-        .bind::<Array<SqlUuid>, _>(unlines.reservations)
-        .bind::<Array<BigInt>, _>(unlines.types)
+        .bind::<Array<Nullable<Text>>, _>(
+            row_changes
+                .iter()
+                .map(|r| r.lines.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind::<Array<BigInt>, _>(counters.ids)
         .bind::<Array<Int4>, _>(counters.held)
         .bind::<Array<Int4>, _>(counters.purchased)
@@ -314,10 +252,7 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
         .map_err(PgStoreError::from)?;
     let expected = [
         holds.len(),
-        lines_of(changes),
         row_changes.len(),
-        changes.hold_changes.iter().map(|c| c.lines.len()).sum(),
-        changes.hold_changes.iter().map(|c| c.dropped.len()).sum(),
         changes.counters.len(),
         changes.quota_counters.len(),
         changes.type_counters.len(),
@@ -325,10 +260,7 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
     ];
     let got = [
         applied.inserted,
-        applied.lined,
         applied.changed,
-        applied.relined,
-        applied.unlined,
         applied.counted,
         applied.quotas,
         applied.types,
@@ -341,14 +273,10 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
     {
         // Only a writer outside the lock protocol can get here: change nothing.
         return Err(PgStoreError::CorruptRow(format!(
-            "writes found fewer rows than decided (holds, lines, rows, lines changed, lines \
-             dropped, events, quotas, types, keys): expected {expected:?}, wrote {got:?}"
+            "writes found fewer rows than decided (holds, rows, events, quotas, types, \
+             keys): expected {expected:?}, wrote {got:?}"
         ))
         .into());
     }
     Ok(())
-}
-
-fn lines_of(changes: &Changes) -> usize {
-    changes.holds.iter().map(|h| h.lines.len()).sum()
 }

@@ -43,7 +43,7 @@ pub(crate) struct ReservationRow {
     pub payment_reference: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The hold's lines, as `store_sql::lines_column` writes them.
+    /// The hold's lines, as `store_sql::lines_column` reads them.
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub lines: String,
 }

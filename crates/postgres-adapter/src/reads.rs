@@ -1,8 +1,6 @@
 //! Reads: each is one statement, so it sees one consistent snapshot, takes no lock and waits
 //! for no writer. The same statements serve a write transaction's own reads.
 
-use std::sync::LazyLock;
-
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Timestamptz, Uuid as SqlUuid};
 use domain::store::{PageRequest, Reads, Stored, Timestamp};
@@ -23,20 +21,6 @@ type SnapshotRow = store_sql::SnapshotRow<EventRow>;
 fn shared() -> &'static store_sql::Statements {
     store_sql::statements(Dialect::Postgres)
 }
-
-/// No row lock: inside a write transaction, every writer of a reservation holds its event's
-/// lock, so the rows read here cannot change before the commit (and the writes re-check
-/// `status = 'reserved'` all the same).
-static RESERVATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
-                r.payment_reference, r.created_at, r.updated_at, {} AS lines
-           FROM reservations r
-          WHERE r.id = ANY($1)
-          ORDER BY r.id",
-        store_sql::lines_column(Dialect::Postgres, "r")
-    )
-});
 
 /// The ids, as PostgreSQL binds them.
 pub(crate) fn uuids(ids: &[ReservationId]) -> Vec<Uuid> {
@@ -72,7 +56,7 @@ impl Reads for Session<'_> {
     }
 
     fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        let rows: Vec<ReservationRow> = Prepared::new(&RESERVATIONS_SQL)
+        let rows: Vec<ReservationRow> = Prepared::new(&shared().reservations)
             .bind::<Array<SqlUuid>, _>(uuids(ids))
             .load(self.conn)
             .map_err(PgStoreError::from)?;
@@ -97,12 +81,7 @@ impl Reads for Session<'_> {
             .bind::<Timestamptz, _>(now)
             .load(self.conn)
             .map_err(PgStoreError::from)?;
-        let (quotas, types) = store_sql::into_audits(&rows);
-        Ok(Some(EventAudit {
-            quotas,
-            types,
-            ..EventAudit::from(row)
-        }))
+        Ok(Some(store_sql::into_audit(row, &rows)))
     }
 
     fn inventories(

@@ -26,6 +26,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         quantity -> Int4,
         customer -> Nullable<Text>,
+        lines -> Nullable<Text>,
     }
 }
 

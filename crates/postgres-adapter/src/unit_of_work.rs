@@ -140,7 +140,7 @@ static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
          RETURNING r.id, r.event_id, r.quantity, {} AS lines",
         past_due("d", "$2"),
         still_reserved("r"),
-        store_sql::lines_column(Dialect::Postgres, "r")
+        store_sql::lines_column("r")
     )
 });
 

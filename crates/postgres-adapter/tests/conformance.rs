@@ -104,9 +104,10 @@ impl store_conformance::Harness for Postgres {
         // Lines (a = reservation, b = type, n = tickets), quotas (b = id, n = capacity, p and
         // h the counters) and types (b = id, a = its quotas) in one list, told apart by `kind`.
         let items: Vec<Item> = diesel::sql_query(
-            "SELECT 'line' AS kind, reservation_id::text AS a, ticket_type_id AS b,
-                    quantity::int8 AS n, 0::int8 AS p, 0::int8 AS h
-               FROM reservation_lines WHERE event_id = $1
+            "SELECT 'line' AS kind, r.id::text AS a, (j.value->>0)::int8 AS b,
+                    (j.value->>1)::int8 AS n, 0::int8 AS p, 0::int8 AS h
+               FROM reservations r CROSS JOIN LATERAL jsonb_array_elements(r.lines::jsonb) j
+              WHERE r.event_id = $1
              UNION ALL
              SELECT 'quota', '', id, capacity::int8, purchased_count::int8, reserved_count::int8
                FROM quotas WHERE event_id = $1

@@ -27,16 +27,9 @@ fn corrupt(what: impl Into<String>) -> DomainError {
     fail(SqliteStoreError::CorruptRow(what.into()))
 }
 
-/// The lines of the JSON array `?1` of `[event, reservation, type, quantity]`.
-const LINES_SQL: &str = "
-INSERT INTO reservation_lines (event_id, reservation_id, ticket_type_id, quantity)
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-       json_extract(value, '$[3]')
-  FROM json_each(?1)";
-
 /// One reservation row's change: `?1` the hold, `?2` its status (`reserved` while it stays
 /// one), `?3` the instant, `?4` a purchase's reference, `?5` a new expiry, `?6` a new quantity
-/// (NULL: unchanged), `?7` its event.
+/// and `?8` new lines (NULL: unchanged), `?7` its event.
 static ROW_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE reservations
@@ -44,18 +37,12 @@ static ROW_SQL: LazyLock<String> = LazyLock::new(|| {
                 purchased_at = CASE WHEN ?2 = 'purchased' THEN ?3 END,
                 payment_reference = CASE WHEN ?2 = 'purchased' THEN ?4 END,
                 expires_at = COALESCE(?5, expires_at),
-                quantity = COALESCE(?6, quantity)
+                quantity = COALESCE(?6, quantity),
+                lines = COALESCE(?8, lines)
           WHERE id = ?1 AND event_id = ?7 AND {}",
         still_reserved("reservations")
     )
 });
-
-const RELINE_SQL: &str = "
-UPDATE reservation_lines SET quantity = ?4
- WHERE event_id = ?1 AND reservation_id = ?2 AND ticket_type_id = ?3";
-
-const UNLINE_SQL: &str = "
-DELETE FROM reservation_lines WHERE event_id = ?1 AND reservation_id = ?2 AND ticket_type_id = ?3";
 
 const EVENT_COUNTERS_SQL: &str = "
 UPDATE events SET reserved_count = reserved_count + ?3, purchased_count = purchased_count + ?4
@@ -104,7 +91,7 @@ fn counters(
     one_row(query, conn, "counters")
 }
 
-/// The new holds and their lines.
+/// The new holds, with their lines.
 fn insert_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> Stored<()> {
     let rows: Vec<NewHoldRow<'_>> = changes
         .holds
@@ -116,6 +103,7 @@ fn insert_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> 
             quantity: hold.quantity,
             customer: hold.customer.as_deref(),
             expires_at: hold.expires_at.map(to_text),
+            lines: store_sql::lines_text(&hold.lines),
             created_at: stamp,
             updated_at: stamp,
         })
@@ -126,32 +114,11 @@ fn insert_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> 
             .execute(conn)
             .map_err(fail)?;
     }
-    let lines: Vec<String> = changes
-        .holds
-        .iter()
-        .flat_map(|h| {
-            h.lines.iter().map(move |l| {
-                format!(
-                    "[{},\"{}\",{},{}]",
-                    h.event_id.get(),
-                    h.id,
-                    l.ticket_type.get(),
-                    l.quantity
-                )
-            })
-        })
-        .collect();
-    if !lines.is_empty() {
-        diesel::sql_query(LINES_SQL)
-            .bind::<Text, _>(format!("[{}]", lines.join(",")))
-            .execute(conn)
-            .map_err(fail)?;
-    }
     Ok(())
 }
 
 /// Holds that stay `reserved` with a new expiry or fewer tickets (and a status, if the batch
-/// also settled them): the row, then its lines.
+/// also settled them).
 fn change_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> Stored<()> {
     for change in &changes.hold_changes {
         let status = changes
@@ -171,24 +138,9 @@ fn change_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> 
             .bind::<Nullable<Text>, _>(reference)
             .bind::<Nullable<Text>, _>(Some(to_text(change.expires_at)))
             .bind::<Nullable<Integer>, _>(Some(change.quantity))
-            .bind::<BigInt, _>(change.event.get());
+            .bind::<BigInt, _>(change.event.get())
+            .bind::<Nullable<Text>, _>(store_sql::lines_text(&change.lines));
         one_row(query, conn, &format!("hold {}", change.id))?;
-        let (event, id) = (change.event.get(), change.id.to_string());
-        for line in &change.lines {
-            let query = diesel::sql_query(RELINE_SQL)
-                .bind::<BigInt, _>(event)
-                .bind::<Text, _>(&id)
-                .bind::<BigInt, _>(line.ticket_type.get())
-                .bind::<Integer, _>(line.quantity);
-            one_row(query, conn, "a line")?;
-        }
-        for dropped in &change.dropped {
-            let query = diesel::sql_query(UNLINE_SQL)
-                .bind::<BigInt, _>(event)
-                .bind::<Text, _>(&id)
-                .bind::<BigInt, _>(dropped.get());
-            one_row(query, conn, "a dropped line")?;
-        }
     }
     Ok(())
 }
@@ -208,7 +160,8 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
             .bind::<Nullable<Text>, _>(change.payment_reference())
             .bind::<Nullable<Text>, _>(None::<String>)
             .bind::<Nullable<Integer>, _>(None::<i32>)
-            .bind::<BigInt, _>(change.event.get());
+            .bind::<BigInt, _>(change.event.get())
+            .bind::<Nullable<Text>, _>(None::<String>);
         one_row(
             query,
             conn,

@@ -44,7 +44,7 @@ pub(crate) struct ReservationRow {
     pub payment_reference: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// The hold's lines, as `store_sql::lines_column` writes them.
+    /// The hold's lines, as `store_sql::lines_column` reads them.
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub lines: String,
 }
@@ -89,6 +89,7 @@ pub(crate) struct NewHoldRow<'a> {
     pub quantity: i32,
     pub customer: Option<&'a str>,
     pub expires_at: Option<String>,
+    pub lines: Option<String>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
 }

@@ -2,8 +2,6 @@
 //! beside the writer and waits for none. The same statements serve a write transaction's own
 //! reads.
 
-use std::sync::LazyLock;
-
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use domain::store::{PageRequest, Reads, Stored, Timestamp};
@@ -23,18 +21,6 @@ type SnapshotRow = store_sql::SnapshotRow<EventRow>;
 fn shared() -> &'static store_sql::Statements {
     store_sql::statements(Dialect::Sqlite)
 }
-
-/// The reservations of the JSON array `?1` of ids, in id order.
-static RESERVATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at,
-                r.payment_reference, r.created_at, r.updated_at, {} AS lines
-           FROM reservations r
-          WHERE r.id IN (SELECT value FROM json_each(?1))
-          ORDER BY r.id",
-        store_sql::lines_column(Dialect::Sqlite, "r")
-    )
-});
 
 /// A JSON array of the values, bound as one text whatever their number (SQLite allows at
 /// most 32,766 parameters in a statement).
@@ -85,7 +71,7 @@ impl Reads for Session<'_> {
 
     fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
         // Reservation ids are hyphenated UUIDs: nothing in them needs escaping in JSON.
-        let rows: Vec<ReservationRow> = diesel::sql_query(RESERVATIONS_SQL.as_str())
+        let rows: Vec<ReservationRow> = diesel::sql_query(shared().reservations.as_str())
             .bind::<Text, _>(json_array(ids.iter(), true))
             .load(self.conn)
             .map_err(SqliteStoreError::from)?;
@@ -110,12 +96,7 @@ impl Reads for Session<'_> {
             .bind::<Text, _>(to_text(now))
             .load(self.conn)
             .map_err(SqliteStoreError::from)?;
-        let (quotas, types) = store_sql::into_audits(&rows);
-        Ok(Some(EventAudit {
-            quotas,
-            types,
-            ..EventAudit::from(row)
-        }))
+        Ok(Some(store_sql::into_audit(row, &rows)))
     }
 
     fn inventories(

@@ -26,6 +26,7 @@ diesel::table! {
         updated_at -> Text,
         quantity -> Integer,
         customer -> Nullable<Text>,
+        lines -> Nullable<Text>,
     }
 }
 

@@ -131,7 +131,7 @@ static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
          RETURNING id, event_id, quantity, {} AS lines",
         past_due("d", "?2"),
         still_reserved("reservations"),
-        store_sql::lines_column(Dialect::Sqlite, "reservations")
+        store_sql::lines_column("reservations")
     )
 });
 

@@ -75,8 +75,8 @@ impl store_conformance::Harness for Sqlite {
              SELECT 'row', id, quantity, 0, 0, status || ' ' || expires_at
                FROM reservations WHERE event_id = ?1
              UNION ALL
-             SELECT 'line', reservation_id, ticket_type_id, quantity, 0, NULL
-               FROM reservation_lines WHERE event_id = ?1
+             SELECT 'line', r.id, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), 0, NULL
+               FROM reservations r, json_each(r.lines) j WHERE r.event_id = ?1
              UNION ALL
              SELECT 'quota', '', id, capacity, purchased_count, CAST(reserved_count AS TEXT)
                FROM quotas WHERE event_id = ?1

@@ -1,15 +1,16 @@
 //! The statements and rows of quotas, ticket types and the lines of holds, alike on both
 //! stores: their columns are integers and text.
 //!
-//! Lists travel as text: a type's quotas as `"3,7"`, a hold's lines as `"12:2,14:1"` (type id
-//! and quantity), so one column of one row carries them whatever their number.
+//! Lists travel as text, so one column of one row carries them whatever their number: a
+//! type's quotas as `"3,7"`; a hold's lines, stored in its own row, as the JSON array
+//! `[[12,2],[14,1]]` of type id and quantity.
 
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::QueryableByName;
 use domain::store::{Stored, TypeOf};
 use domain::{
-    Counters, EventId, Inventory, InventorySnapshot, Line, LockedQuota, LockedType, Quota,
-    QuotaAudit, QuotaId, StoreError, TicketType, TicketTypeId, TypeAudit,
+    Counters, EventAudit, EventId, Inventory, InventorySnapshot, Line, LockedQuota, LockedType,
+    Quota, QuotaAudit, QuotaId, StoreError, TicketType, TicketTypeId, TypeAudit,
 };
 
 use crate::{past_due, Dialect};
@@ -63,28 +64,37 @@ fn ids(text: &str) -> Stored<Vec<i64>> {
     Ok(ids)
 }
 
-/// A hold's lines from their text (`"12:2,14:1"`), by type id.
+/// A hold's lines from their text (`[[12,2],[14,1]]`, or `""` for an untyped hold), by type id.
 ///
 /// # Errors
 /// [`domain::DomainError::Store`] for text no statement of this crate writes.
 pub fn parse_lines(text: &str) -> Stored<Vec<Line>> {
-    let mut lines: Vec<Line> = text
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|pair| {
-            let parsed = pair
-                .split_once(':')
-                .and_then(|(t, q)| Some((t.parse().ok()?, q.parse().ok()?)));
-            parsed
-                .map(|(t, quantity)| Line {
-                    ticket_type: TicketTypeId::new(t),
-                    quantity,
-                })
-                .ok_or_else(|| corrupt(&format!("lines {text:?}")))
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pairs: Vec<(i64, i32)> =
+        serde_json::from_str(text).map_err(|_| corrupt(&format!("lines {text:?}")))?;
+    let mut lines: Vec<Line> = pairs
+        .into_iter()
+        .map(|(t, quantity)| Line {
+            ticket_type: TicketTypeId::new(t),
+            quantity,
         })
-        .collect::<Stored<_>>()?;
+        .collect();
     lines.sort_unstable();
     Ok(lines)
+}
+
+/// The text a hold's `lines` column stores: `None` (NULL) for an untyped hold.
+pub fn lines_text(lines: &[Line]) -> Option<String> {
+    if lines.is_empty() {
+        return None;
+    }
+    let pairs: Vec<String> = lines
+        .iter()
+        .map(|l| format!("[{},{}]", l.ticket_type.get(), l.quantity))
+        .collect();
+    Some(format!("[{}]", pairs.join(",")))
 }
 
 impl InventoryRow {
@@ -182,13 +192,10 @@ pub fn into_snapshots(rows: &[InventoryRow]) -> Stored<Vec<InventorySnapshot>> {
     Ok(snapshots)
 }
 
-/// The text of the lines of the hold `r`, for a column (`''` for an untyped hold).
-pub fn lines_column(dialect: Dialect, r: &str) -> String {
-    format!(
-        "COALESCE((SELECT {} FROM reservation_lines l \
-                    WHERE l.event_id = {r}.event_id AND l.reservation_id = {r}.id), '')",
-        dialect.concat("l.ticket_type_id || ':' || l.quantity")
-    )
+/// The text of the lines of the hold `r`, for a column (`''` for an untyped hold), which
+/// [`parse_lines`] reads.
+pub fn lines_column(r: &str) -> String {
+    format!("COALESCE({r}.lines, '')")
 }
 
 /// The text of the quotas of the ticket type `t`.
@@ -240,10 +247,12 @@ pub fn inventories_statement(dialect: Dialect) -> String {
         past_due("r", &now)
     );
     let type_past_due = format!(
-        "COALESCE((SELECT sum(l.quantity) FROM reservations r \
-                     JOIN reservation_lines l ON l.event_id = r.event_id AND l.reservation_id = r.id \
-                    WHERE r.event_id = t.event_id AND {} AND l.ticket_type_id = t.id), 0)",
-        past_due("r", &now)
+        "COALESCE((SELECT sum({}) FROM reservations r {} \
+                    WHERE r.event_id = t.event_id AND {} AND {} = t.id), 0)",
+        dialect.line_quantity(),
+        dialect.lines_of("r"),
+        past_due("r", &now),
+        dialect.line_type()
     );
     format!(
         "SELECT 'event' AS kind, e.id AS event_id, e.id, '' AS name, e.capacity,
@@ -296,8 +305,18 @@ pub struct InventoryAuditRow {
     pub active_tickets: i64,
 }
 
-/// The audits of [`audit_inventory_statement`]'s rows: quotas and types.
-pub fn into_audits(rows: &[InventoryAuditRow]) -> (Vec<QuotaAudit>, Vec<TypeAudit>) {
+/// An event's audit: its own row of [`crate::audit_statement`] with the quotas and types of
+/// [`audit_inventory_statement`]'s rows.
+pub fn into_audit(event: crate::AuditRow, rows: &[InventoryAuditRow]) -> EventAudit {
+    let (quotas, types) = into_audits(rows);
+    EventAudit {
+        quotas,
+        types,
+        ..EventAudit::from(event)
+    }
+}
+
+fn into_audits(rows: &[InventoryAuditRow]) -> (Vec<QuotaAudit>, Vec<TypeAudit>) {
     let counters = |r: &InventoryAuditRow| Counters {
         purchased: r.purchased_count,
         held: r.reserved_count,
@@ -337,27 +356,31 @@ pub fn audit_inventory_statement(dialect: Dialect) -> String {
     };
     let sums = format!(
         "{} AS purchased_tickets, {} AS reserved_tickets, {} AS active_tickets",
-        tickets("r.status = 'purchased'"),
-        tickets("r.status = 'reserved'"),
-        tickets(&crate::active("r", &now))
+        tickets("l.status = 'purchased'"),
+        tickets("l.status = 'reserved'"),
+        tickets(&crate::active("l", &now))
     );
     let event = dialect.param(1);
     format!(
-        "SELECT 'quota' AS kind, q.id, q.capacity, q.purchased_count, q.reserved_count, {sums}
+        "WITH held_lines AS (
+             SELECT r.status, r.expires_at, {} AS ticket_type_id, {} AS quantity
+               FROM reservations r {}
+              WHERE r.event_id = {event})
+         SELECT 'quota' AS kind, q.id, q.capacity, q.purchased_count, q.reserved_count, {sums}
            FROM quotas q
            LEFT JOIN ticket_type_quotas x ON x.event_id = q.event_id AND x.quota_id = q.id
-           LEFT JOIN reservation_lines l
-                  ON l.event_id = x.event_id AND l.ticket_type_id = x.ticket_type_id
-           LEFT JOIN reservations r ON r.event_id = l.event_id AND r.id = l.reservation_id
+           LEFT JOIN held_lines l ON l.ticket_type_id = x.ticket_type_id
           WHERE q.event_id = {event}
           GROUP BY q.id, q.capacity, q.purchased_count, q.reserved_count
          UNION ALL
          SELECT 'type', t.id, 0, t.purchased_count, t.reserved_count, {sums}
            FROM ticket_types t
-           LEFT JOIN reservation_lines l ON l.event_id = t.event_id AND l.ticket_type_id = t.id
-           LEFT JOIN reservations r ON r.event_id = l.event_id AND r.id = l.reservation_id
+           LEFT JOIN held_lines l ON l.ticket_type_id = t.id
           WHERE t.event_id = {event}
-          GROUP BY t.id, t.purchased_count, t.reserved_count"
+          GROUP BY t.id, t.purchased_count, t.reserved_count",
+        dialect.line_type(),
+        dialect.line_quantity(),
+        dialect.lines_of("r"),
     )
 }
 
@@ -377,7 +400,7 @@ mod tests {
     #[test]
     fn lines_and_lists_round_trip_through_their_text() {
         assert_eq!(
-            parse_lines("14:1,12:2").ok(),
+            parse_lines("[[14,1],[12,2]]").ok(),
             Some(vec![
                 Line {
                     ticket_type: TicketTypeId::new(12),
@@ -391,6 +414,15 @@ mod tests {
         );
         assert_eq!(parse_lines("").ok(), Some(vec![]));
         assert!(parse_lines("12").is_err());
+        let lines = [Line {
+            ticket_type: TicketTypeId::new(3),
+            quantity: 2,
+        }];
+        assert_eq!(
+            parse_lines(&lines_text(&lines).unwrap_or_default()).ok(),
+            Some(lines.to_vec())
+        );
+        assert_eq!(lines_text(&[]), None);
         assert_eq!(ids("7,3").ok(), Some(vec![3, 7]));
         assert_eq!(
             json_pairs(&[(EventId::new(1), TicketTypeId::new(2))]),

@@ -18,8 +18,8 @@ mod inventory;
 mod rows;
 
 pub use inventory::{
-    audit_inventory_statement, into_audits, into_inventory, into_quotas, into_snapshots,
-    inventories_statement, inventory_statement, json_pairs, lines_column, parse_lines,
+    audit_inventory_statement, into_audit, into_inventory, into_quotas, into_snapshots,
+    inventories_statement, inventory_statement, json_pairs, lines_column, lines_text, parse_lines,
     quotas_statement, InventoryAuditRow, InventoryRow,
 };
 pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow};
@@ -75,6 +75,27 @@ impl Dialect {
                     FROM json_each(?{n})) w"
             ),
         }
+    }
+
+    /// The lines of the hold `r`, one row `j` each, for a `FROM` after `r`: an untyped hold
+    /// (`lines` NULL) has none. [`Dialect::line_type`] and [`Dialect::line_quantity`] read a row.
+    pub fn lines_of(self, r: &str) -> String {
+        match self {
+            Self::Postgres => {
+                format!("CROSS JOIN LATERAL jsonb_array_elements({r}.lines::jsonb) AS j")
+            }
+            Self::Sqlite => format!("CROSS JOIN json_each({r}.lines) AS j"),
+        }
+    }
+
+    /// The ticket type of a line of [`Dialect::lines_of`].
+    pub fn line_type(self) -> String {
+        self.int8("j.value ->> 0")
+    }
+
+    /// The quantity of a line of [`Dialect::lines_of`].
+    pub fn line_quantity(self) -> String {
+        self.int4("j.value ->> 1")
     }
 
     /// `expr` as a 32-bit integer.
@@ -155,6 +176,8 @@ pub struct Statements {
     pub inventories: String,
     /// See [`audit_inventory_statement`].
     pub audit_inventory: String,
+    /// See [`reservations_statement`].
+    pub reservations: String,
 }
 
 /// The shared statements of `dialect`.
@@ -168,6 +191,7 @@ pub fn statements(dialect: Dialect) -> &'static Statements {
             quotas: quotas_statement(dialect),
             inventories: inventories_statement(dialect),
             audit_inventory: audit_inventory_statement(dialect),
+            reservations: reservations_statement(dialect),
         }
     }
     static POSTGRES: LazyLock<Statements> = LazyLock::new(|| build(Dialect::Postgres));
@@ -196,6 +220,20 @@ pub fn page_statement(dialect: Dialect) -> String {
         snapshot_columns(dialect, &dialect.param(2)),
         dialect.param(1),
         dialect.param(3)
+    )
+}
+
+/// The reservations whose ids are the list bound to placeholder 1, in id order, each with
+/// the text of its lines. No row lock: inside a write transaction every writer of a
+/// reservation holds its event's lock, so the rows read cannot change before the commit
+/// (and the writes re-check `status = 'reserved'` all the same).
+pub fn reservations_statement(dialect: Dialect) -> String {
+    format!(
+        "SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at, \
+                r.payment_reference, r.created_at, r.updated_at, {} AS lines \
+           FROM reservations r WHERE {} ORDER BY r.id",
+        lines_column("r"),
+        dialect.in_list("r.id", 1)
     )
 }
 

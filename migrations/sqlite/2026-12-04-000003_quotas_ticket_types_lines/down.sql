@@ -1,4 +1,4 @@
-DROP TABLE reservation_lines;
+ALTER TABLE reservations DROP COLUMN lines;
 DROP TABLE ticket_type_quotas;
 DROP TABLE ticket_types;
 DROP TABLE quotas;

@@ -38,10 +38,6 @@ CREATE TABLE ticket_type_quotas (
     FOREIGN KEY (event_id, quota_id) REFERENCES quotas (event_id, id)
 );
 
-CREATE TABLE reservation_lines (
-    event_id       INTEGER NOT NULL,
-    reservation_id TEXT    NOT NULL,
-    ticket_type_id INTEGER NOT NULL,
-    quantity       INTEGER NOT NULL CHECK (quantity >= 1),
-    PRIMARY KEY (event_id, reservation_id, ticket_type_id)
-);
+-- A typed hold's tickets by type, as a JSON array of [type id, quantity] pairs; NULL for an
+-- untyped hold. In the hold's own row: written, changed and released with it.
+ALTER TABLE reservations ADD COLUMN lines TEXT NULL CHECK (lines IS NULL OR json_valid(lines));
