@@ -348,12 +348,19 @@ pub enum EventsCommand {
         #[arg(env = "EVENT_ID")]
         id: String,
     },
-    /// Check an event's counters against a recount of its reservations; exit 1 if they differ
-    /// or the event is oversold
+    /// Check an event's counters (and its quotas' and ticket types') against a recount of its
+    /// reservations; exit 1 if they differ or the event is oversold
     Check {
         /// Event id
-        #[arg(env = "EVENT_ID")]
-        id: String,
+        #[arg(
+            env = "EVENT_ID",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        id: Option<String>,
+        /// Check every event, printing one JSON line each (newest first)
+        #[arg(long, env = "CHECK_ALL_EVENTS")]
+        all: bool,
     },
 }
 

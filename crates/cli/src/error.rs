@@ -35,9 +35,9 @@ pub enum CliError {
     /// `bench --verify` found a problem.
     #[error("verification failed: {0}")]
     Verify(String),
-    /// An event's check found a problem.
-    #[error("event {0} is inconsistent: see the printed audit")]
-    Inconsistent(i64),
+    /// An event's check found a problem: the events, as a phrase (`event 5`, `2 of 40 events`).
+    #[error("{0} inconsistent: see the printed audit")]
+    Inconsistent(String),
 }
 
 impl CliError {

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use api::dto::{EventBody, EventList, QuotaBody, TicketTypeBody};
 use clap::Parser;
 use domain::{
-    Capacity, EventId, EventName, EventPatch, HoldTtl, NewEvent, NewQuota, NewTicketType, Policy,
-    Quantity, QuotaId, QuotaPatch, Ticketing,
+    Capacity, DomainError, EventId, EventName, EventPatch, HoldTtl, NewEvent, NewQuota,
+    NewTicketType, Policy, Quantity, QuotaId, QuotaPatch, Ticketing,
 };
 use serde_json::json;
 
@@ -204,15 +204,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let summary = maintenance_ticketing(&store)?.event_summary(id)?;
             print_json(&EventBody::from(summary))
         }
-        Command::Events(EventsCommand::Check { id }) => check(url, &id),
+        Command::Events(EventsCommand::Check { id, all: false }) => {
+            let id = parse_event_id(id.as_deref().unwrap_or_default())?;
+            let store = Store::open(url, None)?;
+            let (report, ok) = check(&maintenance_ticketing(&store)?, id)?;
+            print_json(&report)?;
+            if ok {
+                Ok(())
+            } else {
+                Err(CliError::Inconsistent(format!("event {id} is")))
+            }
+        }
+        Command::Events(EventsCommand::Check { all: true, .. }) => check_all(url),
     }
 }
 
 /// `events check`: the event's, its quotas' and its types' counters next to a recount.
-fn check(url: &str, id: &str) -> Result<(), CliError> {
-    let id = parse_event_id(id)?;
-    let store = Store::open(url, None)?;
-    let audit = maintenance_ticketing(&store)?.audit_event(id)?;
+/// Returns the report and whether everything matched.
+fn check(ticketing: &Ticketing, id: EventId) -> Result<(serde_json::Value, bool), CliError> {
+    let audit = ticketing.audit_event(id)?;
     let quotas: Vec<serde_json::Value> = audit
         .quotas
         .iter()
@@ -256,10 +266,47 @@ fn check(url: &str, id: &str) -> Result<(), CliError> {
         report["quotas"] = json!(quotas);
         report["ticket_types"] = json!(types);
     }
-    print_json(&report)?;
-    if audit.counters_match() && audit.within_capacity() {
+    Ok((report, audit.counters_match() && audit.within_capacity()))
+}
+
+/// `events check --all`: every event, a page at a time, one JSON line each; an event deleted
+/// between the page and its audit is skipped.
+fn check_all(url: &str) -> Result<(), CliError> {
+    let store = Store::open(url, None)?;
+    let ticketing = maintenance_ticketing(&store)?;
+    let (mut checked, mut failed) = (0_usize, Vec::new());
+    let mut after = None;
+    loop {
+        let page = ticketing.list_events(after, domain::MAX_PAGE_SIZE)?;
+        for summary in &page.events {
+            let id = summary.event.id;
+            let (report, ok) = match check(&ticketing, id) {
+                Err(CliError::Domain(DomainError::EventNotFound)) => continue,
+                other => other?,
+            };
+            println!("{report}");
+            checked += 1;
+            if !ok {
+                failed.push(id.get());
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    tracing::info!(checked, inconsistent = failed.len(), "events checked");
+    if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Inconsistent(id.get()))
+        Err(CliError::Inconsistent(format!(
+            "{} of {checked} events ({}) are",
+            failed.len(),
+            failed
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 }

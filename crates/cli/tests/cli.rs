@@ -655,6 +655,68 @@ fn serve_without_any_setup_uses_an_embedded_sqlite_file_in_the_working_directory
 }
 
 #[test]
+fn events_check_all_checks_every_event_and_names_the_inconsistent_ones() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let db = migrated();
+    let ids: Vec<i64> = (0..3)
+        .map(|i| {
+            let out = run(ticketctl(Some(db.url())).args([
+                "events",
+                "create",
+                "--name",
+                &format!("Night {i}"),
+                "--capacity",
+                "10",
+            ]));
+            assert!(out.status.success(), "{}", stderr(&out));
+            serde_json::from_str::<Value>(&stdout(&out)).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let checked = |out: &std::process::Output| -> Vec<(i64, bool)> {
+        stdout(out)
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (
+                    v["event_id"].as_i64().unwrap(),
+                    v["counters_match"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let out = run(ticketctl(Some(db.url())).args(["events", "check", "--all"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let newest_first: Vec<(i64, bool)> = ids.iter().rev().map(|&id| (id, true)).collect();
+    assert_eq!(checked(&out), newest_first);
+
+    // A counter that no longer matches its rows, as only a writer outside the service could
+    // leave it.
+    let mut conn = diesel::PgConnection::establish(db.url()).unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE events SET reserved_count = 2 WHERE id = {}",
+        ids[1]
+    ))
+    .unwrap();
+    let out = run(ticketctl(Some(db.url())).args(["events", "check", "--all"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        checked(&out),
+        vec![(ids[2], true), (ids[1], false), (ids[0], true)]
+    );
+    assert!(
+        stderr(&out).contains(&format!("1 of 3 events ({}) are inconsistent", ids[1])),
+        "{}",
+        stderr(&out)
+    );
+    let usage = run(ticketctl(Some(db.url())).args(["events", "check"]));
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
+}
+
+#[test]
 fn one_shot_commands_work_on_a_new_sqlite_file() {
     let dir = TempDir::new();
     let url = format!("sqlite://{}", dir.0.join("ops.db").display());
