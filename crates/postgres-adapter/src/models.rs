@@ -6,7 +6,9 @@ use domain::{Event, EventId, Reservation, ReservationId, ReservationStatus};
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
-use crate::schema::{events, reservations};
+use diesel::sql_types as sql;
+
+use crate::schema::events;
 
 #[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
@@ -30,21 +32,32 @@ impl From<EventRow> for Event {
     }
 }
 
+/// A reservation as `store_sql::reservations_statement` reads it.
 #[derive(Debug, QueryableByName)]
-#[diesel(table_name = reservations, check_for_backend(diesel::pg::Pg))]
+#[diesel(check_for_backend(diesel::pg::Pg))]
 pub(crate) struct ReservationRow {
+    #[diesel(sql_type = sql::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = sql::BigInt)]
     pub event_id: i64,
+    #[diesel(sql_type = sql::Text)]
     pub status: String,
+    #[diesel(sql_type = sql::Integer)]
     pub quantity: i32,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub customer: Option<String>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub purchased_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = sql::Nullable<sql::Timestamptz>)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = sql::Nullable<sql::Text>)]
     pub payment_reference: Option<String>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = sql::Timestamptz)]
     pub updated_at: DateTime<Utc>,
     /// The hold's lines, as `store_sql::lines_column` reads them.
-    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[diesel(sql_type = sql::Text)]
     pub lines: String,
 }
 

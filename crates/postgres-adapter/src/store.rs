@@ -47,6 +47,6 @@ impl WriteStore for PgStore {
 impl ReadStore for PgStore {
     fn read(&self, work: &mut ReadWork<'_>) -> Result<(), DomainError> {
         let mut conn = self.conn()?;
-        work(&mut Session { conn: &mut conn })
+        work(&mut store_sql::SqlReads(&mut Session { conn: &mut conn }))
     }
 }

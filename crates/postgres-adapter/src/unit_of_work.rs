@@ -18,7 +18,7 @@ use domain::{
     ReservationId, StoredAnswer, TicketType,
 };
 use store_sql::{
-    counts_for_customer, key_expired, past_due, still_reserved, Dialect, InventoryRow, LockedRow,
+    counts_for_customer, key_expired, past_due, still_reserved, InventoryRow, LockedRow,
 };
 use uuid::Uuid;
 
@@ -38,10 +38,6 @@ fn one<T>(rows: Vec<T>) -> Stored<T> {
     rows.into_iter()
         .next()
         .ok_or_else(|| fail(PgStoreError::CorruptRow("a write returned no row".into())))
-}
-
-fn shared() -> &'static store_sql::Statements {
-    store_sql::statements(Dialect::Postgres)
 }
 
 /// The columns of a quota as `store_sql::InventoryRow` reads them.
@@ -275,25 +271,11 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        self.reservations(ids)
+        store_sql::SqlReads(self).reservations(ids)
     }
 
     fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory> {
-        let rows: Vec<InventoryRow> = Prepared::new(&shared().inventory)
-            .bind::<Text, _>(store_sql::json_pairs(types))
-            .load(self.conn)
-            .map_err(fail)?;
-        store_sql::into_inventory(&rows)
-    }
-
-    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
-        let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-        let rows: Vec<InventoryRow> = Prepared::new(&shared().quotas)
-            .bind::<BigInt, _>(event.get())
-            .bind::<Array<BigInt>, _>(raw)
-            .load(self.conn)
-            .map_err(fail)?;
-        Ok(store_sql::into_quotas(&rows))
+        store_sql::read_inventory(self, types)
     }
 
     fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
@@ -319,6 +301,10 @@ impl UnitOfWork for Session<'_> {
         one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
     }
 
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        store_sql::read_quotas(self, event, ids)
+    }
+
     fn create_ticket_type(
         &mut self,
         event: EventId,
@@ -341,7 +327,7 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
-        Ok(self.event_snapshots(&[id], now)?.pop())
+        Ok(store_sql::SqlReads(self).event_snapshots(&[id], now)?.pop())
     }
 
     fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {

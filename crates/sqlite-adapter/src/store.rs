@@ -35,6 +35,6 @@ impl WriteStore for SqliteStore {
 impl ReadStore for SqliteStore {
     fn read(&self, work: &mut ReadWork<'_>) -> Result<(), DomainError> {
         let mut conn = self.conn()?;
-        work(&mut Session { conn: &mut conn })
+        work(&mut store_sql::SqlReads(&mut Session { conn: &mut conn }))
     }
 }

@@ -18,7 +18,7 @@ use domain::{
     ReservationId, StoredAnswer, TicketType,
 };
 use store_sql::{
-    counts_for_customer, key_expired, past_due, still_reserved, Dialect, InventoryRow, LockedRow,
+    counts_for_customer, key_expired, past_due, still_reserved, InventoryRow, LockedRow,
 };
 
 use crate::error::SqliteStoreError;
@@ -34,10 +34,6 @@ fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
 
 fn corrupt(what: impl Into<String>) -> DomainError {
     fail(SqliteStoreError::CorruptRow(what.into()))
-}
-
-fn shared() -> &'static store_sql::Statements {
-    store_sql::statements(Dialect::Sqlite)
 }
 
 /// The one row a statement returns.
@@ -235,24 +231,11 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        self.reservations(ids)
+        store_sql::SqlReads(self).reservations(ids)
     }
 
     fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory> {
-        let rows: Vec<InventoryRow> = diesel::sql_query(shared().inventory.as_str())
-            .bind::<Text, _>(store_sql::json_pairs(types))
-            .load(self.conn)
-            .map_err(fail)?;
-        store_sql::into_inventory(&rows)
-    }
-
-    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
-        let rows: Vec<InventoryRow> = diesel::sql_query(shared().quotas.as_str())
-            .bind::<BigInt, _>(event.get())
-            .bind::<Text, _>(json_array(ids.iter().map(|id| id.get()), false))
-            .load(self.conn)
-            .map_err(fail)?;
-        Ok(store_sql::into_quotas(&rows))
+        store_sql::read_inventory(self, types)
     }
 
     fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
@@ -278,6 +261,10 @@ impl UnitOfWork for Session<'_> {
             .load(self.conn)
             .map_err(fail)?;
         one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+    }
+
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        store_sql::read_quotas(self, event, ids)
     }
 
     fn create_ticket_type(
@@ -309,7 +296,7 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
-        Ok(self.event_snapshots(&[id], now)?.pop())
+        Ok(store_sql::SqlReads(self).event_snapshots(&[id], now)?.pop())
     }
 
     fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {

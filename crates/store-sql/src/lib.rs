@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 mod inventory;
 mod rows;
+mod run;
 
 pub use inventory::{
     audit_inventory_statement, into_audit, into_inventory, into_quotas, into_snapshots,
@@ -23,6 +24,7 @@ pub use inventory::{
     quotas_statement, InventoryAuditRow, InventoryRow,
 };
 pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow};
+pub use run::{read_inventory, read_quotas, Bind, Runner, SqlReads};
 
 /// The SQL dialect a statement is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

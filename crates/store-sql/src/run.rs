@@ -1,0 +1,199 @@
+//! Running the shared statements once for both stores.
+//!
+//! A store binds values its own way (PostgreSQL: arrays, `timestamptz`, prepared statements;
+//! SQLite: JSON arrays, fixed-width UTC text) and has its own rows of `events` and
+//! `reservations`; that is all a [`Runner`] says. Everything else about a read (which
+//! statement, which values in which order, how rows become the domain's types) is written
+//! here once: [`SqlReads`] serves the domain's [`Reads`] on either store, and the inventory
+//! reads of a write transaction are [`read_inventory`] and [`read_quotas`].
+
+use std::borrow::Cow;
+
+use diesel::backend::Backend;
+use diesel::QueryableByName;
+use domain::store::{PageRequest, Reads, Stored, Timestamp, TypeOf};
+use domain::{
+    Counters, Event, EventAudit, EventId, EventSnapshot, Inventory, InventorySnapshot, Quota,
+    QuotaId, Readiness, Reservation, ReservationId,
+};
+
+use crate::{
+    into_audit, into_inventory, into_quotas, into_snapshots, json_pairs, statements, AuditRow,
+    Dialect, InventoryAuditRow, InventoryRow, SnapshotRow,
+};
+
+/// A value for a statement's placeholder, bound as the store binds its kind.
+#[derive(Debug, Clone)]
+pub enum Bind<'a> {
+    /// A 64-bit integer.
+    Int8(i64),
+    /// A 32-bit integer.
+    Int4(i32),
+    /// Text.
+    Text(Cow<'a, str>),
+    /// An instant.
+    At(Timestamp),
+    /// A list of 64-bit integers, for [`Dialect::in_list`].
+    Int8s(Vec<i64>),
+    /// A list of reservation ids, for [`Dialect::in_list`].
+    Reservations(Vec<ReservationId>),
+}
+
+impl Bind<'_> {
+    /// The ids of `events`, as a list.
+    pub fn events(events: &[EventId]) -> Self {
+        Self::Int8s(events.iter().map(|id| id.get()).collect())
+    }
+}
+
+/// What a store supplies to run the shared statements.
+pub trait Runner {
+    /// The Diesel backend.
+    type Backend: Backend;
+    /// The store's row of an event's own columns.
+    type EventRow: QueryableByName<Self::Backend> + 'static;
+    /// The store's row of a reservation (with the text of its lines).
+    type ReservationRow: QueryableByName<Self::Backend> + 'static;
+    /// The dialect its statements are built in.
+    const DIALECT: Dialect;
+
+    /// The rows of `sql` with `binds` for its placeholders, in order.
+    ///
+    /// # Errors
+    /// [`domain::DomainError::Store`], mapped as the store maps its database's errors.
+    fn load<R: QueryableByName<Self::Backend> + 'static>(
+        &mut self,
+        sql: &'static str,
+        binds: Vec<Bind<'_>>,
+    ) -> Stored<Vec<R>>;
+
+    /// The event of a row.
+    ///
+    /// # Errors
+    /// [`domain::DomainError::Store`] for a row no statement of the store writes.
+    fn event(row: Self::EventRow) -> Stored<Event>;
+
+    /// The reservation of a row.
+    ///
+    /// # Errors
+    /// [`domain::DomainError::Store`] for a row no statement of the store writes.
+    fn reservation(row: Self::ReservationRow) -> Stored<Reservation>;
+
+    /// Whether the store's schema is current.
+    ///
+    /// # Errors
+    /// [`domain::DomainError::Store`].
+    fn readiness(&mut self) -> Stored<Readiness>;
+}
+
+fn shared<R: Runner>() -> &'static crate::Statements {
+    statements(R::DIALECT)
+}
+
+/// The domain's reads on a store's connection: each is one statement (or, for an audit, two
+/// under the caller's locks or at one instant), so it sees one consistent snapshot.
+#[derive(Debug)]
+pub struct SqlReads<'r, R>(pub &'r mut R);
+
+impl<R: Runner> SqlReads<'_, R>
+where
+    SnapshotRow<R::EventRow>: QueryableByName<R::Backend>,
+{
+    fn snapshots(&mut self, sql: &'static str, binds: Vec<Bind<'_>>) -> Stored<Vec<EventSnapshot>> {
+        let rows: Vec<SnapshotRow<R::EventRow>> = self.0.load(sql, binds)?;
+        rows.into_iter()
+            .map(|row| Ok(row.counts.of(R::event(row.event)?)))
+            .collect()
+    }
+}
+
+impl<R: Runner> Reads for SqlReads<'_, R>
+where
+    SnapshotRow<R::EventRow>: QueryableByName<R::Backend>,
+    AuditRow: QueryableByName<R::Backend>,
+    InventoryAuditRow: QueryableByName<R::Backend>,
+    InventoryRow: QueryableByName<R::Backend>,
+{
+    fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>> {
+        let binds = vec![Bind::events(ids), Bind::At(now)];
+        self.snapshots(&shared::<R>().snapshots, binds)
+    }
+
+    fn list_events(&mut self, page: PageRequest, now: Timestamp) -> Stored<Vec<EventSnapshot>> {
+        let last = page.before.map_or(i64::MAX, |b| b.get().saturating_sub(1));
+        let binds = vec![
+            Bind::Int8(last),
+            Bind::At(now),
+            Bind::Int8(i64::from(page.limit)),
+        ];
+        self.snapshots(&shared::<R>().page, binds)
+    }
+
+    fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+        let rows: Vec<R::ReservationRow> = self.0.load(
+            &shared::<R>().reservations,
+            vec![Bind::Reservations(ids.to_vec())],
+        )?;
+        rows.into_iter().map(R::reservation).collect()
+    }
+
+    fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>> {
+        let binds = || vec![Bind::Int8(id.get()), Bind::At(now)];
+        let Some(row) = self
+            .0
+            .load::<AuditRow>(&shared::<R>().audit, binds())?
+            .pop()
+        else {
+            return Ok(None);
+        };
+        let rows: Vec<InventoryAuditRow> = self.0.load(&shared::<R>().audit_inventory, binds())?;
+        Ok(Some(into_audit(row, &rows)))
+    }
+
+    fn inventories(
+        &mut self,
+        events: &[EventId],
+        now: Timestamp,
+    ) -> Stored<Vec<InventorySnapshot>> {
+        let binds = vec![Bind::events(events), Bind::At(now)];
+        let rows: Vec<InventoryRow> = self.0.load(&shared::<R>().inventories, binds)?;
+        into_snapshots(&rows)
+    }
+
+    fn readiness(&mut self) -> Stored<Readiness> {
+        self.0.readiness()
+    }
+}
+
+/// [`domain::store::UnitOfWork::read_inventory`]: the types among `types` and their quotas.
+///
+/// # Errors
+/// [`domain::DomainError::Store`].
+pub fn read_inventory<R: Runner>(run: &mut R, types: &[TypeOf]) -> Stored<Inventory>
+where
+    InventoryRow: QueryableByName<R::Backend>,
+{
+    let binds = vec![Bind::Text(json_pairs(types).into())];
+    let rows: Vec<InventoryRow> = run.load(&shared::<R>().inventory, binds)?;
+    into_inventory(&rows)
+}
+
+/// [`domain::store::UnitOfWork::read_quotas`]: the quotas of `event` among `ids`.
+///
+/// # Errors
+/// [`domain::DomainError::Store`].
+pub fn read_quotas<R: Runner>(
+    run: &mut R,
+    event: EventId,
+    ids: &[QuotaId],
+) -> Stored<Vec<(Quota, Counters)>>
+where
+    InventoryRow: QueryableByName<R::Backend>,
+{
+    let binds = vec![
+        Bind::Int8(event.get()),
+        Bind::Int8s(ids.iter().map(|id| id.get()).collect()),
+    ];
+    let rows: Vec<InventoryRow> = run.load(&shared::<R>().quotas, binds)?;
+    Ok(into_quotas(&rows))
+}
