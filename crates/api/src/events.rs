@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{Capacity, EventId, EventName, EventPatch, NewEvent, MAX_PAGE_SIZE};
 use serde_json::{Map, Value};
 
-use crate::auth::require_admin;
-use crate::body::{optional_object, record, saturating_integer};
+use crate::body::{record, saturating_integer};
 use crate::dto::{EventBody, EventList};
 use crate::error::{ApiError, FieldErrors};
+use crate::extract::AdminRequest;
 use crate::params::EventPath;
 use crate::state::{AppState, Effect};
 
@@ -35,16 +35,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
     ),
     security(("admin_token" = [])),
 )]
-pub(crate) async fn create(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref())?;
-    let new = parse_new_event(&optional_object(&req, &body)?.unwrap_or_default())?;
-    let ticketing = state.ticketing.clone();
-    let created = state
-        .blocking(Effect::Write, move || ticketing.create_event(&new))
+pub(crate) async fn create(admin: AdminRequest) -> Result<HttpResponse, ApiError> {
+    let new = parse_new_event(&admin.body()?.unwrap_or_default())?;
+    let created = admin
+        .run(Effect::Write, move |t| t.create_event(&new))
         .await?;
     tracing::info!(
         event = created.event.id.get(),
@@ -114,25 +108,16 @@ pub(crate) async fn list(
     responses((status = 200, description = "The event as changed.", body = EventBody)),
     security(("admin_token" = [])),
 )]
-pub(crate) async fn update(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref())?;
-    let id: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let body = optional_object(&req, &body)?
-        .ok_or_else(|| ApiError::invalid("body", "The request body is required."))?;
-    let changes = parse_patch(&body)?;
-    let ticketing = state.ticketing.clone();
+pub(crate) async fn update(admin: AdminRequest) -> Result<HttpResponse, ApiError> {
+    let id: EventId = admin.id("event")?;
+    let changes = parse_patch(&admin.required_body()?)?;
     let updated = if changes.is_empty() {
-        state
-            .blocking(Effect::Read, move || ticketing.event_summary(id))
+        admin
+            .run(Effect::Read, move |t| t.event_summary(id))
             .await?
     } else {
-        let summary = state
-            .blocking(Effect::Write, move || ticketing.update_event(id, &changes))
+        let summary = admin
+            .run(Effect::Write, move |t| t.update_event(id, &changes))
             .await?;
         tracing::info!(
             event = id.get(),

@@ -1,15 +1,14 @@
 //! Extend a hold while the customer pays, and give back part of it.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use domain::{Extend, Operation, Release, ReleasePart, ReservationId};
+use actix_web::HttpResponse;
+use domain::{Extend, Operation, Release, ReleasePart};
 use serde_json::{Map, Value};
 
-use crate::body::{optional_object, saturating_integer};
-use crate::commands;
+use crate::body::saturating_integer;
 use crate::dto::ReservationBody;
 use crate::error::{ApiError, FieldErrors};
+use crate::extract::HoldRequest;
 use crate::params::{IdempotencyKeyHeader, ReservationPath};
-use crate::state::AppState;
 
 /// `seconds`: 1 to the hold TTL, or absent (the TTL).
 fn parse_extend(body: Option<&Map<String, Value>>, ttl: u32) -> Result<Option<u32>, ApiError> {
@@ -73,17 +72,10 @@ fn parse_release(body: Option<&Map<String, Value>>, max: u32) -> Result<ReleaseP
         (status = 200, description = "The hold, extended.", body = ReservationBody),
     ),
 )]
-pub(crate) async fn extend(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let body = optional_object(&req, &body)?;
-    let seconds = parse_extend(body.as_ref(), state.ttl_seconds)?;
-    let operation = Operation::Extend(Extend { id, seconds });
-    commands::serve(&state, &req, operation, body.as_ref()).await
+pub(crate) async fn extend(hold: HoldRequest) -> Result<HttpResponse, ApiError> {
+    let seconds = parse_extend(hold.body.as_ref(), hold.state().ttl_seconds)?;
+    let id = hold.id;
+    hold.serve(Operation::Extend(Extend { id, seconds })).await
 }
 
 /// Give back part of an active hold: its released tickets are available at once, the rest
@@ -99,17 +91,10 @@ pub(crate) async fn extend(
         (status = 200, description = "The hold that remains.", body = ReservationBody),
     ),
 )]
-pub(crate) async fn release(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let body = optional_object(&req, &body)?;
-    let part = parse_release(body.as_ref(), state.max_quantity)?;
-    let operation = Operation::Release(Release { id, part });
-    commands::serve(&state, &req, operation, body.as_ref()).await
+pub(crate) async fn release(hold: HoldRequest) -> Result<HttpResponse, ApiError> {
+    let part = parse_release(hold.body.as_ref(), hold.state().max_quantity)?;
+    let id = hold.id;
+    hold.serve(Operation::Release(Release { id, part })).await
 }
 
 #[cfg(test)]

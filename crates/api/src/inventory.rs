@@ -1,26 +1,21 @@
 //! Operators' routes for an event's inventory: `POST /api/events/{event}/quotas`,
 //! `PATCH /api/events/{event}/quotas/{quota}` and `POST /api/events/{event}/ticket-types`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use domain::inventory::MAX_QUOTAS_PER_TYPE;
 use domain::{EventId, NewQuota, NewTicketType, Quantity, QuotaId, QuotaPatch};
 use serde_json::{Map, Value};
 
-use crate::auth::require_admin;
-use crate::body::{optional_object, saturating_integer};
+use crate::body::saturating_integer;
 use crate::dto::{QuotaBody, TicketTypeBody};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{parse_name, parse_new_event, parse_patch};
+use crate::extract::AdminRequest;
 use crate::params::EventPath;
-use crate::state::{AppState, Effect};
+use crate::state::Effect;
 
 /// The largest `max_per_reservation` of a ticket type.
 const MAX_PER_RESERVATION: u32 = 10_000;
-
-fn required_body(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    optional_object(req, body)?
-        .ok_or_else(|| ApiError::invalid("body", "The request body is required."))
-}
 
 /// `{quota}` in a path.
 #[derive(Debug, utoipa::IntoParams)]
@@ -44,22 +39,15 @@ pub(crate) struct QuotaPath(
     responses((status = 201, description = "The new quota, with nothing held.", body = QuotaBody)),
     security(("admin_token" = [])),
 )]
-pub(crate) async fn create_quota(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref())?;
-    let event: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let fields = parse_new_event(&required_body(&req, &body)?)?;
+pub(crate) async fn create_quota(admin: AdminRequest) -> Result<HttpResponse, ApiError> {
+    let event: EventId = admin.id("event")?;
+    let fields = parse_new_event(&admin.required_body()?)?;
     let new = NewQuota {
         name: fields.name,
         capacity: fields.capacity,
     };
-    let ticketing = state.ticketing.clone();
-    let created = state
-        .blocking(Effect::Write, move || ticketing.create_quota(event, &new))
+    let created = admin
+        .run(Effect::Write, move |t| t.create_quota(event, &new))
         .await?;
     tracing::info!(
         event = event.get(),
@@ -82,25 +70,17 @@ pub(crate) async fn create_quota(
     responses((status = 200, description = "The quota as changed.", body = QuotaBody)),
     security(("admin_token" = [])),
 )]
-pub(crate) async fn update_quota(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref())?;
-    let (event, quota) = path.into_inner();
-    let event: EventId = event.parse().map_err(|_| ApiError::NotFound)?;
-    let quota: QuotaId = quota.parse().map_err(|_| ApiError::NotFound)?;
-    let fields = parse_patch(&required_body(&req, &body)?)?;
+pub(crate) async fn update_quota(admin: AdminRequest) -> Result<HttpResponse, ApiError> {
+    let event: EventId = admin.id("event")?;
+    let quota: QuotaId = admin.id("quota")?;
+    let fields = parse_patch(&admin.required_body()?)?;
     let change = QuotaPatch {
         name: fields.name,
         capacity: fields.capacity,
     };
-    let ticketing = state.ticketing.clone();
-    let updated = state
-        .blocking(Effect::Write, move || {
-            ticketing.update_quota(event, quota, &change)
+    let updated = admin
+        .run(Effect::Write, move |t| {
+            t.update_quota(event, quota, &change)
         })
         .await?;
     Ok(HttpResponse::Ok().json(QuotaBody::from(updated)))
@@ -180,20 +160,11 @@ fn parse_ticket_type(body: &Map<String, Value>) -> Result<NewTicketType, ApiErro
     responses((status = 201, description = "The new ticket type.", body = TicketTypeBody)),
     security(("admin_token" = [])),
 )]
-pub(crate) async fn create_ticket_type(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, state.admin_token.as_ref())?;
-    let event: EventId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let new = parse_ticket_type(&required_body(&req, &body)?)?;
-    let ticketing = state.ticketing.clone();
-    let created = state
-        .blocking(Effect::Write, move || {
-            ticketing.create_ticket_type(event, &new)
-        })
+pub(crate) async fn create_ticket_type(admin: AdminRequest) -> Result<HttpResponse, ApiError> {
+    let event: EventId = admin.id("event")?;
+    let new = parse_ticket_type(&admin.required_body()?)?;
+    let created = admin
+        .run(Effect::Write, move |t| t.create_ticket_type(event, &new))
         .await?;
     tracing::info!(
         event = event.get(),

@@ -14,6 +14,7 @@ mod drain;
 pub mod dto;
 pub mod error;
 mod events;
+mod extract;
 mod hold_changes;
 pub mod idempotency;
 mod inventory;

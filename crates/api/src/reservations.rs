@@ -11,6 +11,7 @@ use crate::body::optional_object;
 use crate::commands;
 use crate::dto::{HoldCreated, ReservationBody};
 use crate::error::{ApiError, FieldErrors};
+use crate::extract::HoldRequest;
 use crate::params::{EventPath, IdempotencyKeyHeader, ReservationPath};
 use crate::state::AppState;
 
@@ -132,16 +133,8 @@ pub(crate) async fn reserve(
         (status = 200, description = "The purchased reservation.", body = ReservationBody),
     ),
 )]
-pub(crate) async fn purchase(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    // An unknown reservation answers 404 before its body is looked at.
-    let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let body = optional_object(&req, &body)?;
-    let reference = match body.as_ref().and_then(|b| b.get("payment_reference")) {
+pub(crate) async fn purchase(hold: HoldRequest) -> Result<HttpResponse, ApiError> {
+    let reference = match hold.body.as_ref().and_then(|b| b.get("payment_reference")) {
         None | Some(Value::Null) => None,
         Some(Value::String(raw)) => PaymentReference::parse(raw)?,
         Some(_) => {
@@ -151,11 +144,12 @@ pub(crate) async fn purchase(
             ));
         }
     };
-    let operation = Operation::Purchase(Purchase {
+    let id = hold.id;
+    hold.serve(Operation::Purchase(Purchase {
         id,
         payment_reference: reference,
-    });
-    commands::serve(&state, &req, operation, body.as_ref()).await
+    }))
+    .await
 }
 
 /// Release an active hold at once; its tickets are available again.
@@ -169,16 +163,9 @@ pub(crate) async fn purchase(
         (status = 200, description = "The canceled reservation.", body = ReservationBody),
     ),
 )]
-pub(crate) async fn cancel(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let id: ReservationId = path.parse().map_err(|_| ApiError::NotFound)?;
-    let body = optional_object(&req, &body)?;
-    let operation = Operation::Cancel(Cancel { id });
-    commands::serve(&state, &req, operation, body.as_ref()).await
+pub(crate) async fn cancel(hold: HoldRequest) -> Result<HttpResponse, ApiError> {
+    let id = hold.id;
+    hold.serve(Operation::Cancel(Cancel { id })).await
 }
 
 /// Read a reservation; a hold past its `expires_at` reads `expired` at once.

@@ -5,7 +5,7 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Int4, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use domain::store::Stored;
 use domain::{Event, Readiness, Reservation, ReservationId};
 use store_sql::{Bind, Dialect, Runner};
@@ -37,6 +37,7 @@ impl Runner for Session<'_> {
             statement = match value {
                 Bind::Int8(v) => statement.bind::<BigInt, _>(v),
                 Bind::Int4(v) => statement.bind::<Int4, _>(v),
+                Bind::OptInt4(v) => statement.bind::<Nullable<Int4>, _>(v),
                 Bind::Text(v) => statement.bind::<Text, _>(v.into_owned()),
                 Bind::At(v) => statement.bind::<Timestamptz, _>(v),
                 Bind::Int8s(v) => statement.bind::<Array<BigInt>, _>(v),

@@ -17,9 +17,7 @@ use domain::{
     IdempotencyClaim, Inventory, NewEvent, NewQuota, NewTicketType, Quota, QuotaId, Reservation,
     ReservationId, StoredAnswer, TicketType,
 };
-use store_sql::{
-    counts_for_customer, key_expired, past_due, still_reserved, InventoryRow, LockedRow,
-};
+use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
 use uuid::Uuid;
 
 use crate::error::PgStoreError;
@@ -32,56 +30,6 @@ use crate::store::Session;
 fn fail(err: impl Into<PgStoreError>) -> DomainError {
     DomainError::from(err.into())
 }
-
-/// The one row a statement returns.
-fn one<T>(rows: Vec<T>) -> Stored<T> {
-    rows.into_iter()
-        .next()
-        .ok_or_else(|| fail(PgStoreError::CorruptRow("a write returned no row".into())))
-}
-
-/// The columns of a quota as `store_sql::InventoryRow` reads them.
-macro_rules! quota_columns {
-    () => {
-        "'quota' AS kind, event_id, id, name, capacity, purchased_count, reserved_count,
-         NULL::int4 AS max_per_reservation, '' AS quotas, 0 AS past_due"
-    };
-}
-
-/// A quota of the locked event `$1`, counted on it.
-const CREATE_QUOTA_SQL: &str = concat!(
-    "WITH counted AS (UPDATE events SET quota_count = quota_count + 1 WHERE id = $1 RETURNING id)
-     INSERT INTO quotas (event_id, name, capacity, created_at, updated_at)
-     SELECT id, $2, $3, $4, $4 FROM counted
-     RETURNING ",
-    quota_columns!()
-);
-
-const UPDATE_QUOTA_SQL: &str = concat!(
-    "UPDATE quotas SET name = $3, capacity = $4, updated_at = $5
-      WHERE event_id = $1 AND id = $2
-     RETURNING ",
-    quota_columns!()
-);
-
-/// A ticket type of the locked event `$1`, drawing from its quotas `$5`, counted on it.
-const CREATE_TYPE_SQL: &str = "
-WITH counted AS (
-    UPDATE events SET ticket_type_count = ticket_type_count + 1 WHERE id = $1 RETURNING id
-), created AS (
-    INSERT INTO ticket_types (event_id, name, max_per_reservation, created_at)
-    SELECT id, $2, $3, $4 FROM counted
-    RETURNING event_id, id, name, max_per_reservation, purchased_count, reserved_count
-), mapped AS (
-    INSERT INTO ticket_type_quotas (event_id, ticket_type_id, quota_id)
-    SELECT c.event_id, c.id, q.id FROM created c CROSS JOIN unnest($5::bigint[]) AS q (id)
-    RETURNING quota_id
-)
-SELECT 'type' AS kind, c.event_id, c.id, c.name, 0 AS capacity, c.purchased_count,
-       c.reserved_count, c.max_per_reservation,
-       COALESCE((SELECT string_agg(quota_id::text, ',') FROM mapped), '') AS quotas,
-       0 AS past_due
-  FROM created c";
 
 /// One round trip for both sets of events: the ids are gathered first (an init plan: the
 /// reservations' events are read unlocked, they never change), then the rows are locked in id
@@ -279,30 +227,11 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
-        let rows: Vec<InventoryRow> = Prepared::new(CREATE_QUOTA_SQL)
-            .bind::<BigInt, _>(event.get())
-            .bind::<Text, _>(new.name.as_str())
-            .bind::<Int4, _>(new.capacity.get())
-            .bind::<Timestamptz, _>(now)
-            .load(self.conn)
-            .map_err(fail)?;
-        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+        store_sql::create_quota(self, event, new, now)
     }
 
     fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
-        let rows: Vec<InventoryRow> = Prepared::new(UPDATE_QUOTA_SQL)
-            .bind::<BigInt, _>(quota.event_id.get())
-            .bind::<BigInt, _>(quota.id.get())
-            .bind::<Text, _>(set.name.as_str())
-            .bind::<Int4, _>(set.capacity.get())
-            .bind::<Timestamptz, _>(now)
-            .load(self.conn)
-            .map_err(fail)?;
-        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
-    }
-
-    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
-        store_sql::read_quotas(self, event, ids)
+        store_sql::update_quota(self, quota, set, now)
     }
 
     fn create_ticket_type(
@@ -311,19 +240,11 @@ impl UnitOfWork for Session<'_> {
         new: &NewTicketType,
         now: Timestamp,
     ) -> Stored<TicketType> {
-        let quotas: Vec<i64> = new.quotas.iter().map(|q| q.get()).collect();
-        let max = new
-            .max_per_reservation
-            .map(|m| i32::try_from(m.get()).unwrap_or(i32::MAX));
-        let rows: Vec<InventoryRow> = Prepared::new(CREATE_TYPE_SQL)
-            .bind::<BigInt, _>(event.get())
-            .bind::<Text, _>(new.name.as_str())
-            .bind::<Nullable<Int4>, _>(max)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Array<BigInt>, _>(quotas)
-            .load(self.conn)
-            .map_err(fail)?;
-        one(store_sql::into_inventory(&rows)?.types).map(|t| t.ticket_type)
+        store_sql::create_ticket_type(self, event, new, now)
+    }
+
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        store_sql::read_quotas(self, event, ids)
     }
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {

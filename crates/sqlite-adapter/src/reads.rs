@@ -4,7 +4,7 @@
 //! mode it runs beside the writer and waits for none.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use domain::store::Stored;
 use domain::{Event, Readiness, Reservation};
@@ -46,15 +46,27 @@ impl Runner for Session<'_> {
     ) -> Stored<Vec<R>> {
         let mut statement = diesel::sql_query(sql).into_boxed::<Sqlite>();
         for value in binds {
-            statement = match value {
-                Bind::Int8(v) => statement.bind::<BigInt, _>(v),
-                Bind::Int4(v) => statement.bind::<Integer, _>(v),
-                Bind::Text(v) => statement.bind::<Text, _>(v.into_owned()),
-                Bind::At(v) => statement.bind::<Text, _>(to_text(v)),
-                Bind::Int8s(v) => statement.bind::<Text, _>(json_array(v.iter(), false)),
+            // SQLite stores integers and text: everything else is bound as its text.
+            let text = match value {
+                Bind::Int8(v) => {
+                    statement = statement.bind::<BigInt, _>(v);
+                    continue;
+                }
+                Bind::Int4(v) => {
+                    statement = statement.bind::<Integer, _>(v);
+                    continue;
+                }
+                Bind::OptInt4(v) => {
+                    statement = statement.bind::<Nullable<Integer>, _>(v);
+                    continue;
+                }
+                Bind::Text(v) => v.into_owned(),
+                Bind::At(v) => to_text(v),
+                Bind::Int8s(v) => json_array(v.iter(), false),
                 // Reservation ids are hyphenated UUIDs: nothing in them needs escaping in JSON.
-                Bind::Reservations(v) => statement.bind::<Text, _>(json_array(v.iter(), true)),
+                Bind::Reservations(v) => json_array(v.iter(), true),
             };
+            statement = statement.bind::<Text, _>(text);
         }
         Ok(statement.load(self.conn).map_err(SqliteStoreError::from)?)
     }

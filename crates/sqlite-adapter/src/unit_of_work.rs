@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use diesel::sqlite::SqliteConnection;
 use domain::store::{
     Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
     Stored, Timestamp, TypeOf, UnitOfWork, Usage,
@@ -17,9 +16,7 @@ use domain::{
     IdempotencyClaim, Inventory, NewEvent, NewQuota, NewTicketType, Quota, QuotaId, Reservation,
     ReservationId, StoredAnswer, TicketType,
 };
-use store_sql::{
-    counts_for_customer, key_expired, past_due, still_reserved, InventoryRow, LockedRow,
-};
+use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
 
 use crate::error::SqliteStoreError;
 use crate::models::EventRow;
@@ -35,60 +32,6 @@ fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
 fn corrupt(what: impl Into<String>) -> DomainError {
     fail(SqliteStoreError::CorruptRow(what.into()))
 }
-
-/// The one row a statement returns.
-fn one<T>(rows: Vec<T>) -> Stored<T> {
-    rows.into_iter()
-        .next()
-        .ok_or_else(|| corrupt("a write returned no row"))
-}
-
-/// Counts one more quota or ticket type on the locked `event`.
-fn count_on_event(conn: &mut SqliteConnection, column: &str, event: EventId) -> Stored<()> {
-    let updated = diesel::sql_query(format!(
-        "UPDATE events SET {column} = {column} + 1 WHERE id = ?1"
-    ))
-    .bind::<BigInt, _>(event.get())
-    .execute(conn)
-    .map_err(fail)?;
-    if updated == 1 {
-        Ok(())
-    } else {
-        Err(corrupt(format!("event {event} to count on is gone")))
-    }
-}
-
-/// The columns of a quota as `store_sql::InventoryRow` reads them.
-macro_rules! quota_columns {
-    () => {
-        "'quota' AS kind, event_id, id, name, capacity, purchased_count, reserved_count,
-         NULL AS max_per_reservation, '' AS quotas, 0 AS past_due"
-    };
-}
-
-const CREATE_QUOTA_SQL: &str = concat!(
-    "INSERT INTO quotas (event_id, name, capacity, created_at, updated_at)
-     VALUES (?1, ?2, ?3, ?4, ?4)
-     RETURNING ",
-    quota_columns!()
-);
-
-const UPDATE_QUOTA_SQL: &str = concat!(
-    "UPDATE quotas SET name = ?3, capacity = ?4, updated_at = ?5
-      WHERE event_id = ?1 AND id = ?2
-     RETURNING ",
-    quota_columns!()
-);
-
-const CREATE_TYPE_SQL: &str = "
-INSERT INTO ticket_types (event_id, name, max_per_reservation, created_at) VALUES (?1, ?2, ?3, ?4)
-RETURNING 'type' AS kind, event_id, id, name, 0 AS capacity, purchased_count, reserved_count,
-          max_per_reservation, '' AS quotas, 0 AS past_due";
-
-/// The quotas of the JSON array `?3` for the new type `?2` of `?1`.
-const MAP_TYPE_SQL: &str = "
-INSERT INTO ticket_type_quotas (event_id, ticket_type_id, quota_id)
-SELECT ?1, ?2, value FROM json_each(?3)";
 
 fn parse_id(raw: &str) -> Result<ReservationId, DomainError> {
     raw.parse()
@@ -239,32 +182,11 @@ impl UnitOfWork for Session<'_> {
     }
 
     fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
-        count_on_event(self.conn, "quota_count", event)?;
-        let stamp = to_text(now);
-        let rows: Vec<InventoryRow> = diesel::sql_query(CREATE_QUOTA_SQL)
-            .bind::<BigInt, _>(event.get())
-            .bind::<Text, _>(new.name.as_str())
-            .bind::<Integer, _>(new.capacity.get())
-            .bind::<Text, _>(&stamp)
-            .load(self.conn)
-            .map_err(fail)?;
-        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
+        store_sql::create_quota(self, event, new, now)
     }
 
     fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
-        let rows: Vec<InventoryRow> = diesel::sql_query(UPDATE_QUOTA_SQL)
-            .bind::<BigInt, _>(quota.event_id.get())
-            .bind::<BigInt, _>(quota.id.get())
-            .bind::<Text, _>(set.name.as_str())
-            .bind::<Integer, _>(set.capacity.get())
-            .bind::<Text, _>(to_text(now))
-            .load(self.conn)
-            .map_err(fail)?;
-        one(store_sql::into_quotas(&rows)).map(|(quota, _)| quota)
-    }
-
-    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
-        store_sql::read_quotas(self, event, ids)
+        store_sql::update_quota(self, quota, set, now)
     }
 
     fn create_ticket_type(
@@ -273,26 +195,11 @@ impl UnitOfWork for Session<'_> {
         new: &NewTicketType,
         now: Timestamp,
     ) -> Stored<TicketType> {
-        count_on_event(self.conn, "ticket_type_count", event)?;
-        let max = new
-            .max_per_reservation
-            .map(|m| i32::try_from(m.get()).unwrap_or(i32::MAX));
-        let created: Vec<InventoryRow> = diesel::sql_query(CREATE_TYPE_SQL)
-            .bind::<BigInt, _>(event.get())
-            .bind::<Text, _>(new.name.as_str())
-            .bind::<Nullable<Integer>, _>(max)
-            .bind::<Text, _>(to_text(now))
-            .load(self.conn)
-            .map_err(fail)?;
-        let mut ticket_type = one(store_sql::into_inventory(&created)?.types)?.ticket_type;
-        diesel::sql_query(MAP_TYPE_SQL)
-            .bind::<BigInt, _>(event.get())
-            .bind::<BigInt, _>(ticket_type.id.get())
-            .bind::<Text, _>(json_array(new.quotas.iter().map(|q| q.get()), false))
-            .execute(self.conn)
-            .map_err(fail)?;
-        ticket_type.quotas.clone_from(&new.quotas);
-        Ok(ticket_type)
+        store_sql::create_ticket_type(self, event, new, now)
+    }
+
+    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
+        store_sql::read_quotas(self, event, ids)
     }
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {

@@ -225,6 +225,25 @@ pub fn inventory_statement(dialect: Dialect) -> String {
     )
 }
 
+/// The columns of a quota as [`InventoryRow`] reads them, from `quotas` unaliased.
+pub const QUOTA_COLUMNS: &str = "'quota' AS kind, event_id, id, name, capacity, purchased_count, \
+     reserved_count, CAST(NULL AS INTEGER) AS max_per_reservation, '' AS quotas, 0 AS past_due";
+
+/// Quota (placeholder) 2 of event 1 renamed 3, with capacity 4, stamped 5: the quota as it
+/// now is.
+pub fn update_quota_statement(dialect: Dialect) -> String {
+    let p = |n| dialect.param(n);
+    format!(
+        "UPDATE quotas SET name = {}, capacity = {}, updated_at = {} \
+          WHERE event_id = {} AND id = {} RETURNING {QUOTA_COLUMNS}",
+        p(3),
+        p(4),
+        p(5),
+        p(1),
+        p(2)
+    )
+}
+
 /// The quotas of event (placeholder) 1 among the list 2.
 pub fn quotas_statement(dialect: Dialect) -> String {
     format!(

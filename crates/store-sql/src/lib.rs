@@ -14,17 +14,19 @@
 
 use std::sync::LazyLock;
 
+mod edit;
 mod inventory;
 mod rows;
 mod run;
 
+pub use edit::{create_quota, create_ticket_type, EditStatements, IdRow};
 pub use inventory::{
     audit_inventory_statement, into_audit, into_inventory, into_quotas, into_snapshots,
     inventories_statement, inventory_statement, json_pairs, lines_column, lines_text, parse_lines,
-    quotas_statement, InventoryAuditRow, InventoryRow,
+    quotas_statement, update_quota_statement, InventoryAuditRow, InventoryRow, QUOTA_COLUMNS,
 };
 pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow};
-pub use run::{read_inventory, read_quotas, Bind, Runner, SqlReads};
+pub use run::{read_inventory, read_quotas, update_quota, Bind, Runner, SqlReads};
 
 /// The SQL dialect a statement is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,14 @@ impl Dialect {
     /// The quantity of a line of [`Dialect::lines_of`].
     pub fn line_quantity(self) -> String {
         self.int4("j.value ->> 1")
+    }
+
+    /// A table `l (value)` of the list bound to placeholder `n`, for a `FROM`.
+    pub fn list_table(self, n: u8) -> String {
+        match self {
+            Self::Postgres => format!("unnest(${n}::bigint[]) AS l (value)"),
+            Self::Sqlite => format!("json_each(?{n}) AS l"),
+        }
     }
 
     /// `expr` as a 32-bit integer.
@@ -180,6 +190,8 @@ pub struct Statements {
     pub audit_inventory: String,
     /// See [`reservations_statement`].
     pub reservations: String,
+    /// See [`update_quota_statement`].
+    pub update_quota: String,
 }
 
 /// The shared statements of `dialect`.
@@ -194,6 +206,7 @@ pub fn statements(dialect: Dialect) -> &'static Statements {
             inventories: inventories_statement(dialect),
             audit_inventory: audit_inventory_statement(dialect),
             reservations: reservations_statement(dialect),
+            update_quota: update_quota_statement(dialect),
         }
     }
     static POSTGRES: LazyLock<Statements> = LazyLock::new(|| build(Dialect::Postgres));

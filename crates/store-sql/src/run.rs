@@ -8,13 +8,14 @@
 //! reads of a write transaction are [`read_inventory`] and [`read_quotas`].
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use diesel::backend::Backend;
 use diesel::QueryableByName;
 use domain::store::{PageRequest, Reads, Stored, Timestamp, TypeOf};
 use domain::{
-    Counters, Event, EventAudit, EventId, EventSnapshot, Inventory, InventorySnapshot, Quota,
-    QuotaId, Readiness, Reservation, ReservationId,
+    Counters, Event, EventAudit, EventId, EventSnapshot, Inventory, InventorySnapshot, NewQuota,
+    Quota, QuotaId, Readiness, Reservation, ReservationId, StoreError,
 };
 
 use crate::{
@@ -29,6 +30,8 @@ pub enum Bind<'a> {
     Int8(i64),
     /// A 32-bit integer.
     Int4(i32),
+    /// A 32-bit integer or NULL.
+    OptInt4(Option<i32>),
     /// Text.
     Text(Cow<'a, str>),
     /// An instant.
@@ -88,6 +91,24 @@ pub trait Runner {
 
 fn shared<R: Runner>() -> &'static crate::Statements {
     statements(R::DIALECT)
+}
+
+/// The inventory edits' statements of `R`'s dialect, built once.
+pub(crate) trait Edits {
+    fn edits() -> &'static crate::EditStatements;
+}
+
+impl<R: Runner> Edits for R {
+    fn edits() -> &'static crate::EditStatements {
+        static POSTGRES: LazyLock<crate::EditStatements> =
+            LazyLock::new(|| crate::EditStatements::new(Dialect::Postgres));
+        static SQLITE: LazyLock<crate::EditStatements> =
+            LazyLock::new(|| crate::EditStatements::new(Dialect::Sqlite));
+        match R::DIALECT {
+            Dialect::Postgres => &POSTGRES,
+            Dialect::Sqlite => &SQLITE,
+        }
+    }
 }
 
 /// The domain's reads on a store's connection: each is one statement (or, for an audit, two
@@ -196,4 +217,31 @@ where
     ];
     let rows: Vec<InventoryRow> = run.load(&shared::<R>().quotas, binds)?;
     Ok(into_quotas(&rows))
+}
+
+/// [`domain::store::UnitOfWork::update_quota`]: `quota` renamed and resized as `set`.
+///
+/// # Errors
+/// [`domain::DomainError::Store`] (a capacity below the counters breaks the store's check).
+pub fn update_quota<R: Runner>(
+    run: &mut R,
+    quota: &Quota,
+    set: &NewQuota,
+    now: Timestamp,
+) -> Stored<Quota>
+where
+    InventoryRow: QueryableByName<R::Backend>,
+{
+    let binds = vec![
+        Bind::Int8(quota.event_id.get()),
+        Bind::Int8(quota.id.get()),
+        Bind::Text(set.name.as_str().into()),
+        Bind::Int4(set.capacity.get()),
+        Bind::At(now),
+    ];
+    let rows: Vec<InventoryRow> = run.load(&shared::<R>().update_quota, binds)?;
+    into_quotas(&rows)
+        .pop()
+        .map(|(quota, _)| quota)
+        .ok_or_else(|| StoreError::internal("a quota update returned no row").into())
 }
