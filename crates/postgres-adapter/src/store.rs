@@ -19,7 +19,7 @@ impl WriteStore for PgStore {
     fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError> {
         let mut conn = self.conn()?;
         AnsiTransactionManager::begin_transaction(&mut *conn).map_err(PgStoreError::from)?;
-        if let Err(err) = work(&mut Session { conn: &mut conn }) {
+        if let Err(err) = work(&mut store_sql::SqlWork(&mut Session { conn: &mut conn })) {
             // A broken connection cannot roll back; the pool then discards it.
             let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
             return Err(err);

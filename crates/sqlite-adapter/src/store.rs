@@ -22,7 +22,7 @@ impl WriteStore for SqliteStore {
         let mut conn = self.conn()?;
         AnsiTransactionManager::begin_transaction_sql(&mut *conn, "BEGIN IMMEDIATE")
             .map_err(SqliteStoreError::from)?;
-        if let Err(err) = work(&mut Session { conn: &mut conn }) {
+        if let Err(err) = work(&mut store_sql::SqlWork(&mut Session { conn: &mut conn })) {
             let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
             return Err(err);
         }

@@ -1,5 +1,6 @@
-//! The primitives of a write transaction on SQLite. None decides anything: the domain drives
-//! them (see `domain::store::UnitOfWork`). There are no row locks to take: the transaction
+//! The primitives of a write transaction that SQLite runs its own way (`store_sql::Primitives`;
+//! `store_sql::SqlWork` serves them, with the shared ones, as the domain's unit of work). None
+//! decides anything. There are no row locks to take: the transaction
 //! holds SQLite's one write lock (`BEGIN IMMEDIATE`) from its start, which serializes every
 //! writer of the file, so "lock" here only reads.
 
@@ -8,13 +9,12 @@ use std::sync::LazyLock;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use domain::store::{
-    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, Reads, ReleasedHold,
-    Stored, Timestamp, TypeOf, UnitOfWork, Usage,
+    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, ReleasedHold, Stored,
+    Timestamp, Usage,
 };
 use domain::{
-    ClaimOutcome, Counters, DomainError, Event, EventId, EventSnapshot, Fingerprint,
-    IdempotencyClaim, Inventory, NewEvent, NewQuota, NewTicketType, Quota, QuotaId, Reservation,
-    ReservationId, StoredAnswer, TicketType,
+    ClaimOutcome, DomainError, Event, EventId, Fingerprint, IdempotencyClaim, NewEvent,
+    ReservationId, StoredAnswer,
 };
 use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
 
@@ -142,7 +142,7 @@ static PURGE_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-impl UnitOfWork for Session<'_> {
+impl store_sql::Primitives for Session<'_> {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         let row: EventRow = diesel::sql_query(CREATE_EVENT_SQL)
             .bind::<Text, _>(new.name.as_str())
@@ -171,39 +171,6 @@ impl UnitOfWork for Session<'_> {
             .get_result(self.conn)
             .map_err(fail)?;
         row.try_into().map_err(fail)
-    }
-
-    fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        store_sql::SqlReads(self).reservations(ids)
-    }
-
-    fn read_inventory(&mut self, types: &[TypeOf]) -> Stored<Inventory> {
-        store_sql::read_inventory(self, types)
-    }
-
-    fn create_quota(&mut self, event: EventId, new: &NewQuota, now: Timestamp) -> Stored<Quota> {
-        store_sql::create_quota(self, event, new, now)
-    }
-
-    fn update_quota(&mut self, quota: &Quota, set: &NewQuota, now: Timestamp) -> Stored<Quota> {
-        store_sql::update_quota(self, quota, set, now)
-    }
-
-    fn create_ticket_type(
-        &mut self,
-        event: EventId,
-        new: &NewTicketType,
-        now: Timestamp,
-    ) -> Stored<TicketType> {
-        store_sql::create_ticket_type(self, event, new, now)
-    }
-
-    fn read_quotas(&mut self, event: EventId, ids: &[QuotaId]) -> Stored<Vec<(Quota, Counters)>> {
-        store_sql::read_quotas(self, event, ids)
-    }
-
-    fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
-        Ok(store_sql::SqlReads(self).event_snapshots(&[id], now)?.pop())
     }
 
     fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {

@@ -18,6 +18,7 @@ mod edit;
 mod inventory;
 mod rows;
 mod run;
+mod work;
 
 pub use edit::{create_quota, create_ticket_type, EditStatements, IdRow};
 pub use inventory::{
@@ -27,6 +28,7 @@ pub use inventory::{
 };
 pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow};
 pub use run::{read_inventory, read_quotas, update_quota, Bind, Runner, SqlReads};
+pub use work::{Primitives, SqlWork};
 
 /// The SQL dialect a statement is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
