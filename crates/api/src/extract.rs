@@ -20,10 +20,23 @@ use crate::state::{AppState, Effect};
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 
-fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or(ApiError::Internal)
+/// Reads the request's body (within the app's payload limit), then builds the extractor from
+/// the request, its body and the app's state.
+fn extract<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    build: impl FnOnce(HttpRequest, &web::Bytes, web::Data<AppState>) -> Result<T, ApiError> + 'static,
+) -> Extracted<T> {
+    let req = req.clone();
+    let bytes = web::Bytes::from_request(&req, payload);
+    Box::pin(async move {
+        let bytes = bytes.await?;
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or(ApiError::Internal)?;
+        Ok(build(req, &bytes, state)?)
+    })
 }
 
 /// `POST /api/reservations/{reservation}/...`: the hold and the request's optional JSON
@@ -49,29 +62,33 @@ impl HoldRequest {
     }
 }
 
+impl HoldRequest {
+    fn build(
+        req: HttpRequest,
+        bytes: &web::Bytes,
+        state: web::Data<AppState>,
+    ) -> Result<Self, ApiError> {
+        let id: ReservationId = req
+            .match_info()
+            .query("reservation")
+            .parse()
+            .map_err(|_| ApiError::NotFound)?;
+        let body = optional_object(&req, bytes)?;
+        Ok(Self {
+            state,
+            req,
+            id,
+            body,
+        })
+    }
+}
+
 impl FromRequest for HoldRequest {
     type Error = actix_web::Error;
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let bytes = web::Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let bytes = bytes.await?;
-            let state = app_state(&req)?;
-            let id: ReservationId = req
-                .match_info()
-                .query("reservation")
-                .parse()
-                .map_err(|_| ApiError::NotFound)?;
-            let body = optional_object(&req, &bytes)?;
-            Ok(Self {
-                state,
-                req,
-                id,
-                body,
-            })
-        })
+        extract(req, payload, Self::build)
     }
 }
 
@@ -120,13 +137,13 @@ impl FromRequest for AdminRequest {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let bytes = web::Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let bytes = bytes.await?;
-            let state = app_state(&req)?;
+        extract(req, payload, |req, bytes, state| {
             require_admin(&req, state.admin_token.as_ref())?;
-            Ok(Self { state, req, bytes })
+            Ok(Self {
+                state,
+                req,
+                bytes: bytes.clone(),
+            })
         })
     }
 }

@@ -6,19 +6,15 @@
 use std::sync::LazyLock;
 
 use diesel::prelude::*;
-use diesel::sql_types::{
-    Array, BigInt, Int2, Int4, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, BigInt, Int2, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use domain::store::{
-    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, ReleasedHold, Stored,
-    Timestamp, Usage,
+    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, Stored, Timestamp, Usage,
 };
 use domain::{
     ClaimOutcome, Customer, DomainError, Event, EventId, Fingerprint, IdempotencyClaim, NewEvent,
     ReservationId, StoredAnswer,
 };
-use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
-use uuid::Uuid;
+use store_sql::{counts_for_customer, key_expired, LockedRow};
 
 use crate::error::PgStoreError;
 use crate::models::EventRow;
@@ -42,67 +38,6 @@ SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_coun
                          SELECT r.event_id FROM reservations r WHERE r.id = ANY($2::uuid[])))
  ORDER BY e.id
    FOR UPDATE";
-
-#[derive(QueryableByName)]
-struct ReleasedRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = BigInt)]
-    event_id: i64,
-    #[diesel(sql_type = Int4)]
-    quantity: i32,
-    #[diesel(sql_type = Text)]
-    lines: String,
-}
-
-/// Oldest first, through the `(event_id, status, expires_at)` index, one index range per event;
-/// the events are locked by this transaction, so no other writer is changing these rows.
-///
-/// Per event, with `LATERAL`: with `event_id = ANY($1)` the index cannot return the rows in
-/// `expires_at` order (not on PostgreSQL 15), so the planner read and sorted every past-due hold
-/// of the events to keep the oldest few: 150–240 ms under the event's lock with 700,000 of them
-/// (found by `just faults`' sweep scenario), against 5 ms this way.
-///
-/// Plans here must not depend on statistics (a new database has none, and a prepared
-/// statement keeps its first generic plan while tables grow): each statement leaves the planner
-/// only index paths driven by the batch's keys. `(r.status = 'reserved') IS TRUE` is that guard
-/// written as a filter, which no index can serve, so the rows are found by their ids.
-static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE reservations r
-            SET status = 'expired', updated_at = $2
-           FROM (SELECT d.id
-                   FROM unnest($1::bigint[]) AS e (id)
-                   CROSS JOIN LATERAL (
-                         SELECT d.id, d.expires_at FROM reservations d
-                          WHERE d.event_id = e.id AND {}
-                          ORDER BY d.expires_at
-                          LIMIT $3) d
-                  ORDER BY d.expires_at
-                  LIMIT $3) due
-          WHERE r.id = due.id AND {}
-         RETURNING r.id, r.event_id, r.quantity, {} AS lines",
-        past_due("d", "$2"),
-        still_reserved("r"),
-        store_sql::lines_column("r")
-    )
-});
-
-#[derive(QueryableByName)]
-struct DueRow {
-    #[diesel(sql_type = BigInt)]
-    event_id: i64,
-}
-
-/// The oldest due holds, through the partial index on due holds (whose predicate names
-/// `quantity > 0`, so that this is the one query that uses it).
-static DUE_EVENTS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT r.event_id FROM reservations r WHERE {} AND r.quantity > 0
-          ORDER BY r.expires_at LIMIT $2",
-        past_due("r", "$1")
-    )
-});
 
 #[derive(QueryableByName)]
 struct UsageRow {
@@ -216,35 +151,6 @@ impl store_sql::Primitives for Session<'_> {
             .get_result(self.conn)
             .map_err(fail)?;
         Ok(row.into())
-    }
-
-    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
-        let raw: Vec<i64> = due.events.iter().map(|id| id.get()).collect();
-        let rows: Vec<ReleasedRow> = Prepared::new(&RELEASE_SQL)
-            .bind::<Array<BigInt>, _>(raw)
-            .bind::<Timestamptz, _>(due.now)
-            .bind::<BigInt, _>(i64::from(due.limit))
-            .load(self.conn)
-            .map_err(fail)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ReleasedHold {
-                    id: ReservationId::from_uuid(r.id),
-                    event: EventId::new(r.event_id),
-                    quantity: r.quantity,
-                    lines: store_sql::parse_lines(&r.lines)?,
-                })
-            })
-            .collect()
-    }
-
-    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
-        let rows: Vec<DueRow> = Prepared::new(&DUE_EVENTS_SQL)
-            .bind::<Timestamptz, _>(now)
-            .bind::<BigInt, _>(i64::from(limit))
-            .load(self.conn)
-            .map_err(fail)?;
-        Ok(rows.into_iter().map(|r| EventId::new(r.event_id)).collect())
     }
 
     fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>> {

@@ -34,10 +34,24 @@ pub(crate) fn json_array<T: std::fmt::Display>(
 }
 
 impl Runner for Session<'_> {
+    const DIALECT: Dialect = Dialect::Sqlite;
     type Backend = Sqlite;
     type EventRow = EventRow;
     type ReservationRow = ReservationRow;
-    const DIALECT: Dialect = Dialect::Sqlite;
+
+    fn event(row: EventRow) -> Stored<Event> {
+        Ok(row.try_into().map_err(SqliteStoreError::from)?)
+    }
+
+    fn reservation(row: ReservationRow) -> Stored<Reservation> {
+        Ok(Reservation::try_from(row)?)
+    }
+
+    fn readiness(&mut self) -> Stored<Readiness> {
+        Ok(Readiness {
+            pending_migrations: crate::migrations::pending(self.conn)?,
+        })
+    }
 
     fn load<R: QueryableByName<Sqlite> + 'static>(
         &mut self,
@@ -69,19 +83,5 @@ impl Runner for Session<'_> {
             statement = statement.bind::<Text, _>(text);
         }
         Ok(statement.load(self.conn).map_err(SqliteStoreError::from)?)
-    }
-
-    fn event(row: EventRow) -> Stored<Event> {
-        Ok(row.try_into().map_err(SqliteStoreError::from)?)
-    }
-
-    fn reservation(row: ReservationRow) -> Stored<Reservation> {
-        Ok(Reservation::try_from(row)?)
-    }
-
-    fn readiness(&mut self) -> Stored<Readiness> {
-        Ok(Readiness {
-            pending_migrations: crate::migrations::pending(self.conn)?,
-        })
     }
 }

@@ -9,14 +9,13 @@ use std::sync::LazyLock;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use domain::store::{
-    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, PastDue, ReleasedHold, Stored,
-    Timestamp, Usage,
+    Changes, Claims, CustomerOf, KeyTerm, Locked, LockedEvent, Stored, Timestamp, Usage,
 };
 use domain::{
     ClaimOutcome, DomainError, Event, EventId, Fingerprint, IdempotencyClaim, NewEvent,
     ReservationId, StoredAnswer,
 };
-use store_sql::{counts_for_customer, key_expired, past_due, still_reserved, LockedRow};
+use store_sql::{counts_for_customer, key_expired, LockedRow};
 
 use crate::error::SqliteStoreError;
 use crate::models::EventRow;
@@ -31,11 +30,6 @@ fn fail(err: impl Into<SqliteStoreError>) -> DomainError {
 
 fn corrupt(what: impl Into<String>) -> DomainError {
     fail(SqliteStoreError::CorruptRow(what.into()))
-}
-
-fn parse_id(raw: &str) -> Result<ReservationId, DomainError> {
-    raw.parse()
-        .map_err(|_| corrupt(format!("reservation id {raw:?}")))
 }
 
 /// A new event: `?1` its name, `?2` its capacity, `?3` the instant.
@@ -58,46 +52,6 @@ SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_coun
                 SELECT r.event_id FROM reservations r
                  WHERE r.id IN (SELECT value FROM json_each(?2)))
  ORDER BY e.id";
-
-/// Of the events of the JSON array `?1`, up to `?3` holds past due at `?2`, oldest first.
-static RELEASE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE reservations SET status = 'expired', updated_at = ?2
-          WHERE reservations.id IN (SELECT d.id FROM reservations d
-                          WHERE d.event_id IN (SELECT value FROM json_each(?1)) AND {}
-                          ORDER BY d.expires_at LIMIT ?3)
-            AND {}
-         RETURNING id, event_id, quantity, {} AS lines",
-        past_due("d", "?2"),
-        still_reserved("reservations"),
-        store_sql::lines_column("reservations")
-    )
-});
-
-#[derive(QueryableByName)]
-struct ReleasedRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = BigInt)]
-    event_id: i64,
-    #[diesel(sql_type = Integer)]
-    quantity: i32,
-    #[diesel(sql_type = Text)]
-    lines: String,
-}
-
-static DUE_EVENTS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT r.event_id FROM reservations r WHERE {} ORDER BY r.expires_at LIMIT ?2",
-        past_due("r", "?1")
-    )
-});
-
-#[derive(QueryableByName)]
-struct DueRow {
-    #[diesel(sql_type = BigInt)]
-    event_id: i64,
-}
 
 static USAGE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -171,34 +125,6 @@ impl store_sql::Primitives for Session<'_> {
             .get_result(self.conn)
             .map_err(fail)?;
         row.try_into().map_err(fail)
-    }
-
-    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
-        let rows: Vec<ReleasedRow> = diesel::sql_query(RELEASE_SQL.as_str())
-            .bind::<Text, _>(json_array(due.events.iter().map(|e| e.get()), false))
-            .bind::<Text, _>(to_text(due.now))
-            .bind::<BigInt, _>(i64::from(due.limit))
-            .load(self.conn)
-            .map_err(fail)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ReleasedHold {
-                    id: parse_id(&r.id)?,
-                    event: EventId::new(r.event_id),
-                    quantity: r.quantity,
-                    lines: store_sql::parse_lines(&r.lines)?,
-                })
-            })
-            .collect()
-    }
-
-    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
-        let rows: Vec<DueRow> = diesel::sql_query(DUE_EVENTS_SQL.as_str())
-            .bind::<Text, _>(to_text(now))
-            .bind::<BigInt, _>(i64::from(limit))
-            .load(self.conn)
-            .map_err(fail)?;
-        Ok(rows.into_iter().map(|r| EventId::new(r.event_id)).collect())
     }
 
     fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>> {

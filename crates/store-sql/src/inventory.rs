@@ -13,7 +13,7 @@ use domain::{
     Quota, QuotaAudit, QuotaId, StoreError, TicketType, TicketTypeId, TypeAudit,
 };
 
-use crate::{past_due, Dialect};
+use crate::{past_due, CountsRow, Dialect, TicketsRow};
 
 /// A row of the inventory statements: an event (`kind` `event`), a quota or a ticket type.
 #[derive(Debug, QueryableByName)]
@@ -33,12 +33,9 @@ pub struct InventoryRow {
     /// Its capacity (0 for a type).
     #[diesel(sql_type = Integer)]
     pub capacity: i32,
-    /// Its `purchased` counter.
-    #[diesel(sql_type = Integer)]
-    pub purchased_count: i32,
-    /// Its `held` counter.
-    #[diesel(sql_type = Integer)]
-    pub reserved_count: i32,
+    /// Its counters.
+    #[diesel(embed)]
+    pub counts: CountsRow,
     /// A type's limit per hold.
     #[diesel(sql_type = Nullable<Integer>)]
     pub max_per_reservation: Option<i32>,
@@ -100,8 +97,8 @@ pub fn lines_text(lines: &[Line]) -> Option<String> {
 impl InventoryRow {
     fn counters(&self) -> Counters {
         Counters {
-            purchased: self.purchased_count,
-            held: self.reserved_count,
+            purchased: self.counts.purchased_count,
+            held: self.counts.reserved_count,
         }
     }
 
@@ -307,21 +304,12 @@ pub struct InventoryAuditRow {
     /// A quota's capacity (0 for a type).
     #[diesel(sql_type = Integer)]
     pub capacity: i32,
-    /// Its `purchased` counter.
-    #[diesel(sql_type = Integer)]
-    pub purchased_count: i32,
-    /// Its `held` counter.
-    #[diesel(sql_type = Integer)]
-    pub reserved_count: i32,
-    /// Tickets of purchased lines that count in it.
-    #[diesel(sql_type = BigInt)]
-    pub purchased_tickets: i64,
-    /// Tickets of `reserved` lines that count in it.
-    #[diesel(sql_type = BigInt)]
-    pub reserved_tickets: i64,
-    /// Tickets of active lines that count in it.
-    #[diesel(sql_type = BigInt)]
-    pub active_tickets: i64,
+    /// Its counters.
+    #[diesel(embed)]
+    pub counts: CountsRow,
+    /// The recount of the lines that count in it.
+    #[diesel(embed)]
+    pub tickets: TicketsRow,
 }
 
 /// An event's audit: its own row of [`crate::audit_statement`] with the quotas and types of
@@ -337,8 +325,8 @@ pub fn into_audit(event: crate::AuditRow, rows: &[InventoryAuditRow]) -> EventAu
 
 fn into_audits(rows: &[InventoryAuditRow]) -> (Vec<QuotaAudit>, Vec<TypeAudit>) {
     let counters = |r: &InventoryAuditRow| Counters {
-        purchased: r.purchased_count,
-        held: r.reserved_count,
+        purchased: r.counts.purchased_count,
+        held: r.counts.reserved_count,
     };
     let mut quotas = Vec::new();
     let mut types = Vec::new();
@@ -348,16 +336,16 @@ fn into_audits(rows: &[InventoryAuditRow]) -> (Vec<QuotaAudit>, Vec<TypeAudit>) 
                 id: QuotaId::new(r.id),
                 capacity: r.capacity,
                 counters: counters(r),
-                purchased_tickets: r.purchased_tickets,
-                reserved_tickets: r.reserved_tickets,
-                active_tickets: r.active_tickets,
+                purchased_tickets: r.tickets.purchased_tickets,
+                reserved_tickets: r.tickets.reserved_tickets,
+                active_tickets: r.tickets.active_tickets,
             });
         } else {
             types.push(TypeAudit {
                 id: TicketTypeId::new(r.id),
                 counters: counters(r),
-                purchased_tickets: r.purchased_tickets,
-                reserved_tickets: r.reserved_tickets,
+                purchased_tickets: r.tickets.purchased_tickets,
+                reserved_tickets: r.tickets.reserved_tickets,
             });
         }
     }

@@ -85,15 +85,9 @@ impl From<LockedRow> for LockedEvent {
     }
 }
 
-/// What [`crate::audit_statement`] returns.
+/// A recount of tickets: the rows (or lines) that count in an event, a quota or a type.
 #[derive(Debug, QueryableByName)]
-pub struct AuditRow {
-    /// The event's capacity.
-    #[diesel(sql_type = Integer)]
-    pub capacity: i32,
-    /// Its counters.
-    #[diesel(embed)]
-    pub counts: CountsRow,
+pub struct TicketsRow {
     /// Tickets of rows with status `purchased`.
     #[diesel(sql_type = BigInt)]
     pub purchased_tickets: i64,
@@ -105,15 +99,29 @@ pub struct AuditRow {
     pub active_tickets: i64,
 }
 
+/// What [`crate::audit_statement`] returns.
+#[derive(Debug, QueryableByName)]
+pub struct AuditRow {
+    /// The event's capacity.
+    #[diesel(sql_type = Integer)]
+    pub capacity: i32,
+    /// Its counters.
+    #[diesel(embed)]
+    pub counts: CountsRow,
+    /// The recount of its rows.
+    #[diesel(embed)]
+    pub tickets: TicketsRow,
+}
+
 impl From<AuditRow> for EventAudit {
     fn from(r: AuditRow) -> Self {
         Self {
             capacity: r.capacity,
             purchased_counter: r.counts.purchased_count,
             held_counter: r.counts.reserved_count,
-            purchased_tickets: r.purchased_tickets,
-            reserved_tickets: r.reserved_tickets,
-            active_tickets: r.active_tickets,
+            purchased_tickets: r.tickets.purchased_tickets,
+            reserved_tickets: r.tickets.reserved_tickets,
+            active_tickets: r.tickets.active_tickets,
             quotas: Vec::new(),
             types: Vec::new(),
         }

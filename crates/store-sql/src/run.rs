@@ -116,16 +116,46 @@ impl<R: Runner> Edits for R {
 #[derive(Debug)]
 pub struct SqlReads<'r, R>(pub &'r mut R);
 
-impl<R: Runner> SqlReads<'_, R>
+fn snapshots<R: Runner>(
+    run: &mut R,
+    sql: &'static str,
+    binds: Vec<Bind<'_>>,
+) -> Stored<Vec<EventSnapshot>>
 where
     SnapshotRow<R::EventRow>: QueryableByName<R::Backend>,
 {
-    fn snapshots(&mut self, sql: &'static str, binds: Vec<Bind<'_>>) -> Stored<Vec<EventSnapshot>> {
-        let rows: Vec<SnapshotRow<R::EventRow>> = self.0.load(sql, binds)?;
-        rows.into_iter()
-            .map(|row| Ok(row.counts.of(R::event(row.event)?)))
-            .collect()
-    }
+    let rows: Vec<SnapshotRow<R::EventRow>> = run.load(sql, binds)?;
+    rows.into_iter()
+        .map(|row| Ok(row.counts.of(R::event(row.event)?)))
+        .collect()
+}
+
+/// [`Reads::event_snapshots`], for a write transaction's own reads too.
+///
+/// # Errors
+/// [`domain::DomainError::Store`].
+pub fn event_snapshots<R: Runner>(
+    run: &mut R,
+    ids: &[EventId],
+    now: Timestamp,
+) -> Stored<Vec<EventSnapshot>>
+where
+    SnapshotRow<R::EventRow>: QueryableByName<R::Backend>,
+{
+    let binds = vec![Bind::events(ids), Bind::At(now)];
+    snapshots(run, &shared::<R>().snapshots, binds)
+}
+
+/// [`Reads::reservations`], for a write transaction's own reads too.
+///
+/// # Errors
+/// [`domain::DomainError::Store`].
+pub fn reservations<R: Runner>(run: &mut R, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
+    let rows: Vec<R::ReservationRow> = run.load(
+        &shared::<R>().reservations,
+        vec![Bind::Reservations(ids.to_vec())],
+    )?;
+    rows.into_iter().map(R::reservation).collect()
 }
 
 impl<R: Runner> Reads for SqlReads<'_, R>
@@ -136,8 +166,7 @@ where
     InventoryRow: QueryableByName<R::Backend>,
 {
     fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>> {
-        let binds = vec![Bind::events(ids), Bind::At(now)];
-        self.snapshots(&shared::<R>().snapshots, binds)
+        event_snapshots(self.0, ids, now)
     }
 
     fn list_events(&mut self, page: PageRequest, now: Timestamp) -> Stored<Vec<EventSnapshot>> {
@@ -147,15 +176,11 @@ where
             Bind::At(now),
             Bind::Int8(i64::from(page.limit)),
         ];
-        self.snapshots(&shared::<R>().page, binds)
+        snapshots(self.0, &shared::<R>().page, binds)
     }
 
     fn reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        let rows: Vec<R::ReservationRow> = self.0.load(
-            &shared::<R>().reservations,
-            vec![Bind::Reservations(ids.to_vec())],
-        )?;
-        rows.into_iter().map(R::reservation).collect()
+        reservations(self.0, ids)
     }
 
     fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>> {

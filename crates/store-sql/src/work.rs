@@ -3,28 +3,45 @@
 //! locks, its batch writes, its idempotency keys) and the ones that read and write alike on
 //! both (the inventory, the reservations, a snapshot), run through the store's [`Runner`].
 
+use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::QueryableByName;
 use domain::store::{
-    Changes, Claims, CustomerOf, KeyTerm, Locked, PastDue, Reads, ReleasedHold, Stored, Timestamp,
-    TypeOf, UnitOfWork, Usage,
+    Changes, Claims, CustomerOf, KeyTerm, Locked, PastDue, ReleasedHold, Stored, Timestamp, TypeOf,
+    UnitOfWork, Usage,
 };
 use domain::{
     Counters, Event, EventId, EventSnapshot, IdempotencyClaim, Inventory, NewEvent, NewQuota,
-    NewTicketType, Quota, QuotaId, Reservation, ReservationId, TicketType,
+    NewTicketType, Quota, QuotaId, Reservation, ReservationId, StoreError, TicketType,
 };
 
-use crate::run::{Runner, SqlReads};
-use crate::{AuditRow, IdRow, InventoryAuditRow, InventoryRow, SnapshotRow};
+use crate::run::{Bind, Runner};
+use crate::{IdRow, InventoryRow, SnapshotRow};
+
+/// A hold [`crate::release_statement`] marked `expired`: `id` (as text), `event_id`, `quantity`, and
+/// its `lines` as [`crate::lines_column`] reads them.
+#[derive(Debug, QueryableByName)]
+pub struct ReleasedRow {
+    /// The hold.
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    /// Its event.
+    #[diesel(sql_type = BigInt)]
+    pub event_id: i64,
+    /// Its tickets.
+    #[diesel(sql_type = Integer)]
+    pub quantity: i32,
+    /// Its lines.
+    #[diesel(sql_type = Text)]
+    pub lines: String,
+}
 
 /// The primitives of a write transaction that a store writes in its own dialect and locking
-/// model. Each is the [`UnitOfWork`] method of the same name, with the same contract.
+/// model. Each method is the [`UnitOfWork`] method of the same name, with the same contract.
 #[allow(missing_docs, clippy::missing_errors_doc)]
 pub trait Primitives: Runner {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event>;
     fn lock_events(&mut self, ids: &[EventId], of_holds: &[ReservationId]) -> Stored<Locked>;
     fn update_event(&mut self, id: EventId, set: &NewEvent, now: Timestamp) -> Stored<Event>;
-    fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>>;
-    fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>>;
     fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>>;
     fn claim_keys(&mut self, claims: &[IdempotencyClaim], term: KeyTerm) -> Stored<Claims>;
     fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()>;
@@ -38,10 +55,9 @@ pub struct SqlWork<'w, P>(pub &'w mut P);
 impl<P: Primitives> UnitOfWork for SqlWork<'_, P>
 where
     SnapshotRow<P::EventRow>: QueryableByName<P::Backend>,
-    AuditRow: QueryableByName<P::Backend>,
-    InventoryAuditRow: QueryableByName<P::Backend>,
     InventoryRow: QueryableByName<P::Backend>,
     IdRow: QueryableByName<P::Backend>,
+    ReleasedRow: QueryableByName<P::Backend>,
 {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         self.0.create_event(new, now)
@@ -56,15 +72,36 @@ where
     }
 
     fn read_reservations(&mut self, ids: &[ReservationId]) -> Stored<Vec<Reservation>> {
-        SqlReads(&mut *self.0).reservations(ids)
+        crate::run::reservations(self.0, ids)
     }
 
     fn release_past_due(&mut self, due: PastDue) -> Stored<Vec<ReleasedHold>> {
-        self.0.release_past_due(due)
+        let binds = vec![
+            Bind::events(&due.events),
+            Bind::At(due.now),
+            Bind::Int8(i64::from(due.limit)),
+        ];
+        let rows: Vec<ReleasedRow> = self.0.load(&crate::statements(P::DIALECT).release, binds)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReleasedHold {
+                    id: r.id.parse().map_err(|_| {
+                        StoreError::internal(format!("corrupt row: reservation id {:?}", r.id))
+                    })?,
+                    event: EventId::new(r.event_id),
+                    quantity: r.quantity,
+                    lines: crate::parse_lines(&r.lines)?,
+                })
+            })
+            .collect()
     }
 
     fn due_events(&mut self, now: Timestamp, limit: u32) -> Stored<Vec<EventId>> {
-        self.0.due_events(now, limit)
+        let binds = vec![Bind::At(now), Bind::Int8(i64::from(limit))];
+        let rows: Vec<IdRow> = self
+            .0
+            .load(&crate::statements(P::DIALECT).due_events, binds)?;
+        Ok(rows.into_iter().map(|r| EventId::new(r.id)).collect())
     }
 
     fn customer_usage(&mut self, pairs: &[CustomerOf], now: Timestamp) -> Stored<Vec<Usage>> {
@@ -109,6 +146,6 @@ where
     }
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
-        Ok(SqlReads(&mut *self.0).event_snapshots(&[id], now)?.pop())
+        Ok(crate::run::event_snapshots(self.0, &[id], now)?.pop())
     }
 }
