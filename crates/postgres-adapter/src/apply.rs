@@ -68,23 +68,7 @@ WITH inserted AS (
       FROM unnest($15::bigint[], $16::int4[], $17::int4[]) AS d (id, held, purchased)
      WHERE e.id = d.id
     RETURNING 1
-), quotas AS (
-    UPDATE quotas q
-       SET reserved_count = q.reserved_count + d.held,
-           purchased_count = q.purchased_count + d.purchased
-      FROM unnest($18::bigint[], $19::bigint[], $20::int4[], $21::int4[])
-           AS d (event_id, id, held, purchased)
-     WHERE q.event_id = d.event_id AND q.id = d.id
-    RETURNING 1
-), types AS (
-    UPDATE ticket_types t
-       SET reserved_count = t.reserved_count + d.held,
-           purchased_count = t.purchased_count + d.purchased
-      FROM unnest($22::bigint[], $23::bigint[], $24::int4[], $25::int4[])
-           AS d (event_id, id, held, purchased)
-     WHERE t.event_id = d.event_id AND t.id = d.id
-    RETURNING 1
-), answered AS (
+), {quotas}, {types}, answered AS (
     UPDATE idempotency_keys k
        SET status = a.status, body = a.body
       FROM unnest($26::text[], $27::int2[], $28::text[]) AS a (key, status, body)
@@ -95,11 +79,31 @@ SELECT (SELECT count(*) FROM inserted) AS inserted,
        (SELECT count(*) FROM changed) AS changed,
        (SELECT count(*) FROM counted) AS counted,
        (SELECT count(*) FROM quotas) AS quotas,
-       (SELECT count(*) FROM types) AS types,
+       (SELECT count(*) FROM ticket_types) AS types,
        (SELECT count(*) FROM answered) AS answered",
-        guard = still_reserved("r")
+        guard = still_reserved("r"),
+        quotas = pool_counters("quotas", 18),
+        types = pool_counters("ticket_types", 22),
     )
 });
+
+/// The CTE `table` (a pool of an event's tickets: `quotas` or `ticket_types`) that adds to
+/// its rows' counters the deltas of the arrays at placeholders `first` to `first + 3`: events,
+/// ids, held, purchased.
+fn pool_counters(table: &str, first: u8) -> String {
+    let [events, ids, held, purchased] = [first, first + 1, first + 2, first + 3];
+    format!(
+        "{table} AS (
+    UPDATE {table} p
+       SET reserved_count = p.reserved_count + d.held,
+           purchased_count = p.purchased_count + d.purchased
+      FROM unnest(${events}::bigint[], ${ids}::bigint[], ${held}::int4[], ${purchased}::int4[])
+           AS d (event_id, id, held, purchased)
+     WHERE p.event_id = d.event_id AND p.id = d.id
+    RETURNING 1
+)"
+    )
+}
 
 fn delta(value: i64) -> Result<i32, DomainError> {
     i32::try_from(value).map_err(|_| {

@@ -13,7 +13,7 @@ use domain::{
     Quota, QuotaAudit, QuotaId, StoreError, TicketType, TicketTypeId, TypeAudit,
 };
 
-use crate::{past_due, CountsRow, Dialect, TicketsRow};
+use crate::{past_due, CountsRow, Dialect, PoolRow, TicketsRow};
 
 /// A row of the inventory statements: an event (`kind` `event`), a quota or a ticket type.
 #[derive(Debug, QueryableByName)]
@@ -298,15 +298,9 @@ pub struct InventoryAuditRow {
     /// `quota` or `type`.
     #[diesel(sql_type = Text)]
     pub kind: String,
-    /// The quota's or the type's id.
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    /// A quota's capacity (0 for a type).
-    #[diesel(sql_type = Integer)]
-    pub capacity: i32,
-    /// Its counters.
+    /// The quota or the type.
     #[diesel(embed)]
-    pub counts: CountsRow,
+    pub pool: PoolRow,
     /// The recount of the lines that count in it.
     #[diesel(embed)]
     pub tickets: TicketsRow,
@@ -325,16 +319,16 @@ pub fn into_audit(event: crate::AuditRow, rows: &[InventoryAuditRow]) -> EventAu
 
 fn into_audits(rows: &[InventoryAuditRow]) -> (Vec<QuotaAudit>, Vec<TypeAudit>) {
     let counters = |r: &InventoryAuditRow| Counters {
-        purchased: r.counts.purchased_count,
-        held: r.counts.reserved_count,
+        purchased: r.pool.counts.purchased_count,
+        held: r.pool.counts.reserved_count,
     };
     let mut quotas = Vec::new();
     let mut types = Vec::new();
     for r in rows {
         if r.kind == "quota" {
             quotas.push(QuotaAudit {
-                id: QuotaId::new(r.id),
-                capacity: r.capacity,
+                id: QuotaId::new(r.pool.id),
+                capacity: r.pool.capacity,
                 counters: counters(r),
                 purchased_tickets: r.tickets.purchased_tickets,
                 reserved_tickets: r.tickets.reserved_tickets,
@@ -342,7 +336,7 @@ fn into_audits(rows: &[InventoryAuditRow]) -> (Vec<QuotaAudit>, Vec<TypeAudit>) 
             });
         } else {
             types.push(TypeAudit {
-                id: TicketTypeId::new(r.id),
+                id: TicketTypeId::new(r.pool.id),
                 counters: counters(r),
                 purchased_tickets: r.tickets.purchased_tickets,
                 reserved_tickets: r.tickets.reserved_tickets,

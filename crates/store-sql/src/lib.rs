@@ -26,7 +26,7 @@ pub use inventory::{
     inventories_statement, inventory_statement, json_pairs, lines_column, lines_text, parse_lines,
     quotas_statement, update_quota_statement, InventoryAuditRow, InventoryRow, QUOTA_COLUMNS,
 };
-pub use rows::{AuditRow, CountsRow, LockedRow, SnapshotCounts, SnapshotRow, TicketsRow};
+pub use rows::{AuditRow, CountsRow, LockedRow, PoolRow, SnapshotCounts, SnapshotRow, TicketsRow};
 pub use run::{read_inventory, read_quotas, update_quota, Bind, Runner, SqlReads};
 pub use work::{Primitives, ReleasedRow, SqlWork};
 

@@ -56,18 +56,26 @@ pub struct SnapshotRow<E> {
     pub counts: SnapshotCounts,
 }
 
-/// A locked event's row: `id, capacity, purchased_count, reserved_count`.
+/// A pool of tickets as a row: an event's or a quota's id, capacity and counters.
 #[derive(Debug, QueryableByName)]
-pub struct LockedRow {
-    /// The event.
+pub struct PoolRow {
+    /// The event or quota.
     #[diesel(sql_type = BigInt)]
     pub id: i64,
-    /// Its capacity.
+    /// Its capacity (0 for a ticket type, which has none of its own).
     #[diesel(sql_type = Integer)]
     pub capacity: i32,
     /// Its counters.
     #[diesel(embed)]
     pub counts: CountsRow,
+}
+
+/// A locked event's row: `id, capacity, purchased_count, reserved_count, typed`.
+#[derive(Debug, QueryableByName)]
+pub struct LockedRow {
+    /// The event's pool.
+    #[diesel(embed)]
+    pub pool: PoolRow,
     /// Whether it has ticket types.
     #[diesel(sql_type = Bool)]
     pub typed: bool,
@@ -76,10 +84,10 @@ pub struct LockedRow {
 impl From<LockedRow> for LockedEvent {
     fn from(r: LockedRow) -> Self {
         Self {
-            id: EventId::new(r.id),
-            capacity: r.capacity,
-            purchased: r.counts.purchased_count,
-            held: r.counts.reserved_count,
+            id: EventId::new(r.pool.id),
+            capacity: r.pool.capacity,
+            purchased: r.pool.counts.purchased_count,
+            held: r.pool.counts.reserved_count,
             typed: r.typed,
         }
     }
