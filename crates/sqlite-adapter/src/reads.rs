@@ -40,7 +40,8 @@ impl Runner for Session<'_> {
     type ReservationRow = ReservationRow;
 
     fn event(row: EventRow) -> Stored<Event> {
-        Ok(row.try_into().map_err(SqliteStoreError::from)?)
+        let event: Result<Event, SqliteStoreError> = row.try_into();
+        Ok(event?)
     }
 
     fn reservation(row: ReservationRow) -> Stored<Reservation> {
