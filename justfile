@@ -40,6 +40,13 @@ db-up:
 db-down:
     docker compose -f docker/compose.yaml down
 
+# The seat-map page in Debian's chromium (playwright-core from npm; no browser download): two
+# visitors race for a seat, one buys, the other holds the best block; a screenshot is checked.
+browser:
+    cargo build -p ticketctl
+    cd tests/browser && npm ci --no-audit --no-fund
+    TICKETCTL=target/debug/ticketctl node tests/browser/seatmap.test.mjs
+
 # schemathesis against a live `ticketctl serve` (SQLite): every check, stateful phase, bounded.
 schemathesis seconds="120":
     .ci/schemathesis {{seconds}}

@@ -226,6 +226,41 @@ SHAPES = [
     ("mixed", "90% reserves + 10% purchases of own holds, one event", "reserve=90,purchase=10", 1, ()),
 ]
 
+# The seat shapes: a fixed number of requests on fresh events of SEATS seats (80% held before
+# the run for best80), so every run decides the same number of requests and the event cannot
+# run out during it; hot_n is plain hot reserves of the same length, their reference.
+SEATS = 50_000
+SEAT_REQUESTS = 4_500
+
+
+def seat_shapes(seats: int, requests: int) -> list:
+    n = ("--requests", str(requests))
+    plan = ("--seats", str(seats))
+    return [
+        ("hot_n", f"reserve, one hot event, {requests:,} requests", "reserve=100", 1, n),
+        ("best", f"best-available pairs, one {seats:,}-seat event, {requests:,} requests", "best=100", 1, plan + n),
+        ("best80", f"best-available pairs, one {seats:,}-seat event 80% held, {requests:,} requests", "best=100", 1,
+         plan + ("--fill", "0.8") + n),
+        ("seatpick", f"two seats by label, one {seats:,}-seat event, {requests:,} requests (201 or 409)", "seat=100", 1,
+         plan + n),
+        ("seatmap", f"GET /api/events/{{{{id}}}}/seats of a {seats:,}-seat event (gzip)", "seatmap=100", 1, plan),
+        ("seatmap304", f"the same with If-None-Match: 304", "seatmap304=100", 1, plan),
+    ]
+
+
+# Answers other than 200/201 a shape may give.
+ALSO_ALLOWED = {"seatpick": {"409"}, "seatmap304": {"304"}}
+
+# Seat shapes against others of the same run: (key, reference, what, goal).
+SEAT_RATIOS = [
+    ("best", "hot_n", "best-available pairs against plain hot reserves", 0.5),
+    ("best80", "best", "best-available pairs at 80% held against a fresh event", 0.8),
+    ("seatpick", "hot_n", "reserves of two seats by label against plain hot reserves", 0.5),
+]
+
+# Seat map reads against GET /health: (key, goal).
+SEAT_READS = [("seatmap", 0.3), ("seatmap304", 0.6)]
+
 # Shapes compared with plain hot reserves, run by run: (key, what, goal).
 AGAINST_HOT = [
     ("typed", "typed reserves against plain hot reserves", 0.8),
@@ -234,7 +269,7 @@ AGAINST_HOT = [
 
 
 def shapes_run(ticketctl: Path, server: Server, clients: int, seconds: float, threads: int,
-               spread: int, rounds: int) -> dict:
+               spread: int, rounds: int, seat_shapes: list) -> dict:
     """Every shape `rounds` times, each round after a `GET /health` run; medians per shape.
 
     This machine drifts by up to ±20% from minute to minute, so the shapes and the ceiling are
@@ -245,13 +280,14 @@ def shapes_run(ticketctl: Path, server: Server, clients: int, seconds: float, th
         log(f"  round {r + 1}/{rounds}")
         out["health"].append(bench(ticketctl, server, mix="health=100", clients=clients,
                                    seconds=seconds, threads=threads, verify=False))
-        for key, what, mix, events, extra in SHAPES:
+        for key, what, mix, events, extra in SHAPES + seat_shapes:
             n = spread if events > 1 else 1
             result = bench(ticketctl, server, mix=mix, clients=clients, seconds=seconds, threads=threads,
                            events=n, extra=extra)
             if not result.get("verify", {}).get("ok"):
                 raise SystemExit(f"--verify failed on shape {key}: {result.get('verify')}")
-            bad = {op: {k: v for k, v in st.items() if k not in ("200", "201")}
+            allowed = {"200", "201"} | ALSO_ALLOWED.get(key, set())
+            bad = {op: {k: v for k, v in st.items() if k not in allowed}
                    for op, st in result["statuses"].items()}
             if any(bad.values()) or result.get("transport_errors"):
                 raise SystemExit(f"shape {key}: answers other than 200/201: {bad} {result.get('transport_errors')}")
@@ -269,6 +305,11 @@ def shapes_run(ticketctl: Path, server: Server, clients: int, seconds: float, th
     out["over_hot"] = {key: ratio(key, "hot") for key, _, _ in AGAINST_HOT if key in out["runs"]}
     if "quotas100" in out["runs"] and "typed" in out["runs"]:
         out["quotas100_over_typed"] = ratio("quotas100", "typed")
+    out["seat_ratios"] = {key: ratio(key, ref) for key, ref, _, _ in SEAT_RATIOS
+                          if key in out["runs"] and ref in out["runs"]}
+    out["seat_reads"] = {key: median([x["requests_per_second"] / h["requests_per_second"]
+                                      for x, h in zip(out["runs"][key], out["health"])])
+                         for key, _ in SEAT_READS if key in out["runs"]}
     return out
 
 
@@ -482,6 +523,13 @@ def render(results: dict) -> str:
         if sh.get("quotas100_over_typed"):
             lines += ["", "typed reserves on an event with 100 quotas against one with 2 (the decision reads only the "
                       f"quotas a request touches): {sh['quotas100_over_typed']:.2f}"]
+        for k, ref, what, goal in SEAT_RATIOS:
+            if k in (sh.get("seat_ratios") or {}):
+                lines += ["", f"{what} (median of the rounds' ratios; goal {goal}): {sh['seat_ratios'][k]:.2f}"]
+        for k, goal in SEAT_READS:
+            if k in (sh.get("seat_reads") or {}):
+                lines += ["", f"{sh['shapes'][k]['what']} against GET /health (median of the rounds' ratios; goal "
+                          f"{goal}): {sh['seat_reads'][k]:.2f}"]
     if r.get("overload"):
         lines += ["", "Overload: reserves on one event, request deadline "
                   f"{r['overload'][0]['deadline_ms']} ms, pool {r['pool_size']} connections:", "",
@@ -549,6 +597,16 @@ def targets(r: dict) -> list[dict]:
             if k in over:
                 out.append({"name": f"{label}: {what} >= {goal}", "met": over[k] >= goal,
                             "measured": f"{over[k]:.2f} (median of the rounds' ratios)"})
+        for k, ref, what, goal in SEAT_RATIOS:
+            got = ((r.get(key) or {}).get("seat_ratios") or {}).get(k)
+            if got is not None:
+                out.append({"name": f"{label}: {what} >= {goal}", "met": got >= goal,
+                            "measured": f"{got:.2f} (median of the rounds' ratios)"})
+        for k, goal in SEAT_READS:
+            got = ((r.get(key) or {}).get("seat_reads") or {}).get(k)
+            if got is not None:
+                out.append({"name": f"{label}: {k} >= {goal} of GET /health", "met": got >= goal,
+                            "measured": f"{got:.2f} (median of the rounds' ratios)"})
         q = (r.get(key) or {}).get("quotas100_over_typed")
         if q:
             out.append({"name": f"{label}: 100 quotas on the event cost no more than 2 (within 20%)", "met": q >= 0.8,
@@ -653,13 +711,14 @@ def main() -> int:
 
         if "shapes" in parts:
             log(f"load shapes on PostgreSQL, {shape_clients} connections")
+            seats = seat_shapes(2_000, 150) if args.smoke else seat_shapes(SEATS, SEAT_REQUESTS)
             results["shapes"] = shapes_run(ticketctl, batched, shape_clients, seconds, args.client_threads, spread,
-                                           shape_rounds)
+                                           shape_rounds, seats)
             log("  " + ", ".join(f"{k} {v['requests_per_second'] / results['shapes']['ceiling']:.2f}"
                                  for k, v in results["shapes"]["shapes"].items()))
             log(f"load shapes on SQLite, {shape_clients} connections")
             results["shapes_sqlite"] = shapes_run(ticketctl, lite, shape_clients, seconds, args.client_threads, spread,
-                                                  1)
+                                                  1, seats)
         if "overload" in parts and overload:
             results["overload"] = []
             for c in overload:

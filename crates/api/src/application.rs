@@ -232,6 +232,12 @@ impl Application {
                 read_limits(&config),
                 batches.handle(),
             ),
+            seat_reads: reads::seat_reads(
+                ticketing.clone(),
+                read_limits(&config),
+                batches.handle(),
+            ),
+            seat_bodies: Arc::default(),
             readiness: readiness(ticketing.clone(), &config, batches.handle()),
             read_lane: Arc::default(),
             keys_in_use: Arc::default(),

@@ -130,6 +130,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             lines: vec![],
+            seats: Vec::new(),
         };
         let stored = HttpAnswers.render(OperationKind::Reserve, &Ok(hold.clone()));
         assert_eq!(stored.status, 201);

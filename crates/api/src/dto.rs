@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use domain::{EventPage, EventSummary, Line, QuotaSummary, Reservation, TypeSummary};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// `201` of `POST /api/events/{event}/reserve`: the seed's body, with the quantity.
@@ -32,6 +33,9 @@ pub struct HoldCreated {
     /// Its tickets by type, for a typed hold (absent otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     lines: Vec<LineBody>,
+    /// Its seats' labels (`A-1-7`), for a hold of a seated event (absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    seats: Vec<String>,
 }
 
 impl From<Reservation> for HoldCreated {
@@ -44,6 +48,7 @@ impl From<Reservation> for HoldCreated {
             created_at: r.created_at,
             quantity: r.quantity,
             lines: r.lines.iter().map(LineBody::from).collect(),
+            seats: r.seats.iter().map(|s| s.label.clone()).collect(),
         }
     }
 }
@@ -122,6 +127,9 @@ pub struct ReservationBody {
     /// Its tickets by type, for a typed hold (absent otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     lines: Vec<LineBody>,
+    /// Its seats' labels (`A-1-7`), for a hold of a seated event (absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    seats: Vec<String>,
 }
 
 impl From<Reservation> for ReservationBody {
@@ -138,6 +146,7 @@ impl From<Reservation> for ReservationBody {
             quantity: r.quantity,
             customer: r.customer,
             lines: r.lines.iter().map(LineBody::from).collect(),
+            seats: r.seats.iter().map(|s| s.label.clone()).collect(),
         }
     }
 }
@@ -413,6 +422,12 @@ pub struct ReserveRequest {
     /// distinct types, at most `MAX_TICKETS_PER_RESERVATION` tickets in all.
     #[schema(min_items = 1, max_items = 10)]
     lines: Option<Vec<LineRequestBody>>,
+    /// On an event with a seating plan: these seats, by label (distinct), instead of a
+    /// quantity.
+    #[schema(min_items = 1, max_items = 10, example = json!(["A-1-7", "A-1-8"]))]
+    seats: Option<Vec<String>>,
+    /// On an event with a seating plan: the best free seats, instead of a quantity.
+    best_available: Option<BestAvailableRequest>,
     /// The shop's own account id for the customer, for the optional per-customer limit
     /// (`MAX_TICKETS_PER_CUSTOMER`). It is whatever the shop sends: not an authenticated
     /// identity.
@@ -458,6 +473,131 @@ pub struct ReleaseRequest {
     /// Tickets of a typed hold, by type.
     #[schema(min_items = 1, max_items = 10)]
     lines: Option<Vec<LineRequestBody>>,
+    /// Seats of a seated hold, by label.
+    #[schema(min_items = 1, max_items = 10)]
+    seats: Option<Vec<String>>,
+}
+
+/// A row of a seating plan as sent.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SeatRowRequest {
+    /// Its name within its section (1 to 40 characters, no `-`).
+    #[schema(example = "1")]
+    name: String,
+    /// How many seats (labelled `1` to n), or their labels in order (adjacent seats adjacent).
+    #[schema(value_type = Object, example = 20)]
+    seats: Value,
+    /// Lower is better (default: the order given).
+    rank: Option<i32>,
+}
+
+/// A section of a seating plan as sent.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SeatSectionRequest {
+    /// Its name (1 to 40 characters, no `-`).
+    #[schema(example = "A")]
+    name: String,
+    /// The ticket type its seats are sold as (required on an event with ticket types).
+    #[schema(format = Int64, minimum = 1)]
+    ticket_type: Option<i64>,
+    /// Its rows.
+    #[schema(min_items = 1)]
+    rows: Vec<SeatRowRequest>,
+}
+
+/// Body of `PUT /api/events/{event}/seats`: 1 to 100,000 seats.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SeatPlanRequest {
+    /// The sections, in order.
+    #[schema(min_items = 1)]
+    sections: Vec<SeatSectionRequest>,
+}
+
+/// A row of a seat map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatMapRow {
+    /// Its name.
+    name: String,
+    /// Its seats' own labels, in order; a seat's full label is `SECTION-ROW-SEAT`.
+    labels: Vec<String>,
+    /// One letter per seat, in order: `F` free, `H` held, `S` sold.
+    #[schema(pattern = "^[FHS]*$", example = "FFHS")]
+    status: String,
+}
+
+/// A section of a seat map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatMapSection {
+    /// Its name.
+    name: String,
+    /// Its rows.
+    rows: Vec<SeatMapRow>,
+    /// The ticket type its seats are sold as, if any.
+    #[schema(format = Int64)]
+    ticket_type: Option<i64>,
+}
+
+/// `GET /api/events/{event}/seats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatMapBody {
+    /// The map's version, also its `ETag`: it changes exactly when a seat's status does.
+    #[schema(format = Int64, minimum = 0)]
+    version: i64,
+    /// The sections, in order.
+    sections: Vec<SeatMapSection>,
+}
+
+impl From<&domain::SeatMapView> for SeatMapBody {
+    fn from(view: &domain::SeatMapView) -> Self {
+        let plan = view.map.plan();
+        let statuses = view.map.statuses(view.now);
+        let mut sections: Vec<SeatMapSection> = plan
+            .sections()
+            .iter()
+            .map(|s| SeatMapSection {
+                name: s.name.clone(),
+                rows: Vec::new(),
+                ticket_type: s.ticket_type.map(domain::TicketTypeId::get),
+            })
+            .collect();
+        for row in plan.rows() {
+            let status = row
+                .seats()
+                .filter_map(|seat| {
+                    let index = usize::try_from(seat.get() - 1).ok()?;
+                    statuses.get(index).map(|s| s.letter())
+                })
+                .collect();
+            if let Some(section) = sections.get_mut(row.section) {
+                section.rows.push(SeatMapRow {
+                    name: row.name.clone(),
+                    labels: row.labels.clone(),
+                    status,
+                });
+            }
+        }
+        Self {
+            version: view.version,
+            sections,
+        }
+    }
+}
+
+/// `best_available` of a reserve.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BestAvailableRequest {
+    /// How many seats.
+    #[schema(minimum = 1, maximum = 10, example = 2)]
+    quantity: u32,
+    /// Only seats sold as this type.
+    #[schema(format = Int64, minimum = 1)]
+    ticket_type: Option<i64>,
+    /// Adjacent in one row (default `true`).
+    together: Option<bool>,
 }
 
 /// Body of `POST /api/events/{event}/ticket-types`.

@@ -95,6 +95,12 @@ pub enum ApiError {
     /// 500 `internal_error`.
     #[error("internal error")]
     Internal,
+    /// 409 `seat_unavailable`, with the seats that are taken.
+    #[error("seats unavailable")]
+    SeatUnavailable(Vec<String>),
+    /// 409 `seating_locked`.
+    #[error("seating locked")]
+    SeatingLocked,
 }
 
 impl ApiError {
@@ -138,6 +144,8 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
             Self::OutcomeUnknown => "outcome_unknown",
             Self::Internal => "internal_error",
+            Self::SeatUnavailable(_) => "seat_unavailable",
+            Self::SeatingLocked => "seating_locked",
         }
     }
 
@@ -181,6 +189,12 @@ impl ApiError {
                                      have taken effect. Retry it with the same Idempotency-Key."
                 .into(),
             Self::Internal => "An internal error occurred.".into(),
+            Self::SeatUnavailable(_) => {
+                "Some of the seats are held or sold; nothing was held.".into()
+            }
+            Self::SeatingLocked => "The seating plan cannot be replaced: seats of the event \
+                                    are held or sold."
+                .into(),
         }
     }
 
@@ -203,6 +217,9 @@ impl ApiError {
                 body.insert("unavailable".into(), json!(unavailable));
                 serde_json::Value::Object(body)
             }
+            Self::SeatUnavailable(seats) => {
+                json!({ "error": self.code(), "message": self.message(), "seats": seats })
+            }
             _ => json!({ "error": self.code(), "message": self.message() }),
         };
         value.to_string()
@@ -218,7 +235,10 @@ impl From<DomainError> for ApiError {
             DomainError::CustomerLimitReached => Self::CustomerLimitReached,
             DomainError::EventNotFound
             | DomainError::ReservationNotFound
-            | DomainError::QuotaNotFound => Self::NotFound,
+            | DomainError::QuotaNotFound
+            | DomainError::SeatingNotFound => Self::NotFound,
+            DomainError::SeatUnavailable(seats) => Self::SeatUnavailable(seats),
+            DomainError::SeatingLocked => Self::SeatingLocked,
             DomainError::AlreadyPurchased => Self::AlreadyPurchased,
             DomainError::InvalidOrExpired => Self::InvalidOrExpired,
             DomainError::CapacityBelowSold => Self::CapacityBelowSold,
@@ -245,6 +265,8 @@ impl ResponseError for ApiError {
             | Self::AlreadyPurchased
             | Self::InvalidOrExpired
             | Self::CapacityBelowSold
+            | Self::SeatUnavailable(_)
+            | Self::SeatingLocked
             | Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,

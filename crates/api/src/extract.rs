@@ -121,6 +121,16 @@ impl AdminRequest {
             .ok_or_else(|| ApiError::invalid("body", "The request body is required."))
     }
 
+    /// The settings and engines of the app.
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The request.
+    pub(crate) fn request(&self) -> &HttpRequest {
+        &self.req
+    }
+
     /// Runs `work` on a blocking thread, as a write (`Effect::Write`) or a read.
     pub(crate) async fn run<T: Send + 'static>(
         &self,

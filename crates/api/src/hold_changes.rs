@@ -27,12 +27,24 @@ fn parse_extend(body: Option<&Map<String, Value>>, ttl: u32) -> Result<Option<u3
     }
 }
 
-/// `quantity` (an untyped hold) or `lines` (a typed one), not both.
+/// `quantity` (an untyped hold), `lines` (a typed one) or `seats` (a seated one): one of them.
 fn parse_release(body: Option<&Map<String, Value>>, max: u32) -> Result<ReleasePart, ApiError> {
     let empty = Map::new();
     let body = body.unwrap_or(&empty);
     let present = |key: &str| body.get(key).is_some_and(|v| !v.is_null());
     let mut errors = FieldErrors::new();
+    if present("seats") {
+        if present("quantity") || present("lines") {
+            errors.insert(
+                "seats",
+                vec!["Send seats alone, without quantity or lines.".into()],
+            );
+            return Err(ApiError::Validation(errors));
+        }
+        return crate::seats::labels(&mut errors, &body["seats"], max)
+            .map(ReleasePart::Seats)
+            .ok_or(ApiError::Validation(errors));
+    }
     let part = match (present("quantity"), present("lines")) {
         (true, true) => {
             errors.insert("lines", vec!["Send a quantity or lines, not both.".into()]);

@@ -40,6 +40,8 @@ use crate::error::{mime_json, ApiError};
         crate::inventory::create_quota,
         crate::inventory::update_quota,
         crate::inventory::create_ticket_type,
+        crate::seats::show,
+        crate::seats::load,
         crate::routes::health,
         crate::routes::live,
         crate::routes::ready,
@@ -49,6 +51,7 @@ use crate::error::{mime_json, ApiError};
         (name = "reservations", description = "Hold, purchase and cancel tickets."),
         (name = "events", description = "Events and their ticket counts."),
         (name = "inventory", description = "Quotas and ticket types of an event (operators)."),
+        (name = "seating", description = "Seating plans and the live seat map."),
         (name = "operations", description = "For load balancers and operators."),
     ),
 )]
@@ -100,6 +103,7 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                         available: 1,
                     }]),
                     ApiError::CustomerLimitReached,
+                    ApiError::SeatUnavailable(vec!["A-1-7".into()]),
                 ]),
             ),
             (
@@ -111,6 +115,7 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                         "The quantity field must not be greater than 10.",
                     ),
                     ApiError::invalid("ticket_type", "The ticket type field is required."),
+                    ApiError::invalid("seats", "This event has no seat A-9-99."),
                     ApiError::IdempotencyKeyReused,
                 ],
             ),
@@ -172,7 +177,15 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                 true,
             ),
         ],
-        "getReservation" | "getEvent" => vec![(StatusCode::NOT_FOUND, vec![ApiError::NotFound])],
+        "getReservation" | "getEvent" | "getSeats" => {
+            vec![(StatusCode::NOT_FOUND, vec![ApiError::NotFound])]
+        }
+        "putSeats" => vec![
+            (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
+            (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
+            (StatusCode::CONFLICT, vec![ApiError::SeatingLocked]),
+            unprocessable("sections", "Two sections are named \"A\".", false),
+        ],
         "ready" => vec![(
             StatusCode::SERVICE_UNAVAILABLE,
             vec![ApiError::NotReady(
@@ -208,6 +221,7 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
             | "createQuota"
             | "updateQuota"
             | "createTicketType"
+            | "putSeats"
     ) {
         table.extend(bad_body);
         // Only when RATE_LIMIT_PER_SECOND is set.

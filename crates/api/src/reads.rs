@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_rt::ArbiterHandle;
-use domain::{DomainError, EventId, EventSummary, Reservation, ReservationId, Ticketing};
+use domain::{
+    DomainError, EventId, EventSummary, Reservation, ReservationId, SeatMapView, Ticketing,
+};
 
 use crate::batching::{Batcher, Limits};
 
@@ -18,6 +20,8 @@ use crate::batching::{Batcher, Limits};
 pub type EventReads = Batcher<EventId, Option<EventSummary>>;
 /// Reads of reservations by id.
 pub type ReservationReads = Batcher<ReservationId, Option<Reservation>>;
+/// Reads of seat maps by event.
+pub type SeatReads = Batcher<EventId, Option<SeatMapView>>;
 
 /// The ids of a batch without repeats, and each request's answer from what was found.
 fn answer_each<Id, Found>(
@@ -53,6 +57,19 @@ pub fn event_reads(
         move |ids: Vec<EventId>| -> Result<Vec<Option<EventSummary>>, DomainError> {
             let found = ticketing.event_summaries(&unique(&ids))?;
             Ok(answer_each(&ids, found, |s| s.event.id))
+        },
+    )
+}
+
+/// Seat map reads: one statement asks for the seat versions of every event of the batch.
+pub fn seat_reads(ticketing: Ticketing, limits: Limits, runtime: ArbiterHandle) -> Arc<SeatReads> {
+    Batcher::on_runtime(
+        "seat map read",
+        limits,
+        Some(runtime),
+        move |ids: Vec<EventId>| -> Result<Vec<Option<SeatMapView>>, DomainError> {
+            let found = ticketing.seat_maps(&unique(&ids))?;
+            Ok(answer_each(&ids, found, |v| v.event))
         },
     )
 }

@@ -13,7 +13,25 @@ use crate::dto::{HoldCreated, ReservationBody};
 use crate::error::{ApiError, FieldErrors};
 use crate::extract::HoldRequest;
 use crate::params::{EventPath, IdempotencyKeyHeader, ReservationPath};
+use crate::seats::Seated;
 use crate::state::AppState;
+
+/// The `customer` of a body, if it names one; a wrong one is reported in `errors`.
+fn customer_of(errors: &mut FieldErrors, body: &Map<String, Value>) -> Option<Customer> {
+    match body.get("customer") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(raw)) => Customer::parse(raw)
+            .map_err(|e| crate::body::record(errors, e))
+            .ok(),
+        Some(_) => {
+            errors.insert(
+                "customer",
+                vec!["The customer field must be a string.".into()],
+            );
+            None
+        }
+    }
+}
 
 /// Reads the reserve body: every problem at once.
 fn parse_reserve(
@@ -24,6 +42,14 @@ fn parse_reserve(
     let empty = Map::new();
     let body = body.unwrap_or(&empty);
     let mut errors = FieldErrors::new();
+    let customer = customer_of(&mut errors, body);
+    match crate::seats::of_reserve(&mut errors, body, max_quantity) {
+        Seated::No => {}
+        Seated::Asked(quantity, seats) if errors.is_empty() => {
+            return Ok(Reserve::seated(event, quantity, customer, seats));
+        }
+        Seated::Asked(..) | Seated::Invalid => return Err(ApiError::Validation(errors)),
+    }
     let typed = crate::lines::of_reserve(&mut errors, body, max_quantity);
     let quantity = match &typed {
         Some(crate::lines::Named::Typed(lines, field)) => {
@@ -42,32 +68,16 @@ fn parse_reserve(
         }
         None => None,
     };
-    let customer = match body.get("customer") {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::String(raw)) => Customer::parse(raw)
-            .map(Some)
-            .map_err(|e| crate::body::record(&mut errors, e))
-            .ok(),
-        Some(_) => {
-            errors.insert(
-                "customer",
-                vec!["The customer field must be a string.".into()],
-            );
-            None
-        }
-    };
-    match (typed, quantity, customer) {
-        (Some(typed), Some(quantity), Some(customer)) if errors.is_empty() => {
+    match (typed, quantity) {
+        (Some(typed), Some(quantity)) if errors.is_empty() => {
             let (lines, lines_field) = match typed {
                 crate::lines::Named::Typed(lines, field) => (lines, field),
                 crate::lines::Named::Untyped => (Vec::new(), "ticket_type"),
             };
             Ok(Reserve {
-                event,
-                quantity,
-                customer,
                 lines,
                 lines_field,
+                ..Reserve::untyped(event, quantity, customer)
             })
         }
         _ => Err(ApiError::Validation(errors)),

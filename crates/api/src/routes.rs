@@ -12,7 +12,7 @@ use crate::dto::Health;
 use crate::error::ApiError;
 use crate::openapi::ApiDocs;
 use crate::state::AppState;
-use crate::{events, hold_changes, inventory, reservations};
+use crate::{events, hold_changes, inventory, pages, reservations, seats};
 
 /// A resource that answers other methods with a JSON 405 naming the ones it accepts.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -133,10 +133,21 @@ pub fn configure(
                     .route(web::post().to(inventory::create_ticket_type)),
             )
             .service(
+                resource("/api/events/{event}/seats", "GET, PUT")
+                    .app_data(web::PayloadConfig::new(crate::seats::MAX_PLAN_BYTES))
+                    .route(web::get().to(seats::show))
+                    .route(web::put().to(seats::load)),
+            )
+            .service(
                 resource("/api/events", "GET, POST")
                     .route(web::get().to(events::list))
                     .route(web::post().to(events::create)),
             )
+            .service(
+                resource("/events/{event}/seatmap", "GET").route(web::get().to(pages::seat_map)),
+            )
+            .service(resource("/seatmap/seatmap.js", "GET").route(web::get().to(pages::script)))
+            .service(resource("/seatmap/seatmap.css", "GET").route(web::get().to(pages::style)))
             .service(resource("/health", "GET").route(web::get().to(health)))
             .service(resource("/health/live", "GET").route(web::get().to(live)))
             .service(resource("/health/ready", "GET").route(web::get().to(ready)))

@@ -8,7 +8,7 @@ use domain::{Command, CommandOutcome, Readiness, Ticketing};
 
 use crate::batching::Batcher;
 use crate::idempotency::KeysInUse;
-use crate::reads::{EventReads, ReservationReads, RoundRobin};
+use crate::reads::{EventReads, ReservationReads, RoundRobin, SeatReads};
 
 /// The write pipeline: reserves, purchases and cancels, group-committed in lanes.
 pub type Writes = Batcher<Command, CommandOutcome>;
@@ -27,6 +27,10 @@ pub struct AppState {
     pub event_reads: Arc<EventReads>,
     /// Reads of reservations, coalesced.
     pub reservation_reads: Arc<ReservationReads>,
+    /// Reads of seat maps, coalesced.
+    pub seat_reads: Arc<SeatReads>,
+    /// Seat map bodies, rendered once per version.
+    pub seat_bodies: Arc<crate::seats::SeatBodies>,
     /// `GET /health/ready`.
     pub readiness: Arc<ReadinessChecks>,
     /// Which read lane the next read goes to.

@@ -56,6 +56,9 @@ pub enum Command {
     /// Add and change an event's quotas (pools of tickets that ticket types share)
     #[command(subcommand)]
     Quotas(QuotasCommand),
+    /// Load and show an event's seating plan
+    #[command(subcommand)]
+    Seats(SeatsCommand),
     /// Add and list an event's ticket types
     #[command(subcommand, name = "ticket-types")]
     TicketTypes(TicketTypesCommand),
@@ -105,7 +108,9 @@ pub struct BenchArgs {
     pub requests: Option<u64>,
 
     /// Weights of the requests: reserve, purchase (of this run's own holds), read (an event),
-    /// health (GET /health, the HTTP ceiling)
+    /// health (GET /health, the HTTP ceiling); with --seats: best (best-available pairs), seat
+    /// (two random seats by label), seatmap (the seat map, gzip), seatmap304 (the seat map with
+    /// the `ETag` last seen: 304 while nothing changed)
     #[arg(long, env = "BENCH_MIX", default_value = "reserve=100")]
     pub mix: String,
 
@@ -125,6 +130,22 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_LINES", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=10))]
     pub lines: u32,
+
+    /// With --capacity: give each event a seating plan of this many seats (section A, rows of
+    /// --seats-per-row, labelled A-ROW-SEAT); its capacity becomes its seats
+    #[arg(long, env = "BENCH_SEATS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub seats: u32,
+
+    /// With --seats: seats per row
+    #[arg(long, env = "BENCH_SEATS_PER_ROW", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub seats_per_row: u32,
+
+    /// With --seats: the share of each event's seats held before the run (best-available holds
+    /// of 10), from 0 to 0.95
+    #[arg(long, env = "BENCH_FILL", default_value_t = 0.0)]
+    pub fill: f64,
 
     /// Print the results as JSON instead of a table
     #[arg(long, env = "BENCH_JSON")]
@@ -361,6 +382,27 @@ pub enum EventsCommand {
         /// Check every event, printing one JSON line each (newest first)
         #[arg(long, env = "CHECK_ALL_EVENTS")]
         all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeatsCommand {
+    /// Load (replace) an event's seating plan from a JSON file (the body of
+    /// `PUT /api/events/{event}/seats`) and print the seat map as JSON; refused once any seat
+    /// is held or sold
+    Load {
+        /// The event's id
+        #[arg(long, env = "EVENT_ID")]
+        event: String,
+        /// The plan: `{"sections": [{"name", "ticket_type"?, "rows": [{"name", "seats", "rank"?}]}]}`
+        #[arg(long, env = "SEATS_FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Print an event's seat map as JSON (`F` free, `H` held, `S` sold, per seat)
+    Show {
+        /// The event's id
+        #[arg(long, env = "EVENT_ID")]
+        event: String,
     },
 }
 

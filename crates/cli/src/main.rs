@@ -18,7 +18,8 @@ use domain::{
 use serde_json::json;
 
 use crate::args::{
-    Cli, Command, EventsCommand, QuotasCommand, ReservationsCommand, TicketTypesCommand,
+    Cli, Command, EventsCommand, QuotasCommand, ReservationsCommand, SeatsCommand,
+    TicketTypesCommand,
 };
 use crate::error::CliError;
 use crate::store::Store;
@@ -101,6 +102,36 @@ fn quotas(command: QuotasCommand, url: &str) -> Result<(), CliError> {
     print_json(&QuotaBody::from(summary))
 }
 
+fn seats(command: SeatsCommand, url: &str) -> Result<(), CliError> {
+    let store = Store::open(url, None)?;
+    let t = maintenance_ticketing(&store)?;
+    let view = match command {
+        SeatsCommand::Load { event, file } => {
+            let event = parse_event_id(&event)?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Config(format!("cannot read {}: {e}", file.display())))?;
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| CliError::Config(format!("{} is not JSON: {e}", file.display())))?;
+            let Some(body) = body.as_object() else {
+                return Err(CliError::Config(format!(
+                    "{} must hold a JSON object with sections",
+                    file.display()
+                )));
+            };
+            let plan = api::seats::parse_plan(body).map_err(|e| CliError::Config(e.body()))?;
+            t.load_seating(event, &plan)?
+        }
+        SeatsCommand::Show { event } => {
+            let event = parse_event_id(&event)?;
+            t.seat_maps(&[event])?
+                .pop()
+                .ok_or(domain::DomainError::SeatingNotFound)?
+        }
+    };
+    println!("{}", api::seats::seat_map_json(&view));
+    Ok(())
+}
+
 fn ticket_types(command: TicketTypesCommand, url: &str) -> Result<(), CliError> {
     let store = Store::open(url, None)?;
     let t = maintenance_ticketing(&store)?;
@@ -143,6 +174,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve::run(&args, url),
         Command::Bench(args) => bench::run(&args),
         Command::Quotas(command) => quotas(command, url),
+        Command::Seats(command) => seats(command, url),
         Command::TicketTypes(command) => ticket_types(command, url),
         Command::Migrate => {
             let store = Store::open(url, None)?;

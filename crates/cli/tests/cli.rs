@@ -292,6 +292,205 @@ fn two_servers_on_one_database_never_oversell_a_quota_under_typed_and_multi_line
 }
 
 #[test]
+fn seats_are_loaded_and_shown_from_the_command_line_by_flag_or_variable() {
+    let db = migrated();
+    let dir = TempDir::new();
+    let out = run(ticketctl(Some(db.url())).args([
+        "events",
+        "create",
+        "--name",
+        "Hall",
+        "--capacity",
+        "1",
+    ]));
+    let id = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["id"].to_string();
+    let plan = dir.0.join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"sections":[{"name":"A","rows":[{"name":"1","seats":3},{"name":"2","seats":["x","y"]}]}]}"#,
+    )
+    .unwrap();
+    let out = run(ticketctl(Some(db.url()))
+        .args(["seats", "load", "--event", &id])
+        .env("SEATS_FILE", &plan));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let map: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = &map["sections"][0]["rows"];
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[1]["status"].as_str()),
+        (Some("FFF"), Some("FF"))
+    );
+    assert_eq!(rows[1]["labels"], serde_json::json!(["x", "y"]));
+    let server = Server::start(db.url(), &[]);
+    let (status, hold) = server.request(
+        "POST",
+        &format!("/api/events/{id}/reserve"),
+        r#"{"seats":["A-2-y"]}"#,
+    );
+    assert_eq!(
+        (status, hold["seats"].clone()),
+        (201, serde_json::json!(["A-2-y"]))
+    );
+    let out = run(ticketctl(Some(db.url()))
+        .args(["seats", "show"])
+        .env("EVENT_ID", &id));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let map: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(map["sections"][0]["rows"][1]["status"], "FH");
+    // A held seat locks the plan; a bad plan is refused on one line.
+    assert_one_line_failure(
+        &run(ticketctl(Some(db.url()))
+            .args(["seats", "load", "--event", &id, "--file"])
+            .arg(&plan)),
+        "seating plan",
+    );
+    std::fs::write(
+        &plan,
+        r#"{"sections":[{"name":"A-B","rows":[{"name":"1","seats":1}]}]}"#,
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &run(ticketctl(Some(db.url()))
+            .args(["seats", "load", "--event", &id, "--file"])
+            .arg(&plan)),
+        "sections",
+    );
+}
+
+/// The seats granted by `answers` to the reserves of `bodies` (best-available or not): each
+/// at most once, every best pair adjacent in one row, every refusal the expected one.
+fn granted_seats(
+    bodies: &[(bool, String)],
+    answers: &[(u16, Value)],
+) -> std::collections::HashSet<String> {
+    let mut seats = std::collections::HashSet::new();
+    for ((best, _), (status, body)) in bodies.iter().zip(answers) {
+        match status {
+            201 => {
+                let held: Vec<&str> = body["seats"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap())
+                    .collect();
+                assert_eq!(held.len(), 2, "{body}");
+                for seat in &held {
+                    assert!(
+                        seats.insert((*seat).to_owned()),
+                        "seat {seat} granted twice"
+                    );
+                }
+                if *best {
+                    let parts: Vec<Vec<&str>> =
+                        held.iter().map(|l| l.split('-').collect()).collect();
+                    let place = |p: &Vec<&str>| p[2].parse::<u32>().unwrap();
+                    assert!(
+                        parts[0][1] == parts[1][1] && place(&parts[1]) == place(&parts[0]) + 1,
+                        "a best pair is adjacent in one row: {held:?}"
+                    );
+                }
+            }
+            409 => assert!(
+                (!best && body["error"] == "seat_unavailable")
+                    || (*best && body["error"] == "sold_out"),
+                "{body}"
+            ),
+            other => panic!("answer {other}: {body}"),
+        }
+    }
+    seats
+}
+
+/// 300 reserves of two pseudo-random seats of a 100-seat plan and 100 best-available pairs,
+/// all at once over two server processes on one database: no seat in two holds, every pair
+/// the service chose adjacent in one row, and the counters and the seat map equal the seats
+/// granted.
+#[test]
+fn two_servers_on_one_database_never_give_a_seat_twice_under_a_storm_of_seat_reserves() {
+    let db = migrated();
+    let servers = Arc::new([Server::start(db.url(), &[]), Server::start(db.url(), &[])]);
+    let (_, event) = servers[0].request("POST", "/api/events", r#"{"name":"Hall","capacity":1}"#);
+    let id = event["id"].as_i64().unwrap();
+    let plan = r#"{"sections":[{"name":"A","rows":[
+        {"name":"1","seats":10},{"name":"2","seats":10},{"name":"3","seats":10},{"name":"4","seats":10},
+        {"name":"5","seats":10},{"name":"6","seats":10},{"name":"7","seats":10},{"name":"8","seats":10},
+        {"name":"9","seats":10},{"name":"10","seats":10}]}]}"#;
+    let (status, _) = servers[0].request("PUT", &format!("/api/events/{id}/seats"), plan);
+    assert_eq!(status, 200);
+    let label = |n: u64| format!("A-{}-{}", n / 10 + 1, n % 10 + 1);
+    let bodies: Vec<(bool, String)> = (0..400_u64)
+        .map(|i| {
+            if i % 4 == 3 {
+                (true, r#"{"best_available":{"quantity":2}}"#.to_owned())
+            } else {
+                // A fixed pseudo-random pair of distinct seats per request.
+                let x = i
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let (a, b) = ((x >> 33) % 100, (x >> 17) % 99);
+                let b = if b >= a { b + 1 } else { b };
+                (
+                    false,
+                    format!(r#"{{"seats":["{}","{}"]}}"#, label(a), label(b)),
+                )
+            }
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let threads = bodies.len();
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (servers, barrier, bodies) = (
+                Arc::clone(&servers),
+                Arc::clone(&barrier),
+                Arc::clone(&bodies),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                servers[i % 2].request("POST", &format!("/api/events/{id}/reserve"), &bodies[i].1)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let seats = granted_seats(&bodies, &answers);
+    assert!(
+        answers.iter().any(|(s, _)| *s == 409),
+        "seats ran out or clashed"
+    );
+    let bests = answers
+        .iter()
+        .zip(bodies.iter())
+        .filter(|((s, _), (best, _))| *s == 201 && *best)
+        .count();
+    eprintln!(
+        "{} seats granted, {bests} of them in best-available pairs",
+        seats.len()
+    );
+    assert!(
+        seats.len() >= 80 && bests > 0,
+        "most seats go: {}",
+        seats.len()
+    );
+    let read = servers[1]
+        .request("GET", &format!("/api/events/{id}"), "")
+        .1;
+    assert_eq!(read["reserved"].as_u64(), Some(seats.len() as u64));
+    let map = servers[0]
+        .request("GET", &format!("/api/events/{id}/seats"), "")
+        .1;
+    let held: usize = map["sections"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().matches('H').count())
+        .sum();
+    assert_eq!(held, seats.len());
+    let out = run(ticketctl(Some(db.url())).args(["events", "check", &id.to_string()]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
 fn usage_errors_exit_with_2() {
     for args in [
         vec!["frobnicate"],

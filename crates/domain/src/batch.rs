@@ -2,6 +2,8 @@
 //! algorithm every store runs, driving the store's primitives in the one lock order (keys,
 //! events by id, reservations) and deciding with [`crate::ledger`].
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::command::{Command, CommandOutcome, Operation};
@@ -10,6 +12,7 @@ use crate::idempotency::{ClaimOutcome, IdempotencyClaim, RenderAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::inventory::Inventory;
 use crate::ledger::{types_of, Ledger, Released, Rules};
+use crate::seating::{SeatMap, SeatMaps};
 use crate::store::{KeyTerm, LockedEvent, PastDue, TypeOf, UnitOfWork, Usage};
 use crate::validation::Customer;
 
@@ -24,7 +27,8 @@ pub(crate) fn run(
     rules: Rules,
     keep_keys_until: DateTime<Utc>,
     render: &dyn RenderAnswer,
-) -> Result<Vec<CommandOutcome>, DomainError> {
+    kept: &SeatMaps,
+) -> Result<Decided, DomainError> {
     let now = rules.now;
     let mut outcomes: Vec<Option<CommandOutcome>> = vec![None; commands.len()];
 
@@ -74,7 +78,8 @@ pub(crate) fn run(
         .into());
     }
 
-    let inventory = inventory_of(uow, commands, &live, &rows)?;
+    let maps = seat_maps(uow, &events, kept)?;
+    let inventory = inventory_of(uow, commands, &live, &rows, &maps)?;
     let usage = usage_of(uow, commands, &live, &events, rules)?;
 
     let mut ledger = Ledger::new(
@@ -84,7 +89,8 @@ pub(crate) fn run(
         inventory,
         rows,
         usage,
-    );
+    )
+    .with_seats(maps);
     for &i in &live {
         let outcome = ledger.decide(&commands[i].operation, &mut |event, limit| {
             release(
@@ -99,7 +105,7 @@ pub(crate) fn run(
         outcomes[i] = Some(CommandOutcome::Decided(outcome));
     }
 
-    let mut changes = ledger.into_changes();
+    let (mut changes, maps) = ledger.into_parts();
     for i in answering {
         if let (Some(CommandOutcome::Decided(result)), Some(claim)) =
             (&outcomes[i], &commands[i].idempotency)
@@ -112,10 +118,48 @@ pub(crate) fn run(
         uow.apply(&changes, now)?;
     }
 
-    outcomes
+    let outcomes = outcomes
         .into_iter()
         .map(|o| o.ok_or_else(|| StoreError::internal("a command was left undecided").into()))
-        .collect()
+        .collect::<Result<_, DomainError>>()?;
+    Ok(Decided { outcomes, maps })
+}
+
+/// A batch's outcomes, one per command in order, and its events' seat maps as they are once
+/// it is committed.
+#[derive(Debug)]
+pub(crate) struct Decided {
+    pub(crate) outcomes: Vec<CommandOutcome>,
+    pub(crate) maps: Vec<SeatMap>,
+}
+
+/// The seat maps of the seated events among `events`: the ones kept at the version the batch
+/// locked, else read from the store (a map the batch takes is given back after its commit).
+fn seat_maps(
+    uow: &mut dyn UnitOfWork,
+    events: &[LockedEvent],
+    kept: &SeatMaps,
+) -> Result<Vec<SeatMap>, DomainError> {
+    let mut maps = Vec::new();
+    for event in events {
+        let Some(version) = event.seats else {
+            continue;
+        };
+        if let Some(map) = kept.take(event.id, version) {
+            maps.push(map);
+            continue;
+        }
+        let seating = uow.read_seating(event.id)?.ok_or_else(|| {
+            StoreError::internal(format!("event {} has lost its seating plan", event.id))
+        })?;
+        maps.push(SeatMap::new(
+            event.id,
+            seating.version,
+            Arc::new(seating.plan),
+            seating.holders,
+        )?);
+    }
+    Ok(maps)
 }
 
 /// The ticket types the live commands' reserves name and the named holds hold, with their
@@ -125,6 +169,7 @@ fn inventory_of(
     commands: &[Command],
     live: &[usize],
     rows: &[crate::Reservation],
+    maps: &[SeatMap],
 ) -> Result<Inventory, DomainError> {
     let mut types: Vec<TypeOf> = live
         .iter()
@@ -137,6 +182,14 @@ fn inventory_of(
             rows.iter()
                 .flat_map(|r| r.lines.iter().map(|l| (r.event_id, l.ticket_type))),
         )
+        // A seated reserve's types are its seats' sections': any of the plan's.
+        .chain(maps.iter().flat_map(|m| {
+            m.plan()
+                .sections()
+                .iter()
+                .filter_map(|s| s.ticket_type)
+                .map(|t| (m.event, t))
+        }))
         .collect();
     types.sort_unstable();
     types.dedup();
@@ -289,6 +342,7 @@ mod tests {
             purchased: 0,
             held: 0,
             typed: false,
+            seats: None,
         }
     }
 
@@ -336,7 +390,16 @@ mod tests {
             .times(1)
             .in_sequence(&mut seq)
             .returning(|_, _| Ok(()));
-        let outcomes = run(&mut uow, &commands, rules(None), NOW, &Echo).unwrap();
+        let outcomes = run(
+            &mut uow,
+            &commands,
+            rules(None),
+            NOW,
+            &Echo,
+            &SeatMaps::default(),
+        )
+        .unwrap()
+        .outcomes;
         assert!(outcomes
             .iter()
             .all(|o| matches!(o, CommandOutcome::Decided(Ok(_)))));
@@ -370,7 +433,16 @@ mod tests {
                 ])
             });
         // Nothing is left to decide: no event is locked and nothing is written.
-        let outcomes = run(&mut uow, &commands, rules(None), NOW, &Echo).unwrap();
+        let outcomes = run(
+            &mut uow,
+            &commands,
+            rules(None),
+            NOW,
+            &Echo,
+            &SeatMaps::default(),
+        )
+        .unwrap()
+        .outcomes;
         assert_eq!(
             outcomes,
             vec![
@@ -401,7 +473,16 @@ mod tests {
             })
             .times(1)
             .returning(|_, _| Ok(()));
-        let outcomes = run(&mut uow, &commands, rules(None), NOW, &Echo).unwrap();
+        let outcomes = run(
+            &mut uow,
+            &commands,
+            rules(None),
+            NOW,
+            &Echo,
+            &SeatMaps::default(),
+        )
+        .unwrap()
+        .outcomes;
         assert_eq!(
             outcomes,
             vec![CommandOutcome::Decided(Err(DomainError::SoldOut))]
@@ -430,7 +511,14 @@ mod tests {
             .times(1)
             .returning(|_| Err(StoreError::unavailable("gone").into()));
         uow.expect_apply().never();
-        let failed = run(&mut uow, &commands, rules(None), NOW, &Echo);
+        let failed = run(
+            &mut uow,
+            &commands,
+            rules(None),
+            NOW,
+            &Echo,
+            &SeatMaps::default(),
+        );
         assert!(
             matches!(&failed, Err(DomainError::Store(e)) if e.kind == crate::StoreErrorKind::Unavailable),
             "{failed:?}"
@@ -442,7 +530,15 @@ mod tests {
             .returning(|_, _| Err(StoreError::unavailable("gone").into()));
         uow.expect_read_reservations().never();
         uow.expect_apply().never();
-        assert!(run(&mut uow, &commands, rules(None), NOW, &Echo).is_err());
+        assert!(run(
+            &mut uow,
+            &commands,
+            rules(None),
+            NOW,
+            &Echo,
+            &SeatMaps::default()
+        )
+        .is_err());
     }
 
     #[test]
@@ -464,7 +560,16 @@ mod tests {
             .times(1)
             .returning(|pairs, _| Ok(vec![(pairs[0].0, pairs[0].1.clone(), 2)]));
         uow.expect_apply().returning(|_, _| Ok(()));
-        let outcomes = run(&mut uow, &commands, rules(Some(2)), NOW, &Echo).unwrap();
+        let outcomes = run(
+            &mut uow,
+            &commands,
+            rules(Some(2)),
+            NOW,
+            &Echo,
+            &SeatMaps::default(),
+        )
+        .unwrap()
+        .outcomes;
         assert_eq!(
             outcomes
                 .into_iter()

@@ -6,6 +6,7 @@ use crate::idempotency::{IdempotencyClaim, StoredAnswer};
 use crate::ids::{EventId, ReservationId};
 use crate::inventory::LineRequest;
 use crate::reservation::Reservation;
+use crate::seating::SeatRequest;
 use crate::validation::{Customer, PaymentReference, Quantity};
 
 /// Hold `quantity` tickets of `event`, all or nothing: untyped, or of the ticket types of
@@ -22,6 +23,8 @@ pub struct Reserve {
     pub lines: Vec<LineRequest>,
     /// The request's field that named the types (`ticket_type` or `lines`), for refusals.
     pub lines_field: &'static str,
+    /// The seats asked for, on an event with a seating plan (`quantity` is their number).
+    pub seats: Option<SeatRequest>,
 }
 
 impl Reserve {
@@ -33,6 +36,20 @@ impl Reserve {
             customer,
             lines: Vec::new(),
             lines_field: "ticket_type",
+            seats: None,
+        }
+    }
+
+    /// A reserve of seats of a seated event: `quantity` must be their number.
+    pub fn seated(
+        event: EventId,
+        quantity: Quantity,
+        customer: Option<Customer>,
+        seats: SeatRequest,
+    ) -> Self {
+        Self {
+            seats: Some(seats),
+            ..Self::untyped(event, quantity, customer)
         }
     }
 }
@@ -54,6 +71,8 @@ pub enum ReleasePart {
     Tickets(Quantity),
     /// Tickets of a typed hold, by type.
     Lines(Vec<LineRequest>),
+    /// Seats of a seated hold, by label.
+    Seats(Vec<String>),
 }
 
 /// Give back part of an active hold at once; the rest stays held.

@@ -39,6 +39,12 @@ fn update(
     let Some(locked) = uow.lock_events(&[id], &[])?.pop() else {
         return Err(DomainError::EventNotFound);
     };
+    if patch.capacity.is_some() && locked.seats.is_some() {
+        return Err(DomainError::Validation {
+            field: "capacity",
+            message: "The capacity of an event with a seating plan is its number of seats.".into(),
+        });
+    }
     let current = uow
         .event_snapshot(id, now)?
         .ok_or(DomainError::EventNotFound)?;

@@ -20,6 +20,15 @@ pub enum DomainError {
     /// An extend would make the hold last longer than the longest hold from its creation.
     #[error("the hold would last longer than allowed")]
     HoldLifetimeExceeded,
+    /// Some of the seats a reserve named are held or sold: their labels.
+    #[error("seats unavailable: {0:?}")]
+    SeatUnavailable(Vec<String>),
+    /// The event's seating plan cannot be replaced: seats or tickets are held or sold.
+    #[error("the seating plan is locked")]
+    SeatingLocked,
+    /// The event has no seating plan.
+    #[error("the event has no seating plan")]
+    SeatingNotFound,
     /// No quota of the event has the given id.
     #[error("quota not found")]
     QuotaNotFound,

@@ -138,6 +138,7 @@ mod tests {
                         purchased: 0,
                         held: 4,
                         typed: false,
+                        seats: None,
                     })
                     .collect())
             });
@@ -153,6 +154,7 @@ mod tests {
                         event,
                         quantity,
                         lines: vec![],
+                        seats: Vec::new(),
                     })
                     .collect())
             });

@@ -63,6 +63,11 @@ store_id!(
     EventId
 );
 store_id!(
+    /// A seat of an event's seating plan, by its place in it: 1 for the first seat of the
+    /// first row of the first section.
+    SeatId
+);
+store_id!(
     /// The id of a quota (a pool of an event's tickets that ticket types draw from).
     QuotaId
 );

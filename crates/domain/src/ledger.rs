@@ -9,22 +9,24 @@
 //! after it; of two purchases of one hold the first wins.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::availability::release_limit;
 use crate::command::{Extend, Operation, Release, ReleasePart, Reserve};
 use crate::error::{DomainError, Shortfall, StoreError};
-use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+use crate::ids::{EventId, QuotaId, ReservationId, SeatId, TicketTypeId};
 use crate::inventory::{Inventory, Line, LineRequest, TicketType};
 use crate::reservation::{
     decide_hold_change, decide_transition, Reservation, ReservationStatus, TransitionDecision,
 };
+use crate::seating::{HeldSeat, Holder, SeatMap, SeatRequest};
 use crate::store::{
-    Changes, CounterDelta, HoldChange, LockedEvent, ReleasedHold, StatusChange, TypeOf,
+    Changes, CounterDelta, HoldChange, LockedEvent, ReleasedHold, SeatTaken, StatusChange, TypeOf,
 };
 use crate::ticketing::HoldTtl;
-use crate::validation::{Customer, PaymentReference};
+use crate::validation::{Customer, PaymentReference, Quantity};
 
 /// A pool of tickets: an event's root quota, or a named quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +53,8 @@ impl Counts {
 struct EventState {
     /// Whether the event has ticket types: every reserve must name them.
     typed: bool,
+    /// Whether it has a seating plan: every reserve must name seats.
+    seated: bool,
     /// Whether the store held tickets of this event when the batch locked it: only those can
     /// be past due (a hold granted in this batch is not).
     may_have_past_due: bool,
@@ -94,8 +98,17 @@ pub struct Ledger {
     released: BTreeSet<EventId>,
     /// Holds this batch decided to expire that a release then marked in the store already.
     expired_by_release: HashSet<ReservationId>,
+    /// The seat maps of the seated events, as the batch has changed them.
+    seats: HashMap<EventId, SeatMap>,
+    /// Each seat the batch touched: its holder in the store before the batch, and now.
+    seat_log: BTreeMap<(EventId, SeatId), (Option<ReservationId>, Option<ReservationId>)>,
     changes: Changes,
 }
+
+/// At most how many past-due holds of a seated event a batch releases before it decides on
+/// seats (their seats read free): all of them, in practice; a larger backlog is left to the
+/// sweep, and its seats count as taken until then.
+const SEAT_RELEASE_LIMIT: u32 = 100_000;
 
 /// The 422 of a request's field.
 fn invalid(field: &'static str, message: impl Into<String>) -> DomainError {
@@ -146,6 +159,7 @@ impl Ledger {
                 .map(|e| {
                     let state = EventState {
                         typed: e.typed,
+                        seated: e.seats.is_some(),
                         may_have_past_due: e.held > 0,
                     };
                     (e.id, state)
@@ -160,10 +174,20 @@ impl Ledger {
             demand,
             released: BTreeSet::new(),
             expired_by_release: HashSet::new(),
+            seats: HashMap::new(),
+            seat_log: BTreeMap::new(),
             changes: Changes::default(),
         };
         ledger.learn(inventory);
         ledger
+    }
+
+    /// Gives the ledger the seat maps of the batch's seated events, at the seat versions the
+    /// batch locked.
+    #[must_use]
+    pub fn with_seats(mut self, maps: Vec<SeatMap>) -> Self {
+        self.seats = maps.into_iter().map(|m| (m.event, m)).collect();
+        self
     }
 
     /// Takes in ticket types and quotas it did not know; what it knew stays as the batch has
@@ -207,13 +231,74 @@ impl Ledger {
     }
 
     /// Everything the batch must write.
-    pub fn into_changes(mut self) -> Changes {
+    pub fn into_changes(self) -> Changes {
+        self.into_parts().0
+    }
+
+    /// Everything the batch must write, and the seat maps as they will be once it is
+    /// committed (at their new seat versions).
+    pub fn into_parts(mut self) -> (Changes, Vec<SeatMap>) {
         let skip = self.expired_by_release;
         self.changes.statuses.retain(|c| !skip.contains(&c.id()));
         self.changes.counters.retain(|_, delta| !delta.is_zero());
         self.changes.quota_counters.retain(|_, (_, d)| !d.is_zero());
         self.changes.type_counters.retain(|_, (_, d)| !d.is_zero());
-        self.changes
+        // Each seat's net change: a row inserted where the store had none, removed where it
+        // has none left, or moved from one hold to another (never removed and inserted in one
+        // batch, which a unique key checked row by row could refuse).
+        for ((event, seat), (before, now)) in self.seat_log {
+            match (before, now) {
+                (None, Some(reservation)) => self.changes.seats_taken.push(SeatTaken {
+                    event,
+                    seat,
+                    reservation,
+                }),
+                (Some(_), None) => self.changes.seats_freed.push((event, seat)),
+                (Some(from), Some(to)) if from != to => self.changes.seats_moved.push((
+                    SeatTaken {
+                        event,
+                        seat,
+                        reservation: to,
+                    },
+                    from,
+                )),
+                _ => {}
+            }
+        }
+        let maps = self.seats.into_values().collect();
+        (self.changes, maps)
+    }
+
+    /// One more change of `event`'s seats.
+    fn bump(&mut self, event: EventId) {
+        *self.changes.seat_versions.entry(event).or_default() += 1;
+        if let Some(map) = self.seats.get_mut(&event) {
+            map.version += 1;
+        }
+    }
+
+    /// Notes that `seats` of `event` now belong to `holder` (`None`: to no one).
+    fn log_seats(&mut self, event: EventId, seats: &[SeatId], holder: Option<ReservationId>) {
+        let map = self.seats.get(&event);
+        for seat in seats {
+            let before = map.and_then(|m| m.holder(*seat)).map(Holder::reservation);
+            self.seat_log
+                .entry((event, *seat))
+                .or_insert((before, before))
+                .1 = holder;
+        }
+    }
+
+    /// The hold `id` of `event` gives back `seats`.
+    fn free_seats(&mut self, event: EventId, id: ReservationId, seats: &[SeatId]) {
+        if seats.is_empty() {
+            return;
+        }
+        self.log_seats(event, seats, None);
+        if let Some(map) = self.seats.get_mut(&event) {
+            map.free(id, seats);
+        }
+        self.bump(event);
     }
 
     /// Moves `total` tickets of `lines` on every pool and type they count in (see [`shift`]),
@@ -281,6 +366,17 @@ impl Ledger {
     /// Refuses what a reserve names wrongly: no types on a typed event, a type of another
     /// event, more of a type than its limit.
     fn check_lines(&self, request: &Reserve, state: EventState) -> Result<(), DomainError> {
+        match (state.seated, request.seats.is_some()) {
+            (true, false) => {
+                return Err(invalid(
+                    "seats",
+                    "This event has assigned seating: name seats or ask for best_available.",
+                ))
+            }
+            (false, true) => return Err(invalid("seats", "This event has no seating plan.")),
+            (true, true) => return Ok(()),
+            (false, false) => {}
+        }
         if request.lines.is_empty() {
             return if state.typed {
                 Err(invalid("ticket_type", "The ticket type field is required."))
@@ -340,6 +436,9 @@ impl Ledger {
             if used + tickets > i64::from(limit) {
                 return Ok(Err(DomainError::CustomerLimitReached));
             }
+        }
+        if let Some(wanted) = &request.seats {
+            return self.reserve_seats(request, wanted, release);
         }
         let draws = self.draws(event, tickets, &request.lines);
         if !self.fits(&draws) && state.may_have_past_due && self.released.insert(event) {
@@ -402,9 +501,144 @@ impl Ledger {
             created_at: now,
             updated_at: now,
             lines,
+            seats: Vec::new(),
         };
         self.changes.holds.push(hold.clone());
         Ok(Ok(hold))
+    }
+
+    /// The seats `wanted` names (by label, or the best free ones), all free, or why not.
+    fn find_seats(
+        &self,
+        event: EventId,
+        wanted: &SeatRequest,
+    ) -> Result<Result<Vec<SeatId>, DomainError>, DomainError> {
+        let map = self
+            .seats
+            .get(&event)
+            .ok_or_else(|| broken(format!("the seat map of event {event} was not read")))?;
+        Ok(match wanted {
+            SeatRequest::Labels(labels) => {
+                let (known, unknown): (Vec<_>, Vec<_>) = labels
+                    .iter()
+                    .map(|l| (l, map.plan().seat(l)))
+                    .partition(|(_, seat)| seat.is_some());
+                if !unknown.is_empty() {
+                    let names: Vec<&str> = unknown.iter().map(|(l, _)| l.as_str()).collect();
+                    return Ok(Err(invalid(
+                        "seats",
+                        format!("This event has no seat {}.", names.join(", ")),
+                    )));
+                }
+                let seats: Vec<SeatId> = known.into_iter().filter_map(|(_, s)| s).collect();
+                let taken = map.taken(&seats);
+                if taken.is_empty() {
+                    Ok(seats)
+                } else {
+                    let labels = taken.iter().filter_map(|s| map.plan().label(*s)).collect();
+                    Err(DomainError::SeatUnavailable(labels))
+                }
+            }
+            SeatRequest::Best {
+                quantity,
+                ticket_type,
+                together,
+            } => {
+                if let Some(t) = ticket_type {
+                    if self.types.get(t).is_none_or(|rule| rule.event_id != event) {
+                        return Ok(Err(invalid(
+                            "best_available",
+                            "The selected ticket type is invalid.",
+                        )));
+                    }
+                }
+                map.best_available(*quantity, *ticket_type, *together)
+                    .ok_or(DomainError::SoldOut)
+            }
+        })
+    }
+
+    /// A reserve of seats: past-due holds of the event are released first (their seats read
+    /// free), then the seats are found and their tickets counted like any others, on the event
+    /// and on every quota of their sections' ticket types.
+    fn reserve_seats(
+        &mut self,
+        request: &Reserve,
+        wanted: &SeatRequest,
+        release: &mut impl FnMut(EventId, u32) -> Result<Released, DomainError>,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
+        let event = request.event;
+        let now = self.rules.now;
+        let due = self.seats.get(&event).is_some_and(|m| m.has_past_due(now));
+        if due && self.released.insert(event) {
+            let released = release(event, SEAT_RELEASE_LIMIT)?;
+            self.absorb(released)?;
+        }
+        let seats = match self.find_seats(event, wanted)? {
+            Ok(seats) => seats,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let map = self
+            .seats
+            .get(&event)
+            .ok_or_else(|| broken(format!("the seat map of event {event} was not read")))?;
+        let mut lines: Vec<Line> = Vec::new();
+        for seat in &seats {
+            if let Some(ticket_type) = map.plan().ticket_type(*seat) {
+                match lines.iter_mut().find(|l| l.ticket_type == ticket_type) {
+                    Some(line) => line.quantity += 1,
+                    None => lines.push(Line {
+                        ticket_type,
+                        quantity: 1,
+                    }),
+                }
+            }
+        }
+        lines.sort_unstable();
+        let held: Vec<HeldSeat> = seats
+            .iter()
+            .filter_map(|s| map.plan().label(*s).map(|label| HeldSeat { id: *s, label }))
+            .collect();
+        let tickets = i64::try_from(seats.len()).unwrap_or(i64::MAX);
+        let asked: Vec<LineRequest> = lines
+            .iter()
+            .filter_map(|l| {
+                let quantity = Quantity::new(i64::from(l.quantity), u32::MAX).ok()?;
+                Some(LineRequest {
+                    ticket_type: l.ticket_type,
+                    quantity,
+                })
+            })
+            .collect();
+        if !self.fits(&self.draws(event, tickets, &asked)) {
+            return Ok(Err(DomainError::SoldOut));
+        }
+        self.shift(event, tickets, &lines, 1, 0)?;
+        if let Some(customer) = &request.customer {
+            *self.usage.entry((event, customer.clone())).or_default() += tickets;
+        }
+        let until = now + self.rules.hold_ttl.get();
+        let granted = Reservation {
+            id: ReservationId::generate(now, event),
+            event_id: event,
+            status: ReservationStatus::Reserved,
+            quantity: i32::try_from(seats.len()).unwrap_or(i32::MAX),
+            customer: request.customer.as_ref().map(|c| c.as_str().to_owned()),
+            purchased_at: None,
+            expires_at: Some(until),
+            payment_reference: None,
+            created_at: now,
+            updated_at: now,
+            lines,
+            seats: held,
+        };
+        self.log_seats(event, &seats, Some(granted.id));
+        if let Some(map) = self.seats.get_mut(&event) {
+            map.take(&seats, granted.id, until);
+        }
+        self.bump(event);
+        self.changes.holds.push(granted.clone());
+        Ok(Ok(granted))
     }
 
     /// Takes in the holds a release marked `expired`: their tickets are free again.
@@ -422,6 +656,7 @@ impl Ledger {
                 row.updated_at = self.rules.now;
             }
             self.shift(hold.event, i64::from(hold.quantity), &hold.lines, -1, 0)?;
+            self.free_seats(hold.event, hold.id, &hold.seats);
         }
         Ok(())
     }
@@ -448,9 +683,11 @@ impl Ledger {
                 row.status = ReservationStatus::Expired;
                 row.updated_at = now;
                 let (event, tickets, lines) = (row.event_id, row.tickets(), row.lines.clone());
+                let seats: Vec<SeatId> = row.seats.iter().map(|s| s.id).collect();
                 let expired = StatusChange::new(id, event, ReservationStatus::Expired);
                 self.changes.statuses.push(expired);
                 self.shift(event, tickets, &lines, -1, 0)?;
+                self.free_seats(event, id, &seats);
                 Ok(Err(DomainError::InvalidOrExpired))
             }
             TransitionDecision::Proceed => Ok(Ok(row.clone())),
@@ -480,12 +717,20 @@ impl Ledger {
                 ..StatusChange::new(id, event, ReservationStatus::Purchased)
             });
             self.shift(event, tickets, &done.lines, -1, 1)?;
+            if !done.seats.is_empty() {
+                if let Some(map) = self.seats.get_mut(&event) {
+                    map.sell(id);
+                }
+                self.bump(event);
+            }
         } else {
             done.status = ReservationStatus::Canceled;
             let canceled = StatusChange::new(id, event, ReservationStatus::Canceled);
             self.changes.statuses.push(canceled);
             self.shift(event, tickets, &done.lines, -1, 0)?;
             self.forget_usage(&done, tickets);
+            let seats: Vec<SeatId> = done.seats.iter().map(|s| s.id).collect();
+            self.free_seats(event, id, &seats);
         }
         self.reservations.insert(id, done.clone());
         Ok(Ok(done))
@@ -511,6 +756,7 @@ impl Ledger {
             expires_at: hold.expires_at.unwrap_or(self.rules.now),
             quantity: hold.quantity,
             lines: hold.lines.clone(),
+            seats: hold.seats.clone(),
         };
         match self
             .changes
@@ -543,6 +789,12 @@ impl Ledger {
         }
         hold.expires_at = Some(until);
         hold.updated_at = now;
+        if !hold.seats.is_empty() {
+            if let Some(map) = self.seats.get_mut(&hold.event_id) {
+                map.extend(hold.id, until);
+            }
+            self.bump(hold.event_id);
+        }
         self.record_change(&hold);
         self.reservations.insert(hold.id, hold.clone());
         Ok(Ok(hold))
@@ -561,6 +813,8 @@ impl Ledger {
                     ..Remainder::default()
                 })
             }
+            // A release of seats goes through `release_seats`.
+            (ReleasePart::Seats(_), _) => Err(invalid("seats", "This hold has no seats.")),
             (ReleasePart::Tickets(_), false) => Err(invalid(
                 "lines",
                 "This hold has ticket types: release lines of it.",
@@ -621,6 +875,9 @@ impl Ledger {
             Ok(hold) => hold,
             Err(refused) => return Ok(Err(refused)),
         };
+        if !hold.seats.is_empty() || matches!(request.part, ReleasePart::Seats(_)) {
+            return self.release_seats(hold, &request.part);
+        }
         let Remainder {
             left,
             given,
@@ -634,6 +891,87 @@ impl Ledger {
         hold.quantity -= i32::try_from(tickets).unwrap_or(0);
         hold.lines = left;
         hold.updated_at = self.rules.now;
+        self.record_change(&hold);
+        self.reservations.insert(hold.id, hold.clone());
+        Ok(Ok(hold))
+    }
+
+    /// A release of some of a seated hold's seats (by label): fewer than all of them; their
+    /// tickets are freed on every pool their sections' types count in.
+    fn release_seats(
+        &mut self,
+        mut hold: Reservation,
+        part: &ReleasePart,
+    ) -> Result<Result<Reservation, DomainError>, DomainError> {
+        let ReleasePart::Seats(labels) = part else {
+            return Ok(Err(invalid(
+                "seats",
+                "This hold has seats: release seats of it.",
+            )));
+        };
+        if hold.seats.is_empty() {
+            return Ok(Err(invalid(
+                "seats",
+                "This hold has no seats: release a quantity or lines of it.",
+            )));
+        }
+        if let Some(stranger) = labels
+            .iter()
+            .find(|l| !hold.seats.iter().any(|s| &s.label == *l))
+        {
+            return Ok(Err(invalid(
+                "seats",
+                format!("The hold has no seat {stranger}."),
+            )));
+        }
+        let (given, left): (Vec<HeldSeat>, Vec<HeldSeat>) = std::mem::take(&mut hold.seats)
+            .into_iter()
+            .partition(|s| labels.contains(&s.label));
+        if left.is_empty() {
+            return Ok(Err(invalid(
+                "seats",
+                "The seats must be fewer than the seats held; cancel releases them all.",
+            )));
+        }
+        let event = hold.event_id;
+        let plan = self
+            .seats
+            .get(&event)
+            .map(|m| Arc::clone(m.plan()))
+            .ok_or_else(|| broken(format!("the seat map of event {event} was not read")))?;
+        let mut given_lines: Vec<Line> = Vec::new();
+        for seat in &given {
+            if let Some(ticket_type) = plan.ticket_type(seat.id) {
+                match given_lines
+                    .iter_mut()
+                    .find(|l| l.ticket_type == ticket_type)
+                {
+                    Some(line) => line.quantity += 1,
+                    None => given_lines.push(Line {
+                        ticket_type,
+                        quantity: 1,
+                    }),
+                }
+            }
+        }
+        let tickets = i64::try_from(given.len()).unwrap_or(i64::MAX);
+        self.shift(event, tickets, &given_lines, -1, 0)?;
+        self.forget_usage(&hold, tickets);
+        for g in &given_lines {
+            if let Some(line) = hold
+                .lines
+                .iter_mut()
+                .find(|l| l.ticket_type == g.ticket_type)
+            {
+                line.quantity -= g.quantity;
+            }
+        }
+        hold.lines.retain(|l| l.quantity > 0);
+        hold.quantity -= i32::try_from(given.len()).unwrap_or(0);
+        hold.seats = left;
+        hold.updated_at = self.rules.now;
+        let freed: Vec<SeatId> = given.iter().map(|s| s.id).collect();
+        self.free_seats(event, hold.id, &freed);
         self.record_change(&hold);
         self.reservations.insert(hold.id, hold.clone());
         Ok(Ok(hold))
@@ -737,6 +1075,12 @@ pub fn freed(holds: &[ReleasedHold], inventory: &Inventory) -> Result<Changes, D
             purchased: 0,
         };
         shift(&mut changes, &types, m, |_, _| {})?;
+        if !hold.seats.is_empty() {
+            changes
+                .seats_freed
+                .extend(hold.seats.iter().map(|seat| (hold.event, *seat)));
+            *changes.seat_versions.entry(hold.event).or_default() += 1;
+        }
     }
     Ok(changes)
 }
@@ -759,6 +1103,7 @@ mod tests {
 
     use super::*;
     use crate::command::{Cancel, Purchase};
+    use crate::seating::SeatPlan;
     use crate::validation::Quantity;
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -789,6 +1134,7 @@ mod tests {
             purchased,
             held,
             typed: false,
+            seats: None,
         }
     }
 
@@ -897,12 +1243,14 @@ mod tests {
                     event,
                     quantity: 2,
                     lines: vec![],
+                    seats: Vec::new(),
                 },
                 ReleasedHold {
                     id: ReservationId::generate(at(-700), event),
                     event,
                     quantity: 1,
                     lines: vec![],
+                    seats: Vec::new(),
                 },
             ]))
         });
@@ -963,6 +1311,7 @@ mod tests {
             created_at: at(-1),
             updated_at: at(-1),
             lines: vec![],
+            seats: Vec::new(),
         }
     }
 
@@ -1067,6 +1416,7 @@ mod tests {
             event: EventId::new(1),
             quantity: 2,
             lines: vec![],
+            seats: Vec::new(),
         };
         let outcomes = decide_all(&mut ledger, &ops, &mut |_, _| {
             Ok(released(vec![hold.clone()]))
@@ -1314,6 +1664,7 @@ mod tests {
                             return Err("422 quantity".into())
                         }
                         (ReleasePart::Tickets(_), false) => return Err("422 lines".into()),
+                        (ReleasePart::Seats(_), _) => return Err("422 seats".into()),
                         (ReleasePart::Lines(asked), false) => {
                             let mut left = row.lines.clone();
                             let mut total = 0;
@@ -1352,6 +1703,7 @@ mod tests {
             created_at: at(r.created),
             updated_at: at(-1),
             lines: lines_of(&r.lines),
+            seats: Vec::new(),
         }
     }
 
@@ -1461,6 +1813,7 @@ mod tests {
                     })
                     .collect(),
                 lines_field: field,
+                seats: None,
             })
         };
         let type_ids = [1, 2, 3, 4, UNKNOWN_TYPE];
@@ -1592,6 +1945,7 @@ mod tests {
                     purchased: i32::try_from(purchased).unwrap_or(0),
                     held: i32::try_from(held).unwrap_or(0),
                     typed: e == 0,
+                    seats: None,
                 }
             }).collect();
             let mut named: BTreeSet<i64> = BTreeSet::new();
@@ -1630,6 +1984,7 @@ mod tests {
                             event,
                             quantity: i32::try_from(r.quantity).unwrap_or(1),
                             lines: lines_of(&r.lines),
+                            seats: Vec::new(),
                         }
                     }).collect();
                     let types: BTreeSet<i64> = holds.iter().flat_map(|h| h.lines.iter().map(|l| l.ticket_type.get())).collect();
@@ -1708,5 +2063,408 @@ mod tests {
             Ok(Released::default())
         });
         assert_eq!(asked, vec![3_000]);
+    }
+
+    // ---- the seats' property test: a batch of seat reserves, purchases, cancels and releases
+    // decides as serving them one at a time on a model of seat ownership that knows nothing of
+    // seat maps: a seat is taken while a counting row (purchased, or held and not past due)
+    // names it. Best-available choices are the ledger's; the model checks each is free, of the
+    // right size and adjacent in one row, and that no better-ranked row had such a block.
+
+    const SEATED: i64 = 7;
+
+    #[derive(Debug, Clone)]
+    struct SeatRowModel {
+        id: ReservationId,
+        status: ReservationStatus,
+        expires: i64,
+        seats: Vec<i64>,
+    }
+
+    struct SeatModel {
+        rows: Vec<SeatRowModel>,
+        /// Row lengths, in plan order (rank = place).
+        plan: Vec<i64>,
+    }
+
+    impl SeatModel {
+        fn counts(row: &SeatRowModel) -> bool {
+            row.status == ReservationStatus::Purchased
+                || (row.status == ReservationStatus::Reserved && row.expires > 0)
+        }
+
+        fn taken(&self, seat: i64) -> bool {
+            self.rows
+                .iter()
+                .any(|r| Self::counts(r) && r.seats.contains(&seat))
+        }
+
+        /// The seat numbers of plan row `r`.
+        fn row_seats(&self, r: usize) -> std::ops::Range<i64> {
+            let first: i64 = self.plan[..r].iter().sum::<i64>() + 1;
+            first..first + self.plan[r]
+        }
+
+        fn label(&self, seat: i64) -> String {
+            let mut r = 0;
+            while !self.row_seats(r).contains(&seat) {
+                r += 1;
+            }
+            format!("A-{}-{}", r + 1, seat - self.row_seats(r).start + 1)
+        }
+
+        fn has_block(&self, r: usize, n: i64) -> bool {
+            let mut run = 0;
+            for seat in self.row_seats(r) {
+                run = if self.taken(seat) { 0 } else { run + 1 };
+                if run >= n {
+                    return true;
+                }
+            }
+            false
+        }
+
+        fn active(&mut self, id: ReservationId) -> Result<usize, String> {
+            let i = self
+                .rows
+                .iter()
+                .position(|r| r.id == id)
+                .ok_or("ReservationNotFound")?;
+            let row = &mut self.rows[i];
+            match row.status {
+                ReservationStatus::Purchased => Err("AlreadyPurchased".into()),
+                ReservationStatus::Reserved if row.expires > 0 => Ok(i),
+                ReservationStatus::Reserved => {
+                    row.status = ReservationStatus::Expired;
+                    Err("InvalidOrExpired".into())
+                }
+                _ => Err("InvalidOrExpired".into()),
+            }
+        }
+
+        /// Serves `op` as one request would be, given the ledger's answer for a best-available
+        /// reserve (which the model checks rather than recomputes).
+        fn serve(
+            &mut self,
+            op: &Operation,
+            got: &Result<Reservation, DomainError>,
+        ) -> Result<Vec<i64>, String> {
+            match op {
+                Operation::Reserve(r) => match r.seats.as_ref() {
+                    Some(SeatRequest::Labels(labels)) => {
+                        let seats: Vec<Option<i64>> = labels
+                            .iter()
+                            .map(|l| {
+                                let total: i64 = self.plan.iter().sum();
+                                (1..=total).find(|s| self.label(*s) == *l)
+                            })
+                            .collect();
+                        if seats.iter().any(Option::is_none) {
+                            return Err("422 seats".into());
+                        }
+                        let seats: Vec<i64> = seats.into_iter().flatten().collect();
+                        let taken: Vec<String> = seats
+                            .iter()
+                            .filter(|s| self.taken(**s))
+                            .map(|s| self.label(*s))
+                            .collect();
+                        if !taken.is_empty() {
+                            return Err(format!("{:?}", DomainError::SeatUnavailable(taken)));
+                        }
+                        Ok(self.grant(seats, got))
+                    }
+                    Some(SeatRequest::Best {
+                        quantity, together, ..
+                    }) => {
+                        let n = i64::from(*quantity);
+                        let Ok(hold) = got else {
+                            // Refused: only when no row has such a block (or not enough seats).
+                            let possible = if *together {
+                                (0..self.plan.len()).any(|r| self.has_block(r, n))
+                            } else {
+                                let total: i64 = self.plan.iter().sum();
+                                (1..=total).filter(|s| !self.taken(*s)).count()
+                                    >= usize::try_from(n).unwrap_or(0)
+                            };
+                            return if possible {
+                                Err("a block existed".into())
+                            } else {
+                                Err(format!("{:?}", DomainError::SoldOut))
+                            };
+                        };
+                        let seats: Vec<i64> = hold.seats.iter().map(|s| s.id.get()).collect();
+                        if i64::try_from(seats.len()).ok() != Some(n)
+                            || seats.iter().any(|s| self.taken(*s))
+                        {
+                            return Err(format!("not {n} free seats: {seats:?}"));
+                        }
+                        if *together {
+                            let row = (0..self.plan.len())
+                                .find(|r| self.row_seats(*r).contains(&seats[0]))
+                                .unwrap_or(0);
+                            let adjacent = seats.windows(2).all(|w| w[1] == w[0] + 1)
+                                && seats.iter().all(|s| self.row_seats(row).contains(s));
+                            if !adjacent || (0..row).any(|better| self.has_block(better, n)) {
+                                return Err(format!("not the best adjacent block: {seats:?}"));
+                            }
+                        }
+                        Ok(self.grant(seats, got))
+                    }
+                    None => Err("422 seats".into()),
+                },
+                Operation::Purchase(p) => {
+                    let i = self.active(p.id)?;
+                    self.rows[i].status = ReservationStatus::Purchased;
+                    Ok(self.rows[i].seats.clone())
+                }
+                Operation::Cancel(c) => {
+                    let i = self.active(c.id)?;
+                    self.rows[i].status = ReservationStatus::Canceled;
+                    Ok(self.rows[i].seats.clone())
+                }
+                Operation::Release(Release {
+                    id,
+                    part: ReleasePart::Seats(labels),
+                }) => {
+                    let i = self.active(*id)?;
+                    let held: Vec<(i64, String)> = self.rows[i]
+                        .seats
+                        .iter()
+                        .map(|s| (*s, self.label(*s)))
+                        .collect();
+                    if labels.iter().any(|l| !held.iter().any(|(_, h)| h == l))
+                        || labels.len() >= held.len()
+                    {
+                        return Err("422 seats".into());
+                    }
+                    self.rows[i]
+                        .seats
+                        .retain(|s| !labels.contains(&self_label(&held, *s)));
+                    Ok(self.rows[i].seats.clone())
+                }
+                other => Err(format!("not generated: {other:?}")),
+            }
+        }
+
+        /// A new hold of `seats`, under the id the ledger gave it (if it granted one).
+        fn grant(
+            &mut self,
+            mut seats: Vec<i64>,
+            got: &Result<Reservation, DomainError>,
+        ) -> Vec<i64> {
+            seats.sort_unstable();
+            self.rows.push(SeatRowModel {
+                id: got.as_ref().map_or_else(
+                    |_| ReservationId::generate(at(0), EventId::new(SEATED)),
+                    |hold| hold.id,
+                ),
+                status: ReservationStatus::Reserved,
+                expires: 600,
+                seats: seats.clone(),
+            });
+            seats
+        }
+    }
+
+    fn self_label(held: &[(i64, String)], seat: i64) -> String {
+        held.iter()
+            .find(|(s, _)| *s == seat)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    }
+
+    fn seat_plan(plan: &[i64]) -> Arc<SeatPlan> {
+        let new = crate::seating::NewPlan {
+            sections: vec![crate::seating::NewSection {
+                name: "A".into(),
+                ticket_type: None,
+                rows: plan
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| crate::seating::NewRow {
+                        name: (i + 1).to_string(),
+                        seats: (1..=*n).map(|s| s.to_string()).collect(),
+                        rank: None,
+                    })
+                    .collect(),
+            }],
+        };
+        Arc::new(new.check().unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn a_batch_of_seat_requests_decides_as_one_at_a_time_and_never_gives_a_seat_twice(
+            plan in proptest::collection::vec(1..6i64, 1..4),
+            existing in proptest::collection::vec(
+                (0..4usize, prop_oneof![Just(-30i64), Just(300i64)], 0..30usize, 1..3usize), 0..6),
+            requests in proptest::collection::vec(
+                (0..5usize, 0..30usize, 1..4usize, any::<bool>(), 0..8usize), 0..16),
+        ) {
+            let total: i64 = plan.iter().sum();
+            let seat_plan = seat_plan(&plan);
+            let mut model = SeatModel { rows: Vec::new(), plan: plan.clone() };
+            // The store before the batch: rows holding free seats (past-due ones included).
+            for (status, expires, first, n) in existing {
+                let status = [ReservationStatus::Reserved, ReservationStatus::Purchased,
+                    ReservationStatus::Canceled, ReservationStatus::Reserved][status];
+                let seats: Vec<i64> = (0..i64::try_from(n).unwrap_or(1))
+                    .map(|k| 1 + (i64::try_from(first).unwrap_or(0) + k) % total)
+                    .collect();
+                let mut seats = seats;
+                seats.sort_unstable();
+                seats.dedup();
+                let stored = |r: &SeatRowModel| matches!(r.status, ReservationStatus::Reserved | ReservationStatus::Purchased);
+                let clash = model.rows.iter().any(|r| stored(r) && r.seats.iter().any(|s| seats.contains(s)));
+                if !clash {
+                    model.rows.push(SeatRowModel {
+                        id: ReservationId::generate(at(-100), EventId::new(SEATED)),
+                        status,
+                        expires: if status == ReservationStatus::Reserved { expires } else { 300 },
+                        seats,
+                    });
+                }
+            }
+            let rows = model.rows.clone();
+            let label = |seat: i64| model.label(seat);
+            let ops: Vec<Operation> = requests.iter().map(|&(kind, a, n, together, pick)| {
+                let quantity = Quantity::new(i64::try_from(n).unwrap_or(1), 10).unwrap_or(Quantity::ONE);
+                let target = rows.get(pick).map_or_else(|| ReservationId::generate(at(0), EventId::new(SEATED)), |r| r.id);
+                match kind {
+                    0 => {
+                        let mut labels: Vec<String> = (0..n)
+                            .map(|k| {
+                                let seat = 1 + (i64::try_from(a + k * 3).unwrap_or(0)) % (total + 1);
+                                if seat > total { "A-9-9".into() } else { label(seat) }
+                            })
+                            .collect();
+                        labels.dedup();
+                        labels.sort();
+                        labels.dedup();
+                        let q = Quantity::new(i64::try_from(labels.len()).unwrap_or(1), 10).unwrap_or(Quantity::ONE);
+                        Operation::Reserve(Reserve::seated(EventId::new(SEATED), q, None, SeatRequest::Labels(labels)))
+                    }
+                    1 => Operation::Reserve(Reserve::seated(EventId::new(SEATED), quantity, None,
+                        SeatRequest::Best { quantity: quantity.get(), ticket_type: None, together })),
+                    2 => Operation::Purchase(Purchase { id: target, payment_reference: None }),
+                    3 => Operation::Cancel(Cancel { id: target }),
+                    _ => {
+                        let held = rows.get(pick).map(|r| r.seats.clone()).unwrap_or_default();
+                        let labels = held.iter().take(1 + a % 2).map(|s| label(*s)).collect();
+                        Operation::Release(Release { id: target, part: ReleasePart::Seats(labels) })
+                    }
+                }
+            }).collect();
+
+            // What the batch locks and reads.
+            let stored = |r: &SeatRowModel| matches!(r.status, ReservationStatus::Reserved | ReservationStatus::Purchased);
+            let held_before: i64 = rows.iter().filter(|r| r.status == ReservationStatus::Reserved).map(|r| i64::try_from(r.seats.len()).unwrap_or(0)).sum();
+            let sold_before: i64 = rows.iter().filter(|r| r.status == ReservationStatus::Purchased).map(|r| i64::try_from(r.seats.len()).unwrap_or(0)).sum();
+            let events = vec![LockedEvent {
+                id: EventId::new(SEATED),
+                capacity: i32::try_from(total).unwrap_or(1),
+                purchased: i32::try_from(sold_before).unwrap_or(0),
+                held: i32::try_from(held_before).unwrap_or(0),
+                typed: false,
+                seats: Some(5),
+            }];
+            let holders: Vec<(SeatId, Holder)> = rows.iter().filter(|r| stored(r)).flat_map(|r| {
+                r.seats.iter().map(move |s| (SeatId::new(*s), if r.status == ReservationStatus::Purchased {
+                    Holder::Sold { reservation: r.id }
+                } else {
+                    Holder::Held { reservation: r.id, until: at(r.expires) }
+                }))
+            }).collect();
+            let map = SeatMap::new(EventId::new(SEATED), 5, Arc::clone(&seat_plan), holders.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let reservations: Vec<Reservation> = rows.iter().map(|r| Reservation {
+                id: r.id,
+                event_id: EventId::new(SEATED),
+                status: r.status,
+                quantity: i32::try_from(r.seats.len()).unwrap_or(1),
+                customer: None,
+                purchased_at: (r.status == ReservationStatus::Purchased).then(|| at(-1)),
+                expires_at: Some(at(r.expires)),
+                payment_reference: None,
+                created_at: at(-100),
+                updated_at: at(-100),
+                lines: Vec::new(),
+                seats: r.seats.iter().map(|s| HeldSeat { id: SeatId::new(*s), label: label(*s) }).collect(),
+            }).collect();
+            let mut store_rows = rows.clone();
+            let mut ledger = Ledger::new(rules(None), &ops, &events, Inventory::default(), reservations, Vec::new())
+                .with_seats(vec![map]);
+            let outcomes: Vec<_> = ops.iter().map(|op| {
+                ledger.decide(op, &mut |event: EventId, _| {
+                    let holds = store_rows.iter_mut()
+                        .filter(|r| r.status == ReservationStatus::Reserved && r.expires <= 0)
+                        .map(|r| {
+                            r.status = ReservationStatus::Expired;
+                            ReleasedHold {
+                                id: r.id, event, quantity: i32::try_from(r.seats.len()).unwrap_or(1),
+                                lines: Vec::new(), seats: r.seats.iter().map(|s| SeatId::new(*s)).collect(),
+                            }
+                        })
+                        .collect();
+                    Ok(released(holds))
+                }).unwrap_or_else(|e| panic!("{e}"))
+            }).collect();
+
+            for (op, outcome) in ops.iter().zip(&outcomes) {
+                let expected = model.serve(op, outcome);
+                let got = outcome.as_ref()
+                    .map(|r| r.seats.iter().map(|s| s.id.get()).collect::<Vec<_>>())
+                    .map_err(|e| match e {
+                        DomainError::Validation { field, .. } => format!("422 {field}"),
+                        other => format!("{other:?}"),
+                    });
+                prop_assert_eq!(got, expected, "{:?}", op);
+            }
+
+            // The batch's seat writes, applied to the holder rows the store had, give each
+            // seat to at most one hold: the ones the model says own it.
+            let (changes, maps) = ledger.into_parts();
+            let mut table: BTreeMap<i64, ReservationId> = holders.iter().map(|(s, h)| (s.get(), h.reservation())).collect();
+            for (_, seat) in &changes.seats_freed {
+                prop_assert!(table.remove(&seat.get()).is_some(), "freed a free seat {}", seat);
+            }
+            for (to, from) in &changes.seats_moved {
+                let holder = table.get_mut(&to.seat.get());
+                prop_assert!(holder.as_ref().is_some_and(|h| **h == *from), "moved {:?}", to);
+                if let Some(h) = holder { *h = to.reservation; }
+            }
+            for taken in &changes.seats_taken {
+                prop_assert!(table.insert(taken.seat.get(), taken.reservation).is_none(), "seat {} twice", taken.seat);
+            }
+            let mut owners: BTreeMap<i64, usize> = BTreeMap::new();
+            for (i, row) in model.rows.iter().enumerate() {
+                if SeatModel::counts(row) {
+                    for s in &row.seats {
+                        prop_assert!(owners.insert(*s, i).is_none(), "the model gave seat {} twice", s);
+                    }
+                }
+            }
+            let live: BTreeSet<i64> = model.rows.iter()
+                .filter(|r| SeatModel::counts(r))
+                .flat_map(|r| r.seats.clone())
+                .collect();
+            let stored_live: BTreeSet<i64> = table.iter()
+                .filter(|(_, id)| model.rows.iter().any(|r| r.id == **id && SeatModel::counts(r)))
+                .map(|(s, _)| *s)
+                .collect();
+            prop_assert_eq!(&live, &stored_live);
+            // Only rows of past-due holds no reserve needed stay behind, for the sweep.
+            for (seat, id) in &table {
+                let row = model.rows.iter().find(|r| r.id == *id);
+                prop_assert!(row.is_some_and(|r| SeatModel::counts(r) || (r.status == ReservationStatus::Reserved && r.expires <= 0)), "seat {} left to {}", seat, id);
+            }
+            // The map the batch gives back shows the same.
+            let now_map = &maps[0];
+            for seat in 1..=total {
+                let shown = now_map.holder(SeatId::new(seat)).map(Holder::reservation);
+                prop_assert_eq!(shown, table.get(&seat).copied(), "seat {}", seat);
+            }
+            prop_assert_eq!(now_map.version, 5 + changes.seat_versions.get(&EventId::new(SEATED)).copied().unwrap_or(0));
+        }
     }
 }

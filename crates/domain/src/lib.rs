@@ -4,6 +4,7 @@
 //! * [`ledger`] decides a batch of reserves, purchases and cancels in arrival order, as pure
 //!   functions over what the batch's transaction locked.
 //! * [`inventory`] holds quotas, ticket types and the lines of a hold.
+//! * [`seating`] holds seating plans, who has each seat, and the choice of the best seats.
 //! * [`reservation`] holds the reservation state machine.
 //! * [`validation`] holds the value types that can only be built valid.
 //! * [`idempotency`] holds idempotency keys and the first answers stored under them.
@@ -24,6 +25,7 @@ pub mod ledger;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod reservation;
+pub mod seating;
 pub mod store;
 pub mod validation;
 
@@ -31,6 +33,7 @@ mod batch;
 mod create_event;
 mod edit_event;
 mod edit_inventory;
+mod edit_seating;
 mod expire;
 mod queries;
 mod ticketing;
@@ -40,6 +43,7 @@ pub use command::{
     Cancel, Command, CommandOutcome, Extend, Operation, OperationKind, Purchase, Release,
     ReleasePart, Reserve,
 };
+pub use edit_seating::SeatMapView;
 pub use error::{DomainError, Shortfall, StoreError, StoreErrorKind};
 pub use event::{
     Event, EventAudit, EventPage, EventPatch, EventSnapshot, EventSummary, NewEvent, TypeAudit,
@@ -48,7 +52,7 @@ pub use expire::{ExpiryReport, DEFAULT_EXPIRE_BATCH};
 pub use idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, RenderAnswer, StoredAnswer,
 };
-pub use ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+pub use ids::{EventId, QuotaId, ReservationId, SeatId, TicketTypeId};
 pub use inventory::{
     Counters, Inventory, InventorySnapshot, InventorySummary, Line, LineRequest, LockedQuota,
     LockedType, NewQuota, NewTicketType, Quota, QuotaAudit, QuotaPatch, QuotaSummary, TicketType,
@@ -56,8 +60,13 @@ pub use inventory::{
 };
 pub use queries::MAX_PAGE_SIZE;
 pub use reservation::{Reservation, ReservationStatus};
+pub use seating::{
+    HeldSeat, Holder, NewPlan, NewRow, NewSection, SeatMap, SeatPlan, SeatRequest, SeatRow,
+    SeatStatus, Section,
+};
 pub use store::{
-    PageRequest, ReadStore, Readiness, Reads, Store, Stored, Timestamp, UnitOfWork, WriteStore,
+    PageRequest, ReadStore, Readiness, Reads, Seating, Store, Stored, Timestamp, UnitOfWork,
+    WriteStore,
 };
 pub use ticketing::{HoldTtl, Policy, Ticketing, DEFAULT_IDEMPOTENCY_TTL_SECONDS};
 pub use validation::{

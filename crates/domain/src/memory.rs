@@ -9,16 +9,17 @@ use std::sync::{Mutex, PoisonError};
 use crate::error::{DomainError, StoreError};
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent, TypeAudit};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
-use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+use crate::ids::{EventId, QuotaId, ReservationId, SeatId, TicketTypeId};
 use crate::inventory::{
     Counters, Inventory, InventorySnapshot, Line, LockedQuota, LockedType, NewQuota, NewTicketType,
     Quota, QuotaAudit, TicketType,
 };
 use crate::reservation::{Reservation, ReservationStatus};
+use crate::seating::{Holder, SeatPlan};
 use crate::store::{
     Changes, Claims, CounterDelta, CustomerOf, KeyTerm, Locked, LockedEvent, PageRequest, PastDue,
-    ReadStore, ReadWork, Readiness, Reads, ReleasedHold, Stored, Timestamp, TypeOf, UnitOfWork,
-    Usage, Work, WriteStore,
+    ReadStore, ReadWork, Readiness, Reads, ReleasedHold, Seating, Stored, Timestamp, TypeOf,
+    UnitOfWork, Usage, Work, WriteStore,
 };
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ struct EventRow {
     held: i32,
     quotas: u32,
     types: u32,
+    /// Its seating plan, if it has one, and its seat version.
+    plan: Option<SeatPlan>,
+    seat_version: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ struct State {
     quotas: BTreeMap<QuotaId, (Quota, Counters)>,
     last_type: i64,
     types: BTreeMap<TicketTypeId, (TicketType, Counters)>,
+    /// Which hold or sale has each seat: one entry per seat at most, as a unique key.
+    seat_holds: BTreeMap<(EventId, SeatId), ReservationId>,
 }
 
 /// An event's quotas and ticket types with their counters, as [`MemoryStore::inventory_rows`]
@@ -174,6 +180,51 @@ impl ReadStore for MemoryStore {
 }
 
 impl Reads for State {
+    fn seat_versions(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>> {
+        let mut found: Vec<(EventId, i64)> = ids
+            .iter()
+            .filter_map(|id| self.events.get(id))
+            .filter(|row| row.plan.is_some())
+            .map(|row| (row.event.id, row.seat_version))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
+    fn seating(&mut self, event: EventId) -> Stored<Option<Seating>> {
+        let Some(row) = self.events.get(&event) else {
+            return Ok(None);
+        };
+        let Some(plan) = row.plan.clone() else {
+            return Ok(None);
+        };
+        let mut holders = Vec::new();
+        for ((of, seat), id) in self.seat_holds.range((event, SeatId::new(0))..) {
+            if *of != event {
+                break;
+            }
+            let hold = self
+                .reservations
+                .get(id)
+                .ok_or_else(|| broken(format!("seat {seat} held by an unknown reservation")))?;
+            let holder = match (hold.status, hold.expires_at) {
+                (ReservationStatus::Purchased, _) => Holder::Sold { reservation: *id },
+                (ReservationStatus::Reserved, Some(until)) => Holder::Held {
+                    reservation: *id,
+                    until,
+                },
+                _ => return Err(broken(format!("seat {seat} held by a final reservation"))),
+            };
+            holders.push((*seat, holder));
+        }
+        Ok(Some(Seating {
+            version: row.seat_version,
+            plan,
+            holders,
+        }))
+    }
+
     fn readiness(&mut self) -> Stored<Readiness> {
         // In the process itself: always reachable, and its schema is the code.
         Ok(Readiness {
@@ -358,6 +409,8 @@ impl UnitOfWork for State {
                 held: 0,
                 quotas: 0,
                 types: 0,
+                plan: None,
+                seat_version: 0,
             },
         );
         Ok(event)
@@ -384,6 +437,7 @@ impl UnitOfWork for State {
                 purchased: row.purchased,
                 held: row.held,
                 typed: row.types > 0,
+                seats: row.plan.as_ref().map(|_| row.seat_version),
             })
             .collect())
     }
@@ -420,6 +474,7 @@ impl UnitOfWork for State {
                     event: r.event_id,
                     quantity: r.quantity,
                     lines: r.lines,
+                    seats: r.seats.iter().map(|s| s.id).collect(),
                 })
             })
             .collect())
@@ -495,6 +550,7 @@ impl UnitOfWork for State {
             row.expires_at = Some(change.expires_at);
             row.quantity = change.quantity;
             row.lines.clone_from(&change.lines);
+            row.seats.clone_from(&change.seats);
             row.updated_at = now;
         }
         for change in &changes.statuses {
@@ -543,6 +599,39 @@ impl UnitOfWork for State {
                 .get_mut(key)
                 .ok_or_else(|| broken("an answer for an unclaimed key"))?;
             record.answer = Some(answer.clone());
+        }
+        for (event, seat) in &changes.seats_freed {
+            self.seat_holds
+                .remove(&(*event, *seat))
+                .ok_or_else(|| broken(format!("seat {seat} of event {event} was not held")))?;
+        }
+        for (to, from) in &changes.seats_moved {
+            let holder = self
+                .seat_holds
+                .get_mut(&(to.event, to.seat))
+                .filter(|h| **h == *from)
+                .ok_or_else(|| broken(format!("seat {} was not {from}'s", to.seat)))?;
+            *holder = to.reservation;
+        }
+        for taken in &changes.seats_taken {
+            // The unique key on the seat, as the databases have it.
+            if self
+                .seat_holds
+                .insert((taken.event, taken.seat), taken.reservation)
+                .is_some()
+            {
+                return Err(broken(format!(
+                    "duplicate key: seat {} of event {} is held",
+                    taken.seat, taken.event
+                )));
+            }
+        }
+        for (event, by) in &changes.seat_versions {
+            let row = self
+                .events
+                .get_mut(event)
+                .ok_or_else(|| broken(format!("seat version of unknown event {event}")))?;
+            row.seat_version += by;
         }
         Ok(())
     }
@@ -656,5 +745,25 @@ impl UnitOfWork for State {
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
         Ok(self.event_snapshots(&[id], now)?.pop())
+    }
+
+    fn read_seating(&mut self, event: EventId) -> Stored<Option<Seating>> {
+        self.seating(event)
+    }
+
+    fn save_seating(&mut self, event: EventId, plan: &SeatPlan, now: Timestamp) -> Stored<()> {
+        let capacity = i32::try_from(plan.seat_count()).map_err(|e| broken(e.to_string()))?;
+        if self.seat_holds.keys().any(|(e, _)| *e == event) {
+            return Err(broken("a plan replaced while its seats are held"));
+        }
+        let row = self
+            .events
+            .get_mut(&event)
+            .ok_or_else(|| broken("a plan for an unknown event"))?;
+        row.plan = Some(plan.clone());
+        row.seat_version += 1;
+        row.event.capacity = capacity;
+        row.event.updated_at = now;
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ use crate::availability::is_active;
 use crate::error::DomainError;
 use crate::ids::{EventId, ReservationId};
 use crate::inventory::Line;
+use crate::seating::HeldSeat;
 
 /// Where a reservation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,6 +104,9 @@ pub struct Reservation {
     /// Its tickets by type, for a hold of typed tickets (empty otherwise), by type id; their
     /// quantities add up to `quantity`.
     pub lines: Vec<Line>,
+    /// Its seats, on an event with a seating plan (empty otherwise), by seat number; as many
+    /// as `quantity`.
+    pub seats: Vec<HeldSeat>,
 }
 
 impl Reservation {
@@ -251,6 +255,7 @@ mod tests {
             created_at: at(0),
             updated_at: at(0),
             lines: vec![],
+            seats: Vec::new(),
         };
         assert_eq!(hold.clone().seen_at(at(9)).status, Reserved);
         assert_eq!(hold.clone().seen_at(at(10)).status, Expired);

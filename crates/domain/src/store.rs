@@ -22,11 +22,12 @@ use chrono::{DateTime, Utc};
 use crate::error::DomainError;
 use crate::event::{Event, EventAudit, EventSnapshot, NewEvent};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyKey, StoredAnswer};
-use crate::ids::{EventId, QuotaId, ReservationId, TicketTypeId};
+use crate::ids::{EventId, QuotaId, ReservationId, SeatId, TicketTypeId};
 use crate::inventory::{
     Counters, Inventory, InventorySnapshot, Line, NewQuota, NewTicketType, Quota, TicketType,
 };
 use crate::reservation::{Reservation, ReservationStatus};
+use crate::seating::{HeldSeat, Holder, SeatPlan};
 use crate::validation::Customer;
 
 /// An instant as the stores keep it: UTC, to the microsecond.
@@ -48,6 +49,8 @@ pub struct LockedEvent {
     pub held: i32,
     /// Whether it has ticket types: then every reserve must name them.
     pub typed: bool,
+    /// Its seat version, if it has a seating plan: then every reserve must name seats.
+    pub seats: Option<i64>,
 }
 
 /// A past-due hold a store marked `expired`.
@@ -61,6 +64,8 @@ pub struct ReleasedHold {
     pub quantity: i32,
     /// Its lines, for a typed hold (empty otherwise).
     pub lines: Vec<Line>,
+    /// Its seats, on a seated event (empty otherwise).
+    pub seats: Vec<SeatId>,
 }
 
 /// The new state of a hold that stays `reserved`: extended, or partly released.
@@ -77,6 +82,8 @@ pub struct HoldChange {
     /// Its lines now, for a typed hold, with their new quantities (a line released whole is
     /// gone).
     pub lines: Vec<Line>,
+    /// Its seats now, for a seated hold.
+    pub seats: Vec<HeldSeat>,
 }
 
 /// A reservation leaving `reserved`.
@@ -155,6 +162,26 @@ pub struct Changes {
     /// First answers to store under their idempotency keys (claimed earlier in the
     /// transaction).
     pub answers: Vec<(IdempotencyKey, StoredAnswer)>,
+    /// Seats given to holds: a store's unique key on the seat refuses one that is not free.
+    pub seats_taken: Vec<SeatTaken>,
+    /// Seats no hold has any more (their holds were canceled, expired or released them).
+    pub seats_freed: Vec<(EventId, SeatId)>,
+    /// Seats that went from one hold (the second of the pair) to another in this batch.
+    pub seats_moved: Vec<(SeatTaken, ReservationId)>,
+    /// How much each event's seat version goes up: one per hold whose seats changed hands or
+    /// whose status changed.
+    pub seat_versions: BTreeMap<EventId, i64>,
+}
+
+/// A seat given to a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatTaken {
+    /// The seat's event.
+    pub event: EventId,
+    /// The seat.
+    pub seat: SeatId,
+    /// The hold.
+    pub reservation: ReservationId,
 }
 
 impl Changes {
@@ -167,6 +194,10 @@ impl Changes {
             && self.type_counters.values().all(|(_, d)| d.is_zero())
             && self.hold_changes.is_empty()
             && self.answers.is_empty()
+            && self.seats_taken.is_empty()
+            && self.seats_freed.is_empty()
+            && self.seats_moved.is_empty()
+            && self.seat_versions.is_empty()
     }
 }
 
@@ -298,6 +329,21 @@ pub trait UnitOfWork {
     /// # Errors
     /// Only [`DomainError::Store`].
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>>;
+
+    /// The seating plan of the locked `event` and every seat's holder (see
+    /// [`Reads::seating`]).
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn read_seating(&mut self, event: EventId) -> Stored<Option<Seating>>;
+
+    /// Replaces the seating plan of the locked `event` with `plan` (no seat of the event is
+    /// held or sold), sets the event's capacity to its seat count, and adds one to its seat
+    /// version, stamped `now`.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn save_seating(&mut self, event: EventId, plan: &SeatPlan, now: Timestamp) -> Stored<()>;
 }
 
 /// The past-due holds [`UnitOfWork::release_past_due`] marks.
@@ -350,6 +396,17 @@ pub trait WriteStore: Send + Sync {
     fn write(&self, work: &mut Work<'_>) -> Result<(), DomainError>;
 }
 
+/// An event's seating plan and its seats' holders, as of one seat version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seating {
+    /// The event's seat version.
+    pub version: i64,
+    /// The plan.
+    pub plan: SeatPlan,
+    /// The seats held or sold, with their holders (a past-due hold's seats included).
+    pub holders: Vec<(SeatId, Holder)>,
+}
+
 /// The reads of one connection. Each call is one statement: it sees everything committed
 /// before it started, takes no lock, and waits for no writer.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -390,6 +447,21 @@ pub trait Reads {
     /// # Errors
     /// Only [`DomainError::Store`].
     fn audit_event(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventAudit>>;
+
+    /// The seat versions of the events among `ids` that have a seating plan, in id order
+    /// (one statement: the seat map's cheap question, "has anything changed?").
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn seat_versions(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>>;
+
+    /// The seating plan of `event`, if it has one, and every seat's holder, with the seat
+    /// version they are at: one snapshot (a past-due hold's seats are returned as held; the
+    /// domain shows them free).
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn seating(&mut self, event: EventId) -> Stored<Option<Seating>>;
 
     /// Whether the store can serve: one round trip to the database, and whether its schema
     /// lacks migrations this build brings.

@@ -43,6 +43,7 @@ pub fn hold_row(event: EventId) -> Reservation {
         created_at: NOW,
         updated_at: NOW,
         lines: vec![],
+        seats: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::error::{DomainError, StoreError};
 use crate::idempotency::{RenderAnswer, StoredAnswer};
 use crate::ledger::Rules;
 use crate::reservation::Reservation;
+use crate::seating::SeatMaps;
 use crate::store::{Reads, Store, Stored, UnitOfWork};
 use crate::validation::DEFAULT_MAX_TICKETS_PER_RESERVATION;
 
@@ -79,6 +80,8 @@ pub struct Ticketing {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) policy: Policy,
+    /// Seat maps kept between batches and reads (by this process).
+    pub(crate) seats: Arc<SeatMaps>,
 }
 
 impl fmt::Debug for Ticketing {
@@ -112,6 +115,7 @@ impl Ticketing {
             store,
             clock,
             policy,
+            seats: Arc::new(SeatMaps::default()),
         }
     }
 
@@ -179,7 +183,13 @@ impl Ticketing {
             customer_limit: self.policy.max_tickets_per_customer,
         };
         let keep_until = now + self.policy.idempotency_ttl;
-        let outcomes = self.transact(|uow| batch::run(uow, commands, rules, keep_until, render))?;
+        let decided =
+            self.transact(|uow| batch::run(uow, commands, rules, keep_until, render, &self.seats))?;
+        // Committed: the maps are the store's state at their versions now.
+        for map in decided.maps {
+            self.seats.keep(map);
+        }
+        let outcomes = decided.outcomes;
         if outcomes.len() != commands.len() {
             return Err(StoreError::internal(format!(
                 "{} outcomes for {} commands",

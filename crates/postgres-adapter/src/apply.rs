@@ -12,7 +12,7 @@ use diesel::sql_types::{
     Array, BigInt, Int2, Int4, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use domain::store::{Changes, CounterDelta, Stored, Timestamp};
-use domain::{DomainError, ReservationStatus};
+use domain::{DomainError, EventId, ReservationStatus};
 use store_sql::still_reserved;
 use uuid::Uuid;
 
@@ -33,6 +33,12 @@ struct AppliedRow {
     types: i64,
     #[diesel(sql_type = Int8)]
     answered: i64,
+    #[diesel(sql_type = Int8)]
+    seated: i64,
+    #[diesel(sql_type = Int8)]
+    unseated: i64,
+    #[diesel(sql_type = Int8)]
+    reseated: i64,
 }
 
 /// Status and hold changes are one `UPDATE` per row (a row may not be updated twice in one
@@ -42,11 +48,13 @@ static APPLY_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
 WITH inserted AS (
-    INSERT INTO reservations (id, event_id, status, quantity, customer, expires_at, lines,
+    INSERT INTO reservations (id, event_id, status, quantity, customer, expires_at, lines, seats,
                               created_at, updated_at)
-    SELECT h.id, h.event_id, 'reserved', h.quantity, h.customer, h.expires_at, h.lines, $1, $1
-      FROM unnest($2::uuid[], $3::bigint[], $4::int4[], $5::text[], $6::timestamptz[], $7::text[])
-           AS h (id, event_id, quantity, customer, expires_at, lines)
+    SELECT h.id, h.event_id, 'reserved', h.quantity, h.customer, h.expires_at, h.lines, h.seats,
+           $1, $1
+      FROM unnest($2::uuid[], $3::bigint[], $4::int4[], $5::text[], $6::timestamptz[], $7::text[],
+                  $8::text[])
+           AS h (id, event_id, quantity, customer, expires_at, lines, seats)
     RETURNING 1
 ), changed AS (
     UPDATE reservations r
@@ -55,24 +63,43 @@ WITH inserted AS (
            payment_reference = CASE WHEN c.status = 'purchased' THEN c.reference END,
            expires_at = COALESCE(c.expires_at, r.expires_at),
            quantity = COALESCE(c.quantity, r.quantity),
-           lines = COALESCE(c.lines, r.lines)
-      FROM unnest($8::uuid[], $9::bigint[], $10::text[], $11::text[], $12::timestamptz[],
-                  $13::int4[], $14::text[])
-           AS c (id, event_id, status, reference, expires_at, quantity, lines)
+           lines = COALESCE(c.lines, r.lines),
+           seats = COALESCE(c.seats, r.seats)
+      FROM unnest($9::uuid[], $10::bigint[], $11::text[], $12::text[], $13::timestamptz[],
+                  $14::int4[], $15::text[], $16::text[])
+           AS c (id, event_id, status, reference, expires_at, quantity, lines, seats)
      WHERE r.id = c.id AND r.event_id = c.event_id AND {guard}
     RETURNING 1
 ), counted AS (
     UPDATE events e
        SET reserved_count = e.reserved_count + d.held,
-           purchased_count = e.purchased_count + d.purchased
-      FROM unnest($15::bigint[], $16::int4[], $17::int4[]) AS d (id, held, purchased)
+           purchased_count = e.purchased_count + d.purchased,
+           seat_version = e.seat_version + d.seats
+      FROM unnest($17::bigint[], $18::int4[], $19::int4[], $20::int8[])
+           AS d (id, held, purchased, seats)
      WHERE e.id = d.id
     RETURNING 1
 ), {quotas}, {types}, answered AS (
     UPDATE idempotency_keys k
        SET status = a.status, body = a.body
-      FROM unnest($26::text[], $27::int2[], $28::text[]) AS a (key, status, body)
+      FROM unnest($29::text[], $30::int2[], $31::text[]) AS a (key, status, body)
      WHERE k.key = a.key
+    RETURNING 1
+), seated AS (
+    INSERT INTO seat_holds (event_id, seat_id, reservation_id)
+    SELECT * FROM unnest($32::bigint[], $33::int4[], $34::uuid[])
+    RETURNING 1
+), unseated AS (
+    DELETE FROM seat_holds h
+     USING unnest($35::bigint[], $36::int4[]) AS d (event_id, seat_id)
+     WHERE h.event_id = d.event_id AND h.seat_id = d.seat_id
+    RETURNING 1
+), reseated AS (
+    UPDATE seat_holds h
+       SET reservation_id = m.to_id
+      FROM unnest($37::bigint[], $38::int4[], $39::uuid[], $40::uuid[])
+           AS m (event_id, seat_id, from_id, to_id)
+     WHERE h.event_id = m.event_id AND h.seat_id = m.seat_id AND h.reservation_id = m.from_id
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted) AS inserted,
@@ -80,10 +107,13 @@ SELECT (SELECT count(*) FROM inserted) AS inserted,
        (SELECT count(*) FROM counted) AS counted,
        (SELECT count(*) FROM quotas) AS quotas,
        (SELECT count(*) FROM ticket_types) AS types,
-       (SELECT count(*) FROM answered) AS answered",
+       (SELECT count(*) FROM answered) AS answered,
+       (SELECT count(*) FROM seated) AS seated,
+       (SELECT count(*) FROM unseated) AS unseated,
+       (SELECT count(*) FROM reseated) AS reseated",
         guard = still_reserved("r"),
-        quotas = pool_counters("quotas", 18),
-        types = pool_counters("ticket_types", 22),
+        quotas = pool_counters("quotas", 21),
+        types = pool_counters("ticket_types", 25),
     )
 });
 
@@ -142,9 +172,34 @@ struct RowChange<'a> {
     expires_at: Option<DateTime<Utc>>,
     quantity: Option<i32>,
     lines: Option<String>,
+    seats: Option<String>,
 }
 
-// One statement's 28 values, bound in the order of its placeholders, and the check of what it
+/// Seats of the batch's holds as columns: events, seats, holds (and, for a move, the hold the
+/// seat leaves).
+#[derive(Default)]
+struct SeatColumns {
+    events: Vec<i64>,
+    seats: Vec<i32>,
+    to: Vec<Uuid>,
+    from: Vec<Uuid>,
+}
+
+impl SeatColumns {
+    fn push(&mut self, event: i64, seat: i64, to: Option<Uuid>, from: Option<Uuid>) -> Stored<()> {
+        self.events.push(event);
+        self.seats.push(i32::try_from(seat).map_err(|_| {
+            DomainError::from(PgStoreError::CorruptRow(format!(
+                "seat {seat} out of range"
+            )))
+        })?);
+        self.to.extend(to);
+        self.from.extend(from);
+        Ok(())
+    }
+}
+
+// One statement's 40 values, bound in the order of its placeholders, and the check of what it
 // wrote: splitting it would only scatter that order.
 #[allow(clippy::too_many_lines)]
 pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) -> Stored<()> {
@@ -157,6 +212,7 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
         row.expires_at = Some(change.expires_at);
         row.quantity = Some(change.quantity);
         row.lines = store_sql::lines_text(&change.lines);
+        row.seats = store_sql::seats_text(&change.seats);
     }
     for change in &changes.statuses {
         let row = rows.entry(*change.id().as_uuid()).or_default();
@@ -166,9 +222,41 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
     }
     let (row_ids, row_changes): (Vec<Uuid>, Vec<RowChange<'_>>) = rows.into_iter().unzip();
 
-    let mut counters = CounterColumns::default();
+    // An event's counters and seat version in one update (a row is updated once).
+    let mut events: BTreeMap<EventId, (CounterDelta, i64)> = BTreeMap::new();
     for (event, d) in &changes.counters {
+        events.entry(*event).or_default().0 = *d;
+    }
+    for (event, by) in &changes.seat_versions {
+        events.entry(*event).or_default().1 = *by;
+    }
+    let mut counters = CounterColumns::default();
+    let mut seat_bumps = Vec::with_capacity(events.len());
+    for (event, (d, by)) in &events {
         counters.push(event.get(), event.get(), *d)?;
+        seat_bumps.push(*by);
+    }
+    let mut taken = SeatColumns::default();
+    for t in &changes.seats_taken {
+        taken.push(
+            t.event.get(),
+            t.seat.get(),
+            Some(*t.reservation.as_uuid()),
+            None,
+        )?;
+    }
+    let mut freed = SeatColumns::default();
+    for (event, seat) in &changes.seats_freed {
+        freed.push(event.get(), seat.get(), None, None)?;
+    }
+    let mut moved = SeatColumns::default();
+    for (t, from) in &changes.seats_moved {
+        moved.push(
+            t.event.get(),
+            t.seat.get(),
+            Some(*t.reservation.as_uuid()),
+            Some(*from.as_uuid()),
+        )?;
     }
     let mut quotas = CounterColumns::default();
     for (quota, (event, d)) in &changes.quota_counters {
@@ -202,6 +290,12 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
                 .map(|h| store_sql::lines_text(&h.lines))
                 .collect::<Vec<_>>(),
         )
+        .bind::<Array<Nullable<Text>>, _>(
+            holds
+                .iter()
+                .map(|h| store_sql::seats_text(&h.seats))
+                .collect::<Vec<_>>(),
+        )
         .bind::<Array<SqlUuid>, _>(row_ids)
         .bind::<Array<BigInt>, _>(row_changes.iter().map(|r| r.event).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(row_changes.iter().map(|r| r.status).collect::<Vec<_>>())
@@ -220,9 +314,16 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
                 .map(|r| r.lines.as_deref())
                 .collect::<Vec<_>>(),
         )
+        .bind::<Array<Nullable<Text>>, _>(
+            row_changes
+                .iter()
+                .map(|r| r.seats.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind::<Array<BigInt>, _>(counters.ids)
         .bind::<Array<Int4>, _>(counters.held)
         .bind::<Array<Int4>, _>(counters.purchased)
+        .bind::<Array<Int8>, _>(seat_bumps)
         .bind::<Array<BigInt>, _>(quotas.events)
         .bind::<Array<BigInt>, _>(quotas.ids)
         .bind::<Array<Int4>, _>(quotas.held)
@@ -252,15 +353,27 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
                 .map(|(_, a)| a.body.as_str())
                 .collect::<Vec<_>>(),
         )
+        .bind::<Array<BigInt>, _>(taken.events)
+        .bind::<Array<Int4>, _>(taken.seats)
+        .bind::<Array<SqlUuid>, _>(taken.to)
+        .bind::<Array<BigInt>, _>(freed.events)
+        .bind::<Array<Int4>, _>(freed.seats)
+        .bind::<Array<BigInt>, _>(moved.events)
+        .bind::<Array<Int4>, _>(moved.seats)
+        .bind::<Array<SqlUuid>, _>(moved.from)
+        .bind::<Array<SqlUuid>, _>(moved.to)
         .get_result(conn)
         .map_err(PgStoreError::from)?;
     let expected = [
         holds.len(),
         row_changes.len(),
-        changes.counters.len(),
+        events.len(),
         changes.quota_counters.len(),
         changes.type_counters.len(),
         changes.answers.len(),
+        changes.seats_taken.len(),
+        changes.seats_freed.len(),
+        changes.seats_moved.len(),
     ];
     let got = [
         applied.inserted,
@@ -269,6 +382,9 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
         applied.quotas,
         applied.types,
         applied.answered,
+        applied.seated,
+        applied.unseated,
+        applied.reseated,
     ];
     if expected
         .iter()
@@ -277,8 +393,8 @@ pub(crate) fn apply(conn: &mut PgConnection, changes: &Changes, now: Timestamp) 
     {
         // Only a writer outside the lock protocol can get here: change nothing.
         return Err(PgStoreError::CorruptRow(format!(
-            "writes found fewer rows than decided (holds, rows, events, quotas, types, \
-             keys): expected {expected:?}, wrote {got:?}"
+            "writes found fewer rows than decided (holds, rows, events, quotas, types, keys, \
+             seats taken, freed, moved): expected {expected:?}, wrote {got:?}"
         ))
         .into());
     }

@@ -59,6 +59,9 @@ pub(crate) struct ReservationRow {
     /// The hold's lines, as `store_sql::lines_column` reads them.
     #[diesel(sql_type = sql::Text)]
     pub lines: String,
+    /// The hold's seats, as `store_sql::seats_column` reads them.
+    #[diesel(sql_type = sql::Text)]
+    pub seats: String,
 }
 
 impl TryFrom<ReservationRow> for Reservation {
@@ -82,6 +85,8 @@ impl TryFrom<ReservationRow> for Reservation {
             updated_at: row.updated_at,
             lines: store_sql::parse_lines(&row.lines)
                 .map_err(|_| PgStoreError::CorruptRow(format!("lines of {}", row.id)))?,
+            seats: store_sql::parse_seats(&row.seats)
+                .map_err(|_| PgStoreError::CorruptRow(format!("seats of {}", row.id)))?,
         })
     }
 }

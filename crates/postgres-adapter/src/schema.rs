@@ -12,5 +12,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         quota_count -> Int4,
         ticket_type_count -> Int4,
+        seat_count -> Int4,
+        seat_version -> Int8,
     }
 }

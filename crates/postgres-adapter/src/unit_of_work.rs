@@ -31,7 +31,8 @@ fn fail(err: impl Into<PgStoreError>) -> DomainError {
 /// reservations' events are read unlocked, they never change), then the rows are locked in id
 /// order (ORDER BY under FOR UPDATE sorts before locking): the one lock order.
 const LOCK_EVENTS_SQL: &str = "
-SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_count > 0 AS typed
+SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_count > 0 AS typed,
+       e.seat_count > 0 AS seated, e.seat_version
   FROM events e
  WHERE e.id = ANY (ARRAY(SELECT unnest($1::bigint[])
                          UNION

@@ -156,3 +156,21 @@ impl store_conformance::Harness for Postgres {
 }
 
 store_conformance::conformance_tests!(Postgres);
+
+#[test]
+fn the_database_refuses_a_second_holder_of_a_seat() {
+    store_conformance::seating::the_database_refuses_a_second_holder_of_a_seat::<Postgres>(
+        |h, event, seat, reservation| {
+            let mut conn = PgConnection::establish(h.db.url()).map_err(|e| e.to_string())?;
+            diesel::sql_query(
+                "INSERT INTO seat_holds (event_id, seat_id, reservation_id) VALUES ($1, $2, $3::uuid)",
+            )
+            .bind::<BigInt, _>(event.get())
+            .bind::<diesel::sql_types::Integer, _>(i32::try_from(seat).unwrap())
+            .bind::<Text, _>(reservation)
+            .execute(&mut conn)
+            .map(drop)
+            .map_err(|e| e.to_string())
+        },
+    );
+}

@@ -29,7 +29,7 @@ fn corrupt(what: impl Into<String>) -> DomainError {
 
 /// One reservation row's change: `?1` the hold, `?2` its status (`reserved` while it stays
 /// one), `?3` the instant, `?4` a purchase's reference, `?5` a new expiry, `?6` a new quantity
-/// and `?8` new lines (NULL: unchanged), `?7` its event.
+/// and `?8` new lines and `?9` new seats (NULL: unchanged), `?7` its event.
 static ROW_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE reservations
@@ -38,7 +38,8 @@ static ROW_SQL: LazyLock<String> = LazyLock::new(|| {
                 payment_reference = CASE WHEN ?2 = 'purchased' THEN ?4 END,
                 expires_at = COALESCE(?5, expires_at),
                 quantity = COALESCE(?6, quantity),
-                lines = COALESCE(?8, lines)
+                lines = COALESCE(?8, lines),
+                seats = COALESCE(?9, seats)
           WHERE id = ?1 AND event_id = ?7 AND {}",
         still_reserved("reservations")
     )
@@ -47,6 +48,13 @@ static ROW_SQL: LazyLock<String> = LazyLock::new(|| {
 const EVENT_COUNTERS_SQL: &str = "
 UPDATE events SET reserved_count = reserved_count + ?3, purchased_count = purchased_count + ?4
  WHERE id = ?1 AND id = ?2";
+const SEAT_VERSION_SQL: &str = "UPDATE events SET seat_version = seat_version + ?2 WHERE id = ?1";
+const TAKE_SEAT_SQL: &str =
+    "INSERT INTO seat_holds (event_id, seat_id, reservation_id) VALUES (?1, ?2, ?3)";
+const FREE_SEAT_SQL: &str = "DELETE FROM seat_holds WHERE event_id = ?1 AND seat_id = ?2";
+const MOVE_SEAT_SQL: &str = "
+UPDATE seat_holds SET reservation_id = ?3
+ WHERE event_id = ?1 AND seat_id = ?2 AND reservation_id = ?4";
 const QUOTA_COUNTERS_SQL: &str = "
 UPDATE quotas SET reserved_count = reserved_count + ?3, purchased_count = purchased_count + ?4
  WHERE event_id = ?1 AND id = ?2";
@@ -104,6 +112,7 @@ fn insert_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> 
             customer: hold.customer.as_deref(),
             expires_at: hold.expires_at.map(to_text),
             lines: store_sql::lines_text(&hold.lines),
+            seats: store_sql::seats_text(&hold.seats),
             created_at: stamp,
             updated_at: stamp,
         })
@@ -139,8 +148,42 @@ fn change_holds(conn: &mut SqliteConnection, changes: &Changes, stamp: &str) -> 
             .bind::<Nullable<Text>, _>(Some(to_text(change.expires_at)))
             .bind::<Nullable<Integer>, _>(Some(change.quantity))
             .bind::<BigInt, _>(change.event.get())
-            .bind::<Nullable<Text>, _>(store_sql::lines_text(&change.lines));
+            .bind::<Nullable<Text>, _>(store_sql::lines_text(&change.lines))
+            .bind::<Nullable<Text>, _>(store_sql::seats_text(&change.seats));
         one_row(query, conn, &format!("hold {}", change.id))?;
+    }
+    Ok(())
+}
+
+/// The seats that change hands, and the events' seat versions. The unique key on a seat refuses
+/// a second holder.
+fn seats(conn: &mut SqliteConnection, changes: &Changes) -> Stored<()> {
+    for (to, from) in &changes.seats_moved {
+        let query = diesel::sql_query(MOVE_SEAT_SQL)
+            .bind::<BigInt, _>(to.event.get())
+            .bind::<BigInt, _>(to.seat.get())
+            .bind::<Text, _>(to.reservation.to_string())
+            .bind::<Text, _>(from.to_string());
+        one_row(query, conn, "a seat moving between holds")?;
+    }
+    for (event, seat) in &changes.seats_freed {
+        let query = diesel::sql_query(FREE_SEAT_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<BigInt, _>(seat.get());
+        one_row(query, conn, "a seat freed")?;
+    }
+    for taken in &changes.seats_taken {
+        let query = diesel::sql_query(TAKE_SEAT_SQL)
+            .bind::<BigInt, _>(taken.event.get())
+            .bind::<BigInt, _>(taken.seat.get())
+            .bind::<Text, _>(taken.reservation.to_string());
+        one_row(query, conn, "a seat taken")?;
+    }
+    for (event, by) in &changes.seat_versions {
+        let query = diesel::sql_query(SEAT_VERSION_SQL)
+            .bind::<BigInt, _>(event.get())
+            .bind::<BigInt, _>(*by);
+        one_row(query, conn, "a seat version")?;
     }
     Ok(())
 }
@@ -161,6 +204,7 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
             .bind::<Nullable<Text>, _>(None::<String>)
             .bind::<Nullable<Integer>, _>(None::<i32>)
             .bind::<BigInt, _>(change.event.get())
+            .bind::<Nullable<Text>, _>(None::<String>)
             .bind::<Nullable<Text>, _>(None::<String>);
         one_row(
             query,
@@ -177,6 +221,7 @@ pub(crate) fn apply(conn: &mut SqliteConnection, changes: &Changes, now: Timesta
     for (ticket_type, (event, d)) in &changes.type_counters {
         counters(conn, TYPE_COUNTERS_SQL, event.get(), ticket_type.get(), *d)?;
     }
+    seats(conn, changes)?;
     for (key, answer) in &changes.answers {
         let query = diesel::update(idempotency_keys::table.find(key.as_str())).set((
             idempotency_keys::status.eq(i32::from(answer.status)),

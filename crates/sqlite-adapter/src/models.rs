@@ -47,6 +47,9 @@ pub(crate) struct ReservationRow {
     /// The hold's lines, as `store_sql::lines_column` reads them.
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub lines: String,
+    /// The hold's seats, as `store_sql::seats_column` reads them.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub seats: String,
 }
 
 impl TryFrom<ReservationRow> for Reservation {
@@ -76,6 +79,8 @@ impl TryFrom<ReservationRow> for Reservation {
             updated_at: from_text(&row.updated_at)?,
             lines: store_sql::parse_lines(&row.lines)
                 .map_err(|_| corrupt(format!("lines {:?}", row.lines)))?,
+            seats: store_sql::parse_seats(&row.seats)
+                .map_err(|_| corrupt(format!("seats {:?}", row.seats)))?,
         })
     }
 }
@@ -90,6 +95,7 @@ pub(crate) struct NewHoldRow<'a> {
     pub customer: Option<&'a str>,
     pub expires_at: Option<String>,
     pub lines: Option<String>,
+    pub seats: Option<String>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
 }

@@ -11,6 +11,8 @@ diesel::table! {
         updated_at -> Text,
         quota_count -> Integer,
         ticket_type_count -> Integer,
+        seat_count -> Integer,
+        seat_version -> BigInt,
     }
 }
 
@@ -27,6 +29,7 @@ diesel::table! {
         quantity -> Integer,
         customer -> Nullable<Text>,
         lines -> Nullable<Text>,
+        seats -> Nullable<Text>,
     }
 }
 

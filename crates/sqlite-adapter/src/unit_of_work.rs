@@ -45,7 +45,8 @@ RETURNING id, name, capacity, created_at, updated_at";
 /// The events of the JSON array `?1` and those of the reservations of `?2`, in id order. The
 /// transaction holds the file's write lock already: this only reads.
 const LOCK_EVENTS_SQL: &str = "
-SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_count > 0 AS typed
+SELECT e.id, e.capacity, e.purchased_count, e.reserved_count, e.ticket_type_count > 0 AS typed,
+       e.seat_count > 0 AS seated, e.seat_version
   FROM events e
  WHERE e.id IN (SELECT value FROM json_each(?1)
                 UNION

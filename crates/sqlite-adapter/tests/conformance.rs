@@ -135,3 +135,23 @@ impl Drop for Sqlite {
 }
 
 store_conformance::conformance_tests!(Sqlite);
+
+#[test]
+fn the_database_refuses_a_second_holder_of_a_seat() {
+    store_conformance::seating::the_database_refuses_a_second_holder_of_a_seat::<Sqlite>(
+        |h, event, seat, reservation| {
+            let path = h.dir.join("tickets.db");
+            let mut conn =
+                SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| e.to_string())?;
+            diesel::sql_query(
+                "INSERT INTO seat_holds (event_id, seat_id, reservation_id) VALUES (?1, ?2, ?3)",
+            )
+            .bind::<BigInt, _>(event.get())
+            .bind::<BigInt, _>(seat)
+            .bind::<diesel::sql_types::Text, _>(reservation)
+            .execute(&mut conn)
+            .map(drop)
+            .map_err(|e| e.to_string())
+        },
+    );
+}

@@ -84,6 +84,7 @@ fn typed(event: EventId, lines: &[(TicketTypeId, u32)]) -> Operation {
         } else {
             "lines"
         },
+        seats: None,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod concurrency;
 mod fixtures;
 pub mod inventory;
 pub mod rules;
+pub mod seating;
 pub mod shop;
 
 pub use fixtures::*;
@@ -111,6 +112,17 @@ macro_rules! conformance_tests {
             inventory::update_quota_never_goes_below_what_is_sold_and_ignores_past_due_holds,
             inventory::a_ticket_type_draws_only_from_its_own_events_distinct_quotas,
             inventory::simultaneous_typed_and_multi_line_reserves_never_oversell_a_quota,
+            seating::a_plan_sets_the_capacity_and_every_seat_reads_free,
+            seating::a_seat_hold_takes_its_seats_and_a_taken_seat_is_refused_naming_it,
+            seating::a_reserve_that_names_seats_wrongly_is_refused_on_seats,
+            seating::best_available_takes_adjacent_seats_of_the_best_row_and_sells_out,
+            seating::purchase_sells_the_seats_and_cancel_frees_them,
+            seating::a_past_due_hold_frees_its_seats_at_once_and_the_sweep_releases_them,
+            seating::the_map_version_stays_while_a_past_due_hold_is_released,
+            seating::extend_and_release_move_a_seated_holds_seats,
+            seating::a_plan_is_locked_while_any_seat_is_held_or_sold,
+            seating::sections_sell_as_their_ticket_types_and_set_their_quotas,
+            seating::simultaneous_seat_reserves_never_give_a_seat_twice,
         );
     };
     (@each $harness:ty; $($module:ident :: $name:ident),* $(,)?) => {

@@ -18,6 +18,7 @@ mod edit;
 mod inventory;
 mod rows;
 mod run;
+mod seating;
 mod work;
 
 pub use edit::{create_quota, create_ticket_type, EditStatements, IdRow};
@@ -28,6 +29,7 @@ pub use inventory::{
 };
 pub use rows::{AuditRow, CountsRow, LockedRow, PoolRow, SnapshotCounts, SnapshotRow, TicketsRow};
 pub use run::{read_inventory, read_quotas, update_quota, Bind, Runner, SqlReads};
+pub use seating::{parse_seats, seats_column, seats_text, PairRow, SeatingRow, SeatingStatements};
 pub use work::{Primitives, ReleasedRow, SqlWork};
 
 /// The SQL dialect a statement is built for.
@@ -253,9 +255,10 @@ pub fn page_statement(dialect: Dialect) -> String {
 pub fn reservations_statement(dialect: Dialect) -> String {
     format!(
         "SELECT r.id, r.event_id, r.status, r.quantity, r.customer, r.purchased_at, r.expires_at, \
-                r.payment_reference, r.created_at, r.updated_at, {} AS lines \
+                r.payment_reference, r.created_at, r.updated_at, {} AS lines, {} AS seats \
            FROM reservations r WHERE {} ORDER BY r.id",
         lines_column("r"),
+        seats_column("r"),
         dialect.in_list("r.id", 1)
     )
 }
@@ -278,8 +281,9 @@ pub fn release_statement(dialect: Dialect) -> String {
     // The hold's id as text (`id`), then its event, tickets and lines.
     let columns = |id: &str, r: &str| {
         format!(
-            "{id} AS id, {r}.event_id, {r}.quantity, {} AS lines",
-            lines_column(r)
+            "{id} AS id, {r}.event_id, {r}.quantity, {} AS lines, {} AS seats",
+            lines_column(r),
+            seats_column(r)
         )
     };
     match dialect {

@@ -70,7 +70,8 @@ pub struct PoolRow {
     pub counts: CountsRow,
 }
 
-/// A locked event's row: `id, capacity, purchased_count, reserved_count, typed`.
+/// A locked event's row: `id, capacity, purchased_count, reserved_count, typed, seated,
+/// seat_version`.
 #[derive(Debug, QueryableByName)]
 pub struct LockedRow {
     /// The event's pool.
@@ -79,6 +80,12 @@ pub struct LockedRow {
     /// Whether it has ticket types.
     #[diesel(sql_type = Bool)]
     pub typed: bool,
+    /// Whether it has a seating plan.
+    #[diesel(sql_type = Bool)]
+    pub seated: bool,
+    /// Its seat version.
+    #[diesel(sql_type = BigInt)]
+    pub seat_version: i64,
 }
 
 impl From<LockedRow> for LockedEvent {
@@ -89,6 +96,7 @@ impl From<LockedRow> for LockedEvent {
             purchased: r.pool.counts.purchased_count,
             held: r.pool.counts.reserved_count,
             typed: r.typed,
+            seats: r.seated.then_some(r.seat_version),
         }
     }
 }

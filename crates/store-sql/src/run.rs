@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use diesel::backend::Backend;
 use diesel::QueryableByName;
-use domain::store::{PageRequest, Reads, Stored, Timestamp, TypeOf};
+use domain::store::{PageRequest, Reads, Seating, Stored, Timestamp, TypeOf};
 use domain::{
     Counters, Event, EventAudit, EventId, EventSnapshot, Inventory, InventorySnapshot, NewQuota,
     Quota, QuotaId, Readiness, Reservation, ReservationId, StoreError,
@@ -20,7 +20,7 @@ use domain::{
 
 use crate::{
     into_audit, into_inventory, into_quotas, into_snapshots, json_pairs, statements, AuditRow,
-    Dialect, InventoryAuditRow, InventoryRow, SnapshotRow,
+    Dialect, InventoryAuditRow, InventoryRow, PairRow, SeatingRow, SnapshotRow,
 };
 
 /// A value for a statement's placeholder, bound as the store binds its kind.
@@ -164,7 +164,17 @@ where
     AuditRow: QueryableByName<R::Backend>,
     InventoryAuditRow: QueryableByName<R::Backend>,
     InventoryRow: QueryableByName<R::Backend>,
+    PairRow: QueryableByName<R::Backend>,
+    SeatingRow: QueryableByName<R::Backend>,
 {
+    fn seat_versions(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>> {
+        crate::seating::seat_versions(self.0, ids)
+    }
+
+    fn seating(&mut self, event: EventId) -> Stored<Option<Seating>> {
+        crate::seating::seating(self.0, event)
+    }
+
     fn event_snapshots(&mut self, ids: &[EventId], now: Timestamp) -> Stored<Vec<EventSnapshot>> {
         event_snapshots(self.0, ids, now)
     }

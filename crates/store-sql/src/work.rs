@@ -6,16 +6,16 @@
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::QueryableByName;
 use domain::store::{
-    Changes, Claims, CustomerOf, KeyTerm, Locked, PastDue, ReleasedHold, Stored, Timestamp, TypeOf,
-    UnitOfWork, Usage,
+    Changes, Claims, CustomerOf, KeyTerm, Locked, PastDue, ReleasedHold, Seating, Stored,
+    Timestamp, TypeOf, UnitOfWork, Usage,
 };
 use domain::{
     Counters, Event, EventId, EventSnapshot, IdempotencyClaim, Inventory, NewEvent, NewQuota,
-    NewTicketType, Quota, QuotaId, Reservation, ReservationId, StoreError, TicketType,
+    NewTicketType, Quota, QuotaId, Reservation, ReservationId, SeatPlan, StoreError, TicketType,
 };
 
 use crate::run::{Bind, Runner};
-use crate::{IdRow, InventoryRow, SnapshotRow};
+use crate::{IdRow, InventoryRow, SeatingRow, SnapshotRow};
 
 /// A hold [`crate::release_statement`] marked `expired`: `id` (as text), `event_id`, `quantity`, and
 /// its `lines` as [`crate::lines_column`] reads them.
@@ -33,6 +33,9 @@ pub struct ReleasedRow {
     /// Its lines.
     #[diesel(sql_type = Text)]
     pub lines: String,
+    /// Its seats.
+    #[diesel(sql_type = Text)]
+    pub seats: String,
 }
 
 /// The primitives of a write transaction that a store writes in its own dialect and locking
@@ -58,6 +61,7 @@ where
     InventoryRow: QueryableByName<P::Backend>,
     IdRow: QueryableByName<P::Backend>,
     ReleasedRow: QueryableByName<P::Backend>,
+    SeatingRow: QueryableByName<P::Backend>,
 {
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         self.0.create_event(new, now)
@@ -91,6 +95,10 @@ where
                     event: EventId::new(r.event_id),
                     quantity: r.quantity,
                     lines: crate::parse_lines(&r.lines)?,
+                    seats: crate::parse_seats(&r.seats)?
+                        .into_iter()
+                        .map(|s| s.id)
+                        .collect(),
                 })
             })
             .collect()
@@ -147,5 +155,13 @@ where
 
     fn event_snapshot(&mut self, id: EventId, now: Timestamp) -> Stored<Option<EventSnapshot>> {
         Ok(crate::run::event_snapshots(self.0, &[id], now)?.pop())
+    }
+
+    fn read_seating(&mut self, event: EventId) -> Stored<Option<Seating>> {
+        crate::seating::seating(self.0, event)
+    }
+
+    fn save_seating(&mut self, event: EventId, plan: &SeatPlan, now: Timestamp) -> Stored<()> {
+        crate::seating::save_seating(self.0, event, plan, now)
     }
 }

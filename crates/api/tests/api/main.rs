@@ -26,6 +26,7 @@ mod purchase;
 mod quantities;
 mod reservations;
 mod reserve;
+mod seats;
 
 /// One `#[actix_web::test]` per test and store.
 macro_rules! tests {
@@ -113,6 +114,11 @@ both_stores!(
     inventory::a_reserve_naming_types_wrongly_answers_422_on_its_field,
     inventory::extend_and_release_change_a_hold_through_group_commit,
     inventory::update_quota_answers_409_below_sold_and_404_for_an_unknown_quota,
+    seats::a_plan_loads_and_the_seat_map_reads_with_an_etag_304_and_gzip,
+    seats::seats_are_held_by_label_or_best_available_and_a_taken_seat_is_named,
+    seats::seated_reserves_and_releases_refuse_what_does_not_fit_on_their_fields,
+    seats::a_plan_is_for_operators_checked_and_locked_once_a_seat_is_held,
+    seats::the_seat_map_page_and_its_files_come_from_the_binary,
 );
 
 // These reach under the app into PostgreSQL (kill its connections, drop its database).

@@ -26,6 +26,8 @@ pub struct Plan {
     pub types: Vec<Vec<i64>>,
     /// Lines of each typed reserve, of distinct random types, one ticket each.
     pub lines: usize,
+    /// The events' seating plan, if they have one: rows of section `A`, seats per row.
+    pub seating: Option<(u32, u32)>,
     pub concurrency: usize,
     pub threads: usize,
     pub duration: Option<Duration>,
@@ -71,7 +73,7 @@ pub struct Outcome {
     pub statuses: BTreeMap<(Op, u16), u64>,
     /// Transport failures by message.
     pub errors: BTreeMap<String, u64>,
-    /// Tickets granted (answers 201 to reserves) per event.
+    /// Tickets granted (by answers 201 to reserves) per event.
     pub granted: BTreeMap<i64, u64>,
     /// Answers 503 that came without `Retry-After`.
     pub unavailable_without_retry_after: u64,
@@ -166,13 +168,17 @@ pub fn run_load(plan: &Plan) -> Result<Outcome, CliError> {
     bar.finish_and_clear();
 
     let mut outcome = Outcome::new();
+    // Until the last loop's last answer, not until this thread next looked: short runs
+    // (a fixed number of requests) would otherwise be rounded up to the 100 ms it sleeps.
+    let mut last = started;
     for handle in handles {
-        let part = handle
+        let (part, finished) = handle
             .join()
             .map_err(|_| CliError::Config("a client thread panicked".into()))?;
         outcome.merge(part);
+        last = last.max(finished);
     }
-    outcome.elapsed = started.elapsed();
+    outcome.elapsed = last - started;
     Ok(outcome)
 }
 
@@ -204,7 +210,7 @@ fn client_thread(
     thread: usize,
     loops: usize,
     deadline: Option<Instant>,
-) -> Outcome {
+) -> (Outcome, Instant) {
     actix_web::rt::System::new().block_on(async move {
         let connector = awc::Connector::new()
             .limit(loops.max(1))
@@ -219,7 +225,11 @@ fn client_thread(
             request_loop(&client, plan, shared, Rc::clone(&outcome), seed, deadline)
         }))
         .await;
-        Rc::try_unwrap(outcome).map_or_else(|_| Outcome::new(), RefCell::into_inner)
+        let finished = Instant::now();
+        (
+            Rc::try_unwrap(outcome).map_or_else(|_| Outcome::new(), RefCell::into_inner),
+            finished,
+        )
     })
 }
 
@@ -255,6 +265,102 @@ impl XorShift {
     }
 }
 
+/// The URLs a connection sends to, by event.
+struct Targets {
+    reserve: Vec<String>,
+    read: Vec<String>,
+    seats: Vec<String>,
+    health: String,
+}
+
+impl Targets {
+    fn of(plan: &Plan) -> Self {
+        let each = |suffix: &str| -> Vec<String> {
+            plan.events
+                .iter()
+                .map(|e| format!("{}/api/events/{e}{suffix}", plan.base))
+                .collect()
+        };
+        Self {
+            reserve: each("/reserve"),
+            read: each(""),
+            seats: each("/seats"),
+            health: format!("{}/health", plan.base),
+        }
+    }
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// What one request loop keeps between its requests.
+struct Connection {
+    urls: Targets,
+    rng: XorShift,
+    /// Its own holds, for its purchases.
+    holds: Vec<String>,
+    /// The seat map's `ETag` it saw last, per event.
+    etags: Vec<Option<String>>,
+}
+
+impl Connection {
+    /// Starts one request of kind `op` on event `target`.
+    fn start(
+        &mut self,
+        client: &awc::Client,
+        plan: &Plan,
+        op: Op,
+        target: usize,
+    ) -> awc::SendClientRequest {
+        let (urls, rng) = (&self.urls, &mut self.rng);
+        match op {
+            Op::Reserve => {
+                let types = plan.types.get(target).map_or(&[][..], Vec::as_slice);
+                let start = rng.below(u32::try_from(types.len().max(1)).unwrap_or(1)) as usize;
+                match reserve_body(types, plan.lines, start) {
+                    Some(body) => client
+                        .post(&urls.reserve[target])
+                        .insert_header(JSON)
+                        .send_body(body),
+                    None => client.post(&urls.reserve[target]).send(),
+                }
+            }
+            Op::Purchase => {
+                let id = self.holds.pop().unwrap_or_default();
+                client
+                    .post(format!("{}/api/reservations/{id}/purchase", plan.base))
+                    .send()
+            }
+            Op::Read => client.get(&urls.read[target]).send(),
+            Op::Health => client.get(&urls.health).send(),
+            Op::Best => client
+                .post(&urls.reserve[target])
+                .insert_header(JSON)
+                .send_body(r#"{"best_available":{"quantity":2}}"#),
+            Op::Seat => {
+                let (rows, per_row) = plan.seating.unwrap_or((1, 1));
+                let row = 1 + rng.below(rows);
+                let first = 1 + rng.below(per_row);
+                // A second seat of the row, never the first.
+                let second = 1 + (first + rng.below(per_row.max(2) - 1)) % per_row;
+                let body = format!(r#"{{"seats":["A-{row}-{first}","A-{row}-{second}"]}}"#);
+                client
+                    .post(&urls.reserve[target])
+                    .insert_header(JSON)
+                    .send_body(body)
+            }
+            Op::SeatMap | Op::SeatMap304 => {
+                let mut req = client
+                    .get(&urls.seats[target])
+                    .insert_header(("accept-encoding", "gzip"));
+                if let (Op::SeatMap304, Some(tag)) = (op, &self.etags[target]) {
+                    req = req.insert_header(("if-none-match", tag.as_str()));
+                }
+                req.send()
+            }
+        }
+    }
+}
+
 async fn request_loop(
     client: &awc::Client,
     plan: &Plan,
@@ -263,21 +369,14 @@ async fn request_loop(
     seed: u64,
     deadline: Option<Instant>,
 ) {
-    let reserve_urls: Vec<String> = plan
-        .events
-        .iter()
-        .map(|e| format!("{}/api/events/{e}/reserve", plan.base))
-        .collect();
-    let read_urls: Vec<String> = plan
-        .events
-        .iter()
-        .map(|e| format!("{}/api/events/{e}", plan.base))
-        .collect();
-    let health_url = format!("{}/health", plan.base);
+    let mut conn = Connection {
+        urls: Targets::of(plan),
+        rng: XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        holds: Vec::new(),
+        etags: vec![None; plan.events.len()],
+    };
     let events = u32::try_from(plan.events.len()).unwrap_or(u32::MAX);
     let keep_holds = plan.mix.weight(Op::Purchase) > 0;
-    let mut holds: Vec<String> = Vec::new();
-    let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     loop {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return;
@@ -287,43 +386,24 @@ async fn request_loop(
                 return;
             }
         }
-        let mut op = plan.mix.pick(rng.below(plan.mix.total()));
-        if op == Op::Purchase && holds.is_empty() {
+        let mut op = plan.mix.pick(conn.rng.below(plan.mix.total()));
+        if op == Op::Purchase && conn.holds.is_empty() {
             op = Op::Reserve;
         }
-        let target = rng.below(events) as usize;
+        let target = conn.rng.below(events) as usize;
         let started = Instant::now();
-        let sent = match op {
-            Op::Reserve => {
-                let types = plan.types.get(target).map_or(&[][..], Vec::as_slice);
-                let start = rng.below(u32::try_from(types.len().max(1)).unwrap_or(1)) as usize;
-                match reserve_body(types, plan.lines, start) {
-                    Some(body) => {
-                        client
-                            .post(&reserve_urls[target])
-                            .insert_header(("content-type", "application/json"))
-                            .send_body(body)
-                            .await
-                    }
-                    None => client.post(&reserve_urls[target]).send().await,
-                }
-            }
-            Op::Purchase => {
-                let id = holds.pop().unwrap_or_default();
-                client
-                    .post(format!("{}/api/reservations/{id}/purchase", plan.base))
-                    .send()
-                    .await
-            }
-            Op::Read => client.get(&read_urls[target]).send().await,
-            Op::Health => client.get(&health_url).send().await,
-        };
+        let sent = conn.start(client, plan, op, target).await;
         let (status, body) = match sent {
             Ok(mut res) => {
                 if res.status().as_u16() == 503 && !res.headers().contains_key("retry-after") {
                     outcome.borrow_mut().unavailable_without_retry_after += 1;
                 }
-                let body = res.body().limit(1 << 20).await.ok();
+                if op == Op::SeatMap304 {
+                    if let Some(tag) = res.headers().get("etag").and_then(|v| v.to_str().ok()) {
+                        conn.etags[target] = Some(tag.to_owned());
+                    }
+                }
+                let body = res.body().limit(1 << 24).await.ok();
                 (res.status().as_u16(), body)
             }
             Err(e) => {
@@ -337,19 +417,24 @@ async fn request_loop(
         };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         outcome.borrow_mut().record(op, status, micros);
-        if op == Op::Reserve && status == 201 {
+        let tickets = match op {
+            Op::Reserve => plan.tickets_per_reserve() as u64,
+            Op::Best | Op::Seat => 2,
+            _ => 0,
+        };
+        if status == 201 && tickets > 0 {
             *outcome
                 .borrow_mut()
                 .granted
                 .entry(plan.events[target])
-                .or_default() += 1;
+                .or_default() += tickets;
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
         // Only as many holds as purchases will need are kept, so the client does not spend
         // on reading every answer what the reserve-only shapes do not spend.
-        if keep_holds && op == Op::Reserve && status == 201 && holds.len() < HOLDS_KEPT {
+        if keep_holds && op == Op::Reserve && status == 201 && conn.holds.len() < HOLDS_KEPT {
             if let Some(id) = body.as_deref().and_then(hold_id) {
-                holds.push(id);
+                conn.holds.push(id);
             }
         }
         if status == 0 {

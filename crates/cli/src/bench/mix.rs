@@ -13,10 +13,27 @@ pub enum Op {
     Read,
     /// `GET /health`: no store, the server's HTTP ceiling.
     Health,
+    /// `POST /api/events/{id}/reserve` of the best two seats together.
+    Best,
+    /// `POST /api/events/{id}/reserve` of two random seats by label.
+    Seat,
+    /// `GET /api/events/{id}/seats`, gzip accepted.
+    SeatMap,
+    /// `GET /api/events/{id}/seats` with the `ETag` this connection saw last.
+    SeatMap304,
 }
 
 impl Op {
-    pub const ALL: [Self; 4] = [Self::Reserve, Self::Purchase, Self::Read, Self::Health];
+    pub const ALL: [Self; 8] = [
+        Self::Reserve,
+        Self::Purchase,
+        Self::Read,
+        Self::Health,
+        Self::Best,
+        Self::Seat,
+        Self::SeatMap,
+        Self::SeatMap304,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -24,14 +41,26 @@ impl Op {
             Self::Purchase => "purchase",
             Self::Read => "read",
             Self::Health => "health",
+            Self::Best => "best",
+            Self::Seat => "seat",
+            Self::SeatMap => "seatmap",
+            Self::SeatMap304 => "seatmap304",
         }
+    }
+
+    /// Whether it holds seats (and needs --seats).
+    pub fn seated(self) -> bool {
+        matches!(
+            self,
+            Self::Best | Self::Seat | Self::SeatMap | Self::SeatMap304
+        )
     }
 }
 
 /// Weights of each kind of request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mix {
-    weights: [u32; 4],
+    weights: [u32; 8],
 }
 
 impl Mix {
@@ -54,13 +83,20 @@ impl Mix {
     pub fn weight(self, op: Op) -> u32 {
         self.weights[op as usize]
     }
+
+    /// Whether any request of the mix needs seats.
+    pub fn seated(self) -> bool {
+        Op::ALL
+            .into_iter()
+            .any(|op| op.seated() && self.weight(op) > 0)
+    }
 }
 
 impl FromStr for Mix {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut weights = [0; 4];
+        let mut weights = [0; 8];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = part
                 .split_once('=')
@@ -69,7 +105,10 @@ impl FromStr for Mix {
                 .into_iter()
                 .find(|op| op.name() == name.trim())
                 .ok_or_else(|| {
-                    format!("--mix: unknown request {name:?} (reserve, purchase, read, health)")
+                    format!(
+                        "--mix: unknown request {name:?} (reserve, purchase, read, health, best, \
+                         seat, seatmap, seatmap304)"
+                    )
                 })?;
             weights[op as usize] = weight
                 .trim()

@@ -60,11 +60,13 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             ))
         }
     };
+    let seating = seating(args, mix, &base, &events)?;
     let plan = Plan {
         base: base.clone(),
         events,
         types,
         lines: usize::try_from(args.lines).unwrap_or(1),
+        seating,
         concurrency: usize::from(args.concurrency),
         threads: usize::from(args.threads.min(args.concurrency)),
         duration: args
@@ -80,17 +82,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if args.verify {
         let shown = read_events(&base, &plan.events)?;
         // Each granted reserve holds one ticket per line.
-        let tickets: std::collections::BTreeMap<i64, u64> = outcome
-            .granted
-            .iter()
-            .map(|(e, n)| {
-                (
-                    *e,
-                    n * u64::try_from(plan.tickets_per_reserve()).unwrap_or(1),
-                )
-            })
-            .collect();
-        report.verify(&shown, &tickets);
+        report.verify(&shown, &outcome.granted);
+        if plan.seating.is_some() {
+            report.verify_seats(&shown, &read_seat_maps(&base, &plan.events)?);
+        }
     }
     if args.json {
         println!(
@@ -125,6 +120,7 @@ fn requests(
             let url = format!("{base}{path}");
             let mut req = match method {
                 "POST" => client.post(&url),
+                "PUT" => client.put(&url),
                 _ => client.get(&url),
             };
             if let Some(token) = &token {
@@ -145,6 +141,121 @@ fn requests(
         }
         Ok(answers)
     })
+}
+
+/// With `--seats`: loads the events' plans (and fills them), and returns the plan's rows and
+/// seats per row.
+fn seating(
+    args: &BenchArgs,
+    mix: Mix,
+    base: &str,
+    events: &[i64],
+) -> Result<Option<(u32, u32)>, CliError> {
+    if args.seats == 0 {
+        return if mix.seated() {
+            Err(CliError::Config(
+                "best, seat, seatmap and seatmap304 need --seats".into(),
+            ))
+        } else {
+            Ok(None)
+        };
+    }
+    if args.capacity.is_none() {
+        return Err(CliError::Config(
+            "--seats gives the events it creates a plan: give --capacity".into(),
+        ));
+    }
+    seat_events(
+        base,
+        events,
+        args.seats,
+        args.seats_per_row,
+        args.admin_token.as_deref(),
+    )?;
+    if args.fill > 0.0 {
+        fill(base, events, args.seats, args.fill)?;
+    }
+    let rows = args.seats.div_ceil(args.seats_per_row);
+    Ok(Some((rows, args.seats_per_row.min(args.seats))))
+}
+
+/// Gives each event a plan of `seats` seats: section `A`, rows `1`, `2`, ... of `per_row`.
+fn seat_events(
+    base: &str,
+    events: &[i64],
+    seats: u32,
+    per_row: u32,
+    token: Option<&str>,
+) -> Result<(), CliError> {
+    let mut rows = Vec::new();
+    let mut left = seats;
+    while left > 0 {
+        let n = left.min(per_row);
+        rows.push(serde_json::json!({"name": (rows.len() + 1).to_string(), "seats": n}));
+        left -= n;
+    }
+    let plan = serde_json::json!({"sections": [{"name": "A", "rows": rows}]});
+    let calls = events
+        .iter()
+        .map(|e| ("PUT", format!("/api/events/{e}/seats"), Some(plan.clone())))
+        .collect();
+    for (status, json) in requests(base, token, calls)? {
+        if status != 200 {
+            return Err(CliError::Config(format!(
+                "loading a bench seating plan answered {status}: {json}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Holds about `share` of each event's seats with best-available holds of 10, before the run.
+fn fill(base: &str, events: &[i64], seats: u32, share: f64) -> Result<(), CliError> {
+    if !(0.0..=0.95).contains(&share) {
+        return Err(CliError::Config("--fill is a share from 0 to 0.95".into()));
+    }
+    // In 0..=9,500 (the share is checked above, an event has at most 100,000 seats).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let holds = (f64::from(seats) * share / 10.0).floor() as usize;
+    let body = serde_json::json!({"best_available": {"quantity": 10, "together": false}});
+    let calls = events
+        .iter()
+        .flat_map(|e| {
+            let body = body.clone();
+            (0..holds).map(move |_| {
+                (
+                    "POST",
+                    format!("/api/events/{e}/reserve"),
+                    Some(body.clone()),
+                )
+            })
+        })
+        .collect();
+    for (status, json) in requests(base, None, calls)? {
+        if status != 201 {
+            return Err(CliError::Config(format!(
+                "filling a bench event answered {status}: {json}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads each event's seat map.
+fn read_seat_maps(base: &str, events: &[i64]) -> Result<Vec<Value>, CliError> {
+    let calls = events
+        .iter()
+        .map(|e| ("GET", format!("/api/events/{e}/seats"), None))
+        .collect();
+    requests(base, None, calls)?
+        .into_iter()
+        .map(|answer| match answer {
+            (200, json) => Ok(json),
+            (status, json) => Err(CliError::Config(format!(
+                "reading a bench seat map answered {status}: {json}"
+            ))),
+        })
+        .collect()
 }
 
 /// Reads each event; every read must succeed.

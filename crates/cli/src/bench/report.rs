@@ -142,6 +142,38 @@ impl Report {
         self.verify = Some((problems, summary));
     }
 
+    /// With seats: each event's seat map shows as many seats held and sold as its counters
+    /// say, and no seat twice (one letter per seat).
+    pub fn verify_seats(&mut self, events: &[Value], maps: &[Value]) {
+        let Some((problems, _)) = self.verify.as_mut() else {
+            return;
+        };
+        for (event, map) in events.iter().zip(maps) {
+            let id = event["id"].as_i64().unwrap_or_default();
+            let letters: String = map["sections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["rows"].as_array().cloned().unwrap_or_default())
+                .filter_map(|r| r["status"].as_str().map(str::to_owned))
+                .collect();
+            let (held, sold) = (letters.matches('H').count(), letters.matches('S').count());
+            let counted = (event["reserved"].as_u64(), event["purchased"].as_u64());
+            if counted != (Some(held as u64), Some(sold as u64)) {
+                problems.push(format!(
+                    "event {id}: the seat map shows {held} held and {sold} sold, the counters {counted:?}"
+                ));
+            }
+            if event["capacity"].as_u64() != Some(letters.len() as u64) {
+                problems.push(format!(
+                    "event {id}: {} seats on the map, capacity {}",
+                    letters.len(),
+                    event["capacity"]
+                ));
+            }
+        }
+    }
+
     /// What `--verify` found wrong, if anything.
     pub fn verdict(&self) -> Option<String> {
         self.verify

@@ -197,7 +197,9 @@ impl Server {
         let child = cmd.spawn().expect("spawn ticketctl serve");
         let mut server = Self { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // The port accepts connections as soon as it is bound, before the server installs its
+        // SIGTERM handler; an answer from a worker means startup has finished.
+        while !server.answers_health() {
             assert!(
                 server.child.try_wait().unwrap().is_none(),
                 "ticketctl serve exited early"
@@ -209,6 +211,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    fn answers_health(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut answer = [0u8; 12];
+        stream
+            .write_all(b"GET /health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .and_then(|()| stream.read_exact(&mut answer))
+            .is_ok_and(|()| answer.ends_with(b" 200"))
     }
 
     /// One HTTP/1.1 request on its own connection: status and JSON body.
