@@ -124,8 +124,9 @@ try {
   await pages[winner].click("#purchase");
   await until("the purchase", async () =>
     (await pages[winner].textContent("#message"))?.startsWith("Purchased A-1-4"));
+  // Told by the event's stream: well before the page's 5-second fallback refresh.
   await until("the sold seat on the other page", async () =>
-    (await pages[loser].getAttribute('[data-seat="A-1-4"]', "data-status")) === "S");
+    (await pages[loser].getAttribute('[data-seat="A-1-4"]', "data-status")) === "S", 3_000);
 
   // The other visitor asks for the best three together.
   await pages[loser].fill("#quantity", "3");

@@ -65,6 +65,8 @@ pub struct ApiConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// Origins whose browser scripts may call the API (CORS); empty: none but the API's own.
     pub cors_allowed_origins: Vec<String>,
+    /// Availability streams open at most; more are answered 503.
+    pub max_streams: usize,
 }
 
 /// The per-client limit on writes.
@@ -97,6 +99,7 @@ impl ApiConfig {
             max_connections: 16_384,
             rate_limit: None,
             cors_allowed_origins: Vec::new(),
+            max_streams: 10_000,
         }
     }
 }
@@ -113,6 +116,7 @@ pub struct Application {
     draining: Arc<AtomicBool>,
     requests_in_flight: Arc<AtomicUsize>,
     rate_limit: Option<web::Data<RateLimit>>,
+    streams: Arc<crate::stream::Streams>,
 }
 
 impl std::fmt::Debug for Application {
@@ -219,37 +223,9 @@ impl Application {
         // Installed before the first request, so the first request is counted.
         let _ = telemetry::recorder();
         let batches = Arbiter::new();
-        let state = web::Data::new(AppState {
-            ticketing: ticketing.clone(),
-            writes: writes(ticketing.clone(), &config, batches.handle()),
-            event_reads: reads::event_reads(
-                ticketing.clone(),
-                read_limits(&config),
-                batches.handle(),
-            ),
-            reservation_reads: reads::reservation_reads(
-                ticketing.clone(),
-                read_limits(&config),
-                batches.handle(),
-            ),
-            seat_reads: reads::seat_reads(
-                ticketing.clone(),
-                read_limits(&config),
-                batches.handle(),
-            ),
-            seat_bodies: Arc::default(),
-            readiness: readiness(ticketing.clone(), &config, batches.handle()),
-            read_lane: Arc::default(),
-            keys_in_use: Arc::default(),
-            admin_token: config.admin_token.clone(),
-            deadline: config.request_deadline,
-            max_quantity,
-            ttl_seconds: u32::try_from(ticketing.policy().hold_ttl.get().num_seconds())
-                .unwrap_or(u32::MAX),
-            draining: Arc::default(),
-            requests_in_flight: Arc::default(),
-        });
+        let state = web::Data::new(app_state(&config, &ticketing, &batches));
         let draining = Arc::clone(&state.draining);
+        let streams = Arc::clone(&state.streams);
         let requests_in_flight = Arc::clone(&state.requests_in_flight);
         let rate_limit = config.rate_limit.as_ref().map(|limit| {
             web::Data::new(RateLimit::new(
@@ -323,6 +299,7 @@ impl Application {
             draining,
             requests_in_flight,
             rate_limit,
+            streams,
         })
     }
 
@@ -357,6 +334,11 @@ impl Application {
             .expire_interval
             .map(|every| sweeper::spawn(self.ticketing.clone(), every, self.config.expire_batch));
         let upkeep = actix_web::rt::spawn(upkeep(self.rate_limit.clone()));
+        let streams = actix_web::rt::spawn(crate::stream::poll(
+            Arc::clone(&self.streams),
+            self.ticketing.clone(),
+            Arc::clone(&self.draining),
+        ));
         let handle = self.server.handle();
         let metrics_handle = self.metrics_server.as_ref().map(Server::handle);
         let draining = Arc::clone(&self.draining);
@@ -401,12 +383,41 @@ impl Application {
         };
         stopper.abort();
         upkeep.abort();
+        streams.abort();
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }
         // Every request has its answer by now: the batch runtime has nothing left to do.
         self.batches.stop();
         result
+    }
+}
+
+/// What every handler reaches: the use cases behind their engines, on the `batches` runtime.
+fn app_state(config: &ApiConfig, ticketing: &Ticketing, batches: &Arbiter) -> AppState {
+    let max_quantity = ticketing.policy().max_tickets_per_reservation;
+    AppState {
+        ticketing: ticketing.clone(),
+        writes: writes(ticketing.clone(), config, batches.handle()),
+        event_reads: reads::event_reads(ticketing.clone(), read_limits(config), batches.handle()),
+        reservation_reads: reads::reservation_reads(
+            ticketing.clone(),
+            read_limits(config),
+            batches.handle(),
+        ),
+        seat_reads: reads::seat_reads(ticketing.clone(), read_limits(config), batches.handle()),
+        streams: Arc::new(crate::stream::Streams::new(config.max_streams)),
+        seat_bodies: Arc::default(),
+        readiness: readiness(ticketing.clone(), config, batches.handle()),
+        read_lane: Arc::default(),
+        keys_in_use: Arc::default(),
+        admin_token: config.admin_token.clone(),
+        deadline: config.request_deadline,
+        max_quantity,
+        ttl_seconds: u32::try_from(ticketing.policy().hold_ttl.get().num_seconds())
+            .unwrap_or(u32::MAX),
+        draining: Arc::default(),
+        requests_in_flight: Arc::default(),
     }
 }
 

@@ -110,6 +110,11 @@ impl AdminRequest {
             .map_err(|_| ApiError::NotFound)
     }
 
+    /// The query string.
+    pub(crate) fn query(&self) -> &str {
+        self.req.query_string()
+    }
+
     /// The body's object, if one was sent.
     pub(crate) fn body(&self) -> Result<Option<Map<String, Value>>, ApiError> {
         optional_object(&self.req, &self.bytes)

@@ -19,6 +19,7 @@ mod hold_changes;
 pub mod idempotency;
 mod inventory;
 mod lines;
+mod messages;
 pub mod openapi;
 mod pages;
 mod params;
@@ -29,6 +30,7 @@ mod reservations;
 mod routes;
 pub mod seats;
 mod state;
+pub mod stream;
 mod sweeper;
 mod telemetry;
 

@@ -42,6 +42,8 @@ use crate::error::{mime_json, ApiError};
         crate::inventory::create_ticket_type,
         crate::seats::show,
         crate::seats::load,
+        crate::messages::list,
+        crate::stream::stream,
         crate::routes::health,
         crate::routes::live,
         crate::routes::ready,

@@ -139,6 +139,14 @@ pub fn configure(
                     .route(web::put().to(seats::load)),
             )
             .service(
+                resource("/api/events/{event}/messages", "GET")
+                    .route(web::get().to(crate::messages::list)),
+            )
+            .service(
+                resource("/api/events/{event}/stream", "GET")
+                    .route(web::get().to(crate::stream::stream)),
+            )
+            .service(
                 resource("/api/events", "GET, POST")
                     .route(web::get().to(events::list))
                     .route(web::post().to(events::create)),

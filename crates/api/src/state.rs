@@ -29,6 +29,8 @@ pub struct AppState {
     pub reservation_reads: Arc<ReservationReads>,
     /// Reads of seat maps, coalesced.
     pub seat_reads: Arc<SeatReads>,
+    /// The availability streams of this instance.
+    pub streams: Arc<crate::stream::Streams>,
     /// Seat map bodies, rendered once per version.
     pub seat_bodies: Arc<crate::seats::SeatBodies>,
     /// `GET /health/ready`.

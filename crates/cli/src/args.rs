@@ -288,6 +288,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Availability streams (GET /api/events/{event}/stream) open at most on this instance;
+    /// more are answered 503. Each holds a connection: keep it below --max-connections
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub max_streams: u32,
+
     /// Writes (POST, PATCH) per second per client IP; more are answered 429 with Retry-After
     /// (0 = no limit)
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]

@@ -52,6 +52,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         rate_limit,
         cors_allowed_origins,
+        max_streams: usize::try_from(args.max_streams).unwrap_or(usize::MAX),
     };
     let max_hold = match args.max_hold_seconds {
         Some(seconds) if seconds < args.reservation_ttl_seconds => {

@@ -4,7 +4,8 @@ use crate::error::DomainError;
 use crate::event::{EventPatch, EventSnapshot, EventSummary, NewEvent};
 use crate::ids::EventId;
 use crate::ledger::freed;
-use crate::store::{PastDue, Timestamp, UnitOfWork};
+use crate::outbox::{Message, MessageKind};
+use crate::store::{Changes, PastDue, Timestamp, UnitOfWork};
 use crate::ticketing::Ticketing;
 use crate::validation::{Capacity, EventName};
 
@@ -69,6 +70,13 @@ fn update(
         None => EventName::parse(&current.event.name)?,
     };
     let event = uow.update_event(id, &NewEvent { name, capacity }, now)?;
+    uow.apply(
+        &Changes {
+            messages: vec![Message::of_event(id, MessageKind::EventUpdated)],
+            ..Changes::default()
+        },
+        now,
+    )?;
     let summary = EventSummary::from_snapshot(EventSnapshot {
         event,
         purchased: locked.purchased,

@@ -7,8 +7,9 @@ use crate::edit_event::release_all_past_due;
 use crate::error::DomainError;
 use crate::ids::{EventId, QuotaId};
 use crate::inventory::{Inventory, NewQuota};
+use crate::outbox::{Message, MessageKind};
 use crate::seating::{NewPlan, SeatMap, SeatPlan};
-use crate::store::{Timestamp, TypeOf, UnitOfWork};
+use crate::store::{Changes, Timestamp, TypeOf, UnitOfWork};
 use crate::ticketing::Ticketing;
 use crate::validation::{Capacity, EventName};
 
@@ -136,6 +137,13 @@ fn save(
         ));
     }
     uow.save_seating(event, plan, now)?;
+    uow.apply(
+        &Changes {
+            messages: vec![Message::of_event(event, MessageKind::EventUpdated)],
+            ..Changes::default()
+        },
+        now,
+    )?;
     // Each named quota holds the seats of the sections whose types draw from it.
     let by_type = plan.seats_by_type();
     let mut seats_of: BTreeMap<QuotaId, i64> = BTreeMap::new();

@@ -18,6 +18,7 @@ use crate::command::{Extend, Operation, Release, ReleasePart, Reserve};
 use crate::error::{DomainError, Shortfall, StoreError};
 use crate::ids::{EventId, QuotaId, ReservationId, SeatId, TicketTypeId};
 use crate::inventory::{Inventory, Line, LineRequest, TicketType};
+use crate::outbox::{push_once, Message, MessageKind};
 use crate::reservation::{
     decide_hold_change, decide_transition, Reservation, ReservationStatus, TransitionDecision,
 };
@@ -218,16 +219,30 @@ impl Ledger {
         operation: &Operation,
         release: &mut impl FnMut(EventId, u32) -> Result<Released, DomainError>,
     ) -> Result<Result<Reservation, DomainError>, DomainError> {
-        match operation {
-            Operation::Reserve(reserve) => self.reserve(reserve, release),
-            Operation::Purchase(purchase) => self.settle(
-                purchase.id,
-                Settle::Purchase(purchase.payment_reference.as_ref()),
+        let (decided, kind) = match operation {
+            Operation::Reserve(reserve) => (
+                self.reserve(reserve, release),
+                MessageKind::ReservationCreated,
             ),
-            Operation::Cancel(cancel) => self.settle(cancel.id, Settle::Cancel),
-            Operation::Extend(extend) => self.extend(extend),
-            Operation::Release(part) => self.release_part(part),
+            Operation::Purchase(purchase) => (
+                self.settle(
+                    purchase.id,
+                    Settle::Purchase(purchase.payment_reference.as_ref()),
+                ),
+                MessageKind::ReservationPurchased,
+            ),
+            Operation::Cancel(cancel) => (
+                self.settle(cancel.id, Settle::Cancel),
+                MessageKind::ReservationCanceled,
+            ),
+            Operation::Extend(extend) => (self.extend(extend), MessageKind::ReservationExtended),
+            Operation::Release(part) => (self.release_part(part), MessageKind::ReservationReleased),
+        };
+        if let Ok(Ok(done)) = &decided {
+            let told = Message::of_hold(done.event_id, kind, done.id);
+            self.changes.messages.push(told);
         }
+        decided
     }
 
     /// Everything the batch must write.
@@ -240,6 +255,20 @@ impl Ledger {
     pub fn into_parts(mut self) -> (Changes, Vec<SeatMap>) {
         let skip = self.expired_by_release;
         self.changes.statuses.retain(|c| !skip.contains(&c.id()));
+        // Sold out: a hold of this batch took the last ticket.
+        let mut took: Vec<EventId> = self.changes.holds.iter().map(|h| h.event_id).collect();
+        took.sort_unstable();
+        took.dedup();
+        for event in took {
+            if self
+                .pools
+                .get(&Pool::Root(event))
+                .is_some_and(|c| c.available() <= 0)
+            {
+                let sold_out = Message::of_event(event, MessageKind::EventSoldOut);
+                self.changes.messages.push(sold_out);
+            }
+        }
         self.changes.counters.retain(|_, delta| !delta.is_zero());
         self.changes.quota_counters.retain(|_, (_, d)| !d.is_zero());
         self.changes.type_counters.retain(|_, (_, d)| !d.is_zero());
@@ -655,6 +684,8 @@ impl Ledger {
                 row.status = ReservationStatus::Expired;
                 row.updated_at = self.rules.now;
             }
+            let told = Message::of_hold(hold.event, MessageKind::ReservationExpired, hold.id);
+            push_once(&mut self.changes.messages, told);
             self.shift(hold.event, i64::from(hold.quantity), &hold.lines, -1, 0)?;
             self.free_seats(hold.event, hold.id, &hold.seats);
         }
@@ -686,6 +717,8 @@ impl Ledger {
                 let seats: Vec<SeatId> = row.seats.iter().map(|s| s.id).collect();
                 let expired = StatusChange::new(id, event, ReservationStatus::Expired);
                 self.changes.statuses.push(expired);
+                let told = Message::of_hold(event, MessageKind::ReservationExpired, id);
+                push_once(&mut self.changes.messages, told);
                 self.shift(event, tickets, &lines, -1, 0)?;
                 self.free_seats(event, id, &seats);
                 Ok(Err(DomainError::InvalidOrExpired))
@@ -1075,6 +1108,8 @@ pub fn freed(holds: &[ReleasedHold], inventory: &Inventory) -> Result<Changes, D
             purchased: 0,
         };
         shift(&mut changes, &types, m, |_, _| {})?;
+        let told = Message::of_hold(hold.event, MessageKind::ReservationExpired, hold.id);
+        changes.messages.push(told);
         if !hold.seats.is_empty() {
             changes
                 .seats_freed

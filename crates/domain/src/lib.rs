@@ -24,6 +24,7 @@ pub mod inventory;
 pub mod ledger;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod outbox;
 pub mod reservation;
 pub mod seating;
 pub mod store;
@@ -58,6 +59,7 @@ pub use inventory::{
     LockedType, NewQuota, NewTicketType, Quota, QuotaAudit, QuotaPatch, QuotaSummary, TicketType,
     TypeSummary,
 };
+pub use outbox::{Message, MessageKind, StoredMessage, MAX_MESSAGES_PER_READ};
 pub use queries::MAX_PAGE_SIZE;
 pub use reservation::{Reservation, ReservationStatus};
 pub use seating::{

@@ -14,6 +14,7 @@ use crate::inventory::{
     Counters, Inventory, InventorySnapshot, Line, LockedQuota, LockedType, NewQuota, NewTicketType,
     Quota, QuotaAudit, TicketType,
 };
+use crate::outbox::{Message, StoredMessage};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::seating::{Holder, SeatPlan};
 use crate::store::{
@@ -32,6 +33,8 @@ struct EventRow {
     /// Its seating plan, if it has one, and its seat version.
     plan: Option<SeatPlan>,
     seat_version: i64,
+    /// The number of its last message.
+    message_seq: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +56,8 @@ struct State {
     types: BTreeMap<TicketTypeId, (TicketType, Counters)>,
     /// Which hold or sale has each seat: one entry per seat at most, as a unique key.
     seat_holds: BTreeMap<(EventId, SeatId), ReservationId>,
+    /// The outbox, by event and number: one entry per number, as a primary key.
+    messages: BTreeMap<(EventId, i64), StoredMessage>,
 }
 
 /// An event's quotas and ticket types with their counters, as [`MemoryStore::inventory_rows`]
@@ -225,6 +230,26 @@ impl Reads for State {
         }))
     }
 
+    fn message_heads(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>> {
+        let mut found: Vec<(EventId, i64)> = ids
+            .iter()
+            .filter_map(|id| self.events.get(id))
+            .map(|row| (row.event.id, row.message_seq))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
+    fn messages(&mut self, event: EventId, after: i64, limit: u32) -> Stored<Vec<StoredMessage>> {
+        Ok(self
+            .messages
+            .range((event, after.saturating_add(1))..=(event, i64::MAX))
+            .take(limit as usize)
+            .map(|(_, m)| *m)
+            .collect())
+    }
+
     fn readiness(&mut self) -> Stored<Readiness> {
         // In the process itself: always reachable, and its schema is the code.
         Ok(Readiness {
@@ -379,6 +404,30 @@ impl Reads for State {
 }
 
 impl State {
+    /// The outbox's insert: each event's messages numbered on from its last one.
+    fn write_messages(&mut self, messages: &[Message], now: Timestamp) -> Stored<()> {
+        for message in messages {
+            let row = self
+                .events
+                .get_mut(&message.event)
+                .ok_or_else(|| broken(format!("a message of unknown event {}", message.event)))?;
+            row.message_seq += 1;
+            let stored = StoredMessage {
+                seq: row.message_seq,
+                message: *message,
+                created_at: now,
+            };
+            if self
+                .messages
+                .insert((message.event, row.message_seq), stored)
+                .is_some()
+            {
+                return Err(broken("duplicate key: message number"));
+            }
+        }
+        Ok(())
+    }
+
     fn due(&self, events: Option<&[EventId]>, now: Timestamp, limit: u32) -> Vec<Reservation> {
         let mut due: Vec<&Reservation> = self
             .reservations
@@ -411,6 +460,7 @@ impl UnitOfWork for State {
                 types: 0,
                 plan: None,
                 seat_version: 0,
+                message_seq: 0,
             },
         );
         Ok(event)
@@ -633,7 +683,7 @@ impl UnitOfWork for State {
                 .ok_or_else(|| broken(format!("seat version of unknown event {event}")))?;
             row.seat_version += by;
         }
-        Ok(())
+        self.write_messages(&changes.messages, now)
     }
 
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {

@@ -4,6 +4,7 @@ use crate::error::DomainError;
 use crate::event::EventSnapshot;
 use crate::event::{EventAudit, EventPage, EventSummary};
 use crate::ids::{EventId, ReservationId};
+use crate::outbox::{StoredMessage, MAX_MESSAGES_PER_READ};
 use crate::reservation::Reservation;
 use crate::store::{PageRequest, Reads, Stored, Timestamp};
 use crate::ticketing::Ticketing;
@@ -106,6 +107,36 @@ impl Ticketing {
             .into_iter()
             .map(|r| r.seen_at(now))
             .collect())
+    }
+
+    /// The number of the last message of each event among `ids` that exists (0 before its
+    /// first), in id order: one statement, for those who wait for something to happen.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    pub fn message_heads(&self, ids: &[EventId]) -> Result<Vec<(EventId, i64)>, DomainError> {
+        self.read(|r| r.message_heads(ids))
+    }
+
+    /// Up to `limit` (at most [`MAX_MESSAGES_PER_READ`]) messages of `event` numbered above
+    /// `after`, in number order, and the number of its last message; fails with
+    /// [`DomainError::EventNotFound`] for an unknown event.
+    ///
+    /// # Errors
+    /// [`DomainError::EventNotFound`]; [`DomainError::Store`].
+    pub fn messages(
+        &self,
+        event: EventId,
+        after: i64,
+        limit: u32,
+    ) -> Result<(Vec<StoredMessage>, i64), DomainError> {
+        let limit = limit.clamp(1, MAX_MESSAGES_PER_READ);
+        self.read(|r| {
+            let Some(&(_, head)) = r.message_heads(&[event])?.first() else {
+                return Err(DomainError::EventNotFound);
+            };
+            Ok((r.messages(event, after, limit)?, head))
+        })
     }
 }
 

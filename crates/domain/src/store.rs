@@ -26,6 +26,7 @@ use crate::ids::{EventId, QuotaId, ReservationId, SeatId, TicketTypeId};
 use crate::inventory::{
     Counters, Inventory, InventorySnapshot, Line, NewQuota, NewTicketType, Quota, TicketType,
 };
+use crate::outbox::{Message, StoredMessage};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::seating::{HeldSeat, Holder, SeatPlan};
 use crate::validation::Customer;
@@ -171,6 +172,9 @@ pub struct Changes {
     /// How much each event's seat version goes up: one per hold whose seats changed hands or
     /// whose status changed.
     pub seat_versions: BTreeMap<EventId, i64>,
+    /// What happened, for the outbox, in the order it happened; a store numbers each event's
+    /// messages on from the last one it wrote.
+    pub messages: Vec<Message>,
 }
 
 /// A seat given to a hold.
@@ -198,6 +202,7 @@ impl Changes {
             && self.seats_freed.is_empty()
             && self.seats_moved.is_empty()
             && self.seat_versions.is_empty()
+            && self.messages.is_empty()
     }
 }
 
@@ -462,6 +467,19 @@ pub trait Reads {
     /// # Errors
     /// Only [`DomainError::Store`].
     fn seating(&mut self, event: EventId) -> Stored<Option<Seating>>;
+
+    /// The number of the last message of each event among `ids` that exists (0 before its
+    /// first), in id order: the outbox's cheap question, "has anything happened?".
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn message_heads(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>>;
+
+    /// Up to `limit` messages of `event` numbered above `after`, in number order.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn messages(&mut self, event: EventId, after: i64, limit: u32) -> Stored<Vec<StoredMessage>>;
 
     /// Whether the store can serve: one round trip to the database, and whether its schema
     /// lacks migrations this build brings.

@@ -288,8 +288,76 @@ pub fn database(db: &Db, records: &[Record], ticketctl: &Path, events: &[i64]) -
             format!("{bought} purchased"),
         ));
     }
+    checks.push(outbox(db, &rows));
     checks.extend(counters(db, ticketctl, events));
     checks
+}
+
+/// The outbox agrees with the rows: each event's messages are numbered 1, 2, 3, ... with no
+/// gap or repeat; every reservation has its `reservation.created` first and, once final, the
+/// one message of its final status; no message tells of a change its row does not show.
+fn outbox(db: &Db, rows: &HashMap<String, crate::db::Row>) -> Check {
+    const NAME: &str = "every change has its message, numbered without a gap";
+    let messages = match db.messages() {
+        Ok(messages) => messages,
+        Err(e) => return Check::fail(NAME, e),
+    };
+    let mut wrong = Vec::new();
+    let mut next: HashMap<i64, i64> = HashMap::new();
+    let mut told: HashMap<&str, Vec<&str>> = HashMap::new();
+    for m in &messages {
+        let expected = next.entry(m.event_id).or_insert(1);
+        if m.seq != *expected {
+            wrong.push(format!(
+                "event {}: message {} where {} was due",
+                m.event_id, m.seq, expected
+            ));
+        }
+        *expected = m.seq + 1;
+        if let Some(id) = &m.reservation_id {
+            told.entry(id.as_str()).or_default().push(m.kind.as_str());
+        }
+    }
+    for (id, row) in rows {
+        let kinds = told.get(id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let end = match row.status.as_str() {
+            "purchased" => Some("reservation.purchased"),
+            "canceled" => Some("reservation.canceled"),
+            "expired" => Some("reservation.expired"),
+            _ => None,
+        };
+        let finals: Vec<&&str> = kinds
+            .iter()
+            .filter(|k| {
+                matches!(
+                    **k,
+                    "reservation.purchased" | "reservation.canceled" | "reservation.expired"
+                )
+            })
+            .collect();
+        let ok = kinds.first() == Some(&"reservation.created")
+            && kinds
+                .iter()
+                .filter(|k| **k == "reservation.created")
+                .count()
+                == 1
+            && finals.len() == usize::from(end.is_some())
+            && finals.first().map(|k| **k) == end;
+        if !ok {
+            wrong.push(format!("{id} is {}, its messages: {kinds:?}", row.status));
+        }
+    }
+    wrong.truncate(20);
+    Check::new(
+        NAME,
+        &wrong,
+        format!(
+            "{} messages of {} events, {} reservations",
+            messages.len(),
+            next.len(),
+            rows.len()
+        ),
+    )
 }
 
 /// No hold is sold twice: the workload buys some holds a second time (fresh key, other

@@ -71,6 +71,19 @@ pub struct Row {
     pub payment_reference: Option<String>,
 }
 
+/// A message of the outbox, as stored.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MessageRow {
+    #[diesel(sql_type = BigInt)]
+    pub event_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub reservation_id: Option<String>,
+}
+
 #[derive(QueryableByName)]
 struct Seconds {
     #[diesel(sql_type = Double)]
@@ -143,6 +156,17 @@ impl Db {
                 .map_err(err)?,
         };
         Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+
+    /// The outbox, by event and number.
+    pub fn messages(&self) -> Result<Vec<MessageRow>, String> {
+        let sql = "SELECT event_id, seq, kind, reservation_id FROM outbox ORDER BY event_id, seq";
+        match self {
+            Self::Postgres(url) => diesel::sql_query(sql)
+                .load(&mut PgConnection::establish(url).map_err(err)?)
+                .map_err(err),
+            Self::Sqlite(path) => diesel::sql_query(sql).load(&mut sqlite(path)?).map_err(err),
+        }
     }
 
     /// Runs statements (set-up of a scenario).

@@ -36,7 +36,7 @@ pub(crate) fn together<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<
 }
 
 /// Two use-case sets on two handles of the same data, standing in for two servers.
-fn two_servers<H: Harness>(h: &H, hold: TimeDelta) -> [Ticketing; 2] {
+pub(crate) fn two_servers<H: Harness>(h: &H, hold: TimeDelta) -> [Ticketing; 2] {
     [live(h.store(), hold), live(h.another_store(), hold)]
 }
 

@@ -20,6 +20,7 @@ use domain::Store;
 pub mod concurrency;
 mod fixtures;
 pub mod inventory;
+pub mod outbox;
 pub mod rules;
 pub mod seating;
 pub mod shop;
@@ -123,6 +124,9 @@ macro_rules! conformance_tests {
             seating::a_plan_is_locked_while_any_seat_is_held_or_sold,
             seating::sections_sell_as_their_ticket_types_and_set_their_quotas,
             seating::simultaneous_seat_reserves_never_give_a_seat_twice,
+            outbox::every_change_writes_its_message_numbered_without_a_gap,
+            outbox::a_batch_tells_its_changes_in_arrival_order,
+            outbox::simultaneous_writers_on_two_servers_number_messages_without_gap_or_repeat,
         );
     };
     (@each $harness:ty; $($module:ident :: $name:ident),* $(,)?) => {

@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 mod edit;
 mod inventory;
+mod outbox;
 mod rows;
 mod run;
 mod seating;
@@ -27,6 +28,7 @@ pub use inventory::{
     inventories_statement, inventory_statement, json_pairs, lines_column, lines_text, parse_lines,
     quotas_statement, update_quota_statement, InventoryAuditRow, InventoryRow, QUOTA_COLUMNS,
 };
+pub use outbox::MessageRow;
 pub use rows::{AuditRow, CountsRow, LockedRow, PoolRow, SnapshotCounts, SnapshotRow, TicketsRow};
 pub use run::{read_inventory, read_quotas, update_quota, Bind, Runner, SqlReads};
 pub use seating::{parse_seats, seats_column, seats_text, PairRow, SeatingRow, SeatingStatements};

@@ -166,9 +166,23 @@ where
     InventoryRow: QueryableByName<R::Backend>,
     PairRow: QueryableByName<R::Backend>,
     SeatingRow: QueryableByName<R::Backend>,
+    crate::outbox::MessageRow: QueryableByName<R::Backend>,
 {
     fn seat_versions(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>> {
         crate::seating::seat_versions(self.0, ids)
+    }
+
+    fn message_heads(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>> {
+        crate::outbox::heads(self.0, ids)
+    }
+
+    fn messages(
+        &mut self,
+        event: EventId,
+        after: i64,
+        limit: u32,
+    ) -> Stored<Vec<domain::StoredMessage>> {
+        crate::outbox::messages(self.0, event, after, limit)
     }
 
     fn seating(&mut self, event: EventId) -> Stored<Option<Seating>> {

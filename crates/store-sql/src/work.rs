@@ -121,7 +121,8 @@ where
     }
 
     fn apply(&mut self, changes: &Changes, now: Timestamp) -> Stored<()> {
-        self.0.apply(changes, now)
+        self.0.apply(changes, now)?;
+        crate::outbox::write(self.0, &changes.messages, now)
     }
 
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {

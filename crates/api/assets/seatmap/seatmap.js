@@ -1,5 +1,6 @@
-// The seat map of one event: it polls GET /api/events/{event}/seats with If-None-Match (a
-// 304 while nothing changed), lets the visitor pick free seats or ask for the best ones, and
+// The seat map of one event: it reads GET /api/events/{event}/seats with If-None-Match (a
+// 304 while nothing changed) whenever the event's stream (Server-Sent Events) says something
+// changed, and every 5 s besides (a hold falling due changes the map without a message), lets the visitor pick free seats or ask for the best ones, and
 // holds, purchases or cancels them through the API. No framework, nothing fetched from
 // elsewhere: the service serves this file from its own binary.
 (function () {
@@ -171,6 +172,11 @@
   $("cancel").addEventListener("click", () => settle("cancel"));
 
   refresh();
-  setInterval(refresh, 1000);
+  if (window.EventSource) {
+    // EventSource reconnects by itself, with Last-Event-ID.
+    const stream = new EventSource("/api/events/" + event + "/stream");
+    stream.addEventListener("seats", refresh);
+  }
+  setInterval(refresh, window.EventSource ? 5000 : 1000);
   setInterval(tick, 250);
 })();

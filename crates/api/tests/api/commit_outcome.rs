@@ -124,6 +124,15 @@ pub async fn a_commit_cut_off_answers_503_outcome_unknown_and_a_retry_settles_it
     let replay = app.post_keyed(&path, "cut-off", Body::Json(body)).await;
     assert_eq!(replay.raw, retry.raw);
     assert_eq!(app.event(event).await["reserved"], 3);
+    // The change and its message are one commit: the cut-off one left neither, the retry both.
+    let path = format!("/api/events/{event}/messages");
+    let listed = app
+        .send(app.admin(app.client.get(app.url(&path))), Body::None)
+        .await;
+    let listed = listed.expect(200);
+    assert_eq!(listed["last_seq"], 1, "{listed}");
+    assert_eq!(listed["messages"][0]["type"], "reservation.created");
+    assert_eq!(listed["messages"][0]["reservation_id"], retry.body["id"]);
 }
 
 /// A `COMMIT` that takes longer than the session's `statement_timeout` still commits and is

@@ -27,6 +27,7 @@ mod quantities;
 mod reservations;
 mod reserve;
 mod seats;
+mod stream;
 
 /// One `#[actix_web::test]` per test and store.
 macro_rules! tests {
@@ -119,6 +120,10 @@ both_stores!(
     seats::seated_reserves_and_releases_refuse_what_does_not_fit_on_their_fields,
     seats::a_plan_is_for_operators_checked_and_locked_once_a_seat_is_held,
     seats::the_seat_map_page_and_its_files_come_from_the_binary,
+    stream::the_outbox_lists_each_change_in_order_for_operators_only,
+    stream::the_stream_sends_availability_at_once_and_after_every_change,
+    stream::the_stream_of_an_unknown_event_answers_404,
+    stream::a_seated_events_stream_names_the_seats_that_changed,
 );
 
 // These reach under the app into PostgreSQL (kill its connections, drop its database).

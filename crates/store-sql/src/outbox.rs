@@ -1,0 +1,196 @@
+//! The outbox on both stores: one set-based insert of a transaction's messages, numbered on
+//! from each event's `message_seq`, and one update of those counters, inside the
+//! transaction that made the changes (whose event rows it has locked, so no two transactions
+//! take one number). `(event_id, seq)` is the primary key: a number is never given twice.
+
+use std::sync::LazyLock;
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::QueryableByName;
+use domain::store::{Stored, Timestamp};
+use domain::{EventId, Message, MessageKind, StoreError, StoredMessage};
+
+use crate::run::{Bind, Runner};
+use crate::seating::PairRow;
+use crate::{Dialect, IdRow};
+
+/// A stored message, as [`OutboxStatements::messages`] reads it.
+#[derive(Debug, QueryableByName)]
+pub struct MessageRow {
+    /// Its number.
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    /// Its kind's name.
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    /// Its reservation, as text.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reservation_id: Option<String>,
+    /// When it was written, in microseconds since the Unix epoch.
+    #[diesel(sql_type = BigInt)]
+    pub created_us: i64,
+}
+
+/// The outbox's statements in one dialect.
+#[derive(Debug)]
+pub struct OutboxStatements {
+    insert: String,
+    advance: String,
+    heads: String,
+    messages: String,
+}
+
+impl OutboxStatements {
+    /// Builds them.
+    pub fn new(dialect: Dialect) -> Self {
+        let p = |n| dialect.param(n);
+        let item = |i: u8| match dialect {
+            Dialect::Postgres => format!("(v ->> {i})"),
+            Dialect::Sqlite => format!("json_extract(value, '$[{i}]')"),
+        };
+        let list = match dialect {
+            Dialect::Postgres => format!("jsonb_array_elements({}::jsonb) AS v", p(1)),
+            Dialect::Sqlite => format!("json_each({})", p(1)),
+        };
+        Self {
+            insert: format!(
+                "INSERT INTO outbox (event_id, seq, kind, reservation_id, created_us)
+                 SELECT e.id, e.message_seq + m.ord, m.kind, m.reservation_id, {now}
+                   FROM (SELECT {event} AS event_id, {ord} AS ord, {kind} AS kind,
+                                {reservation} AS reservation_id
+                           FROM {list}) m
+                   JOIN events e ON e.id = m.event_id
+                 RETURNING event_id AS id",
+                now = p(2),
+                event = dialect.int8(&item(0)),
+                ord = dialect.int8(&item(1)),
+                kind = item(2),
+                reservation = item(3),
+            ),
+            advance: format!(
+                "UPDATE events SET message_seq = message_seq + w.b FROM {}
+                  WHERE events.id = w.a RETURNING events.id AS id",
+                dialect.json_pairs(1)
+            ),
+            heads: format!(
+                "SELECT id AS a, message_seq AS b FROM events WHERE {} ORDER BY id",
+                dialect.in_list("id", 1)
+            ),
+            messages: format!(
+                "SELECT seq, kind, reservation_id, created_us FROM outbox
+                  WHERE event_id = {} AND seq > {} ORDER BY seq LIMIT {}",
+                p(1),
+                p(2),
+                p(3)
+            ),
+        }
+    }
+}
+
+fn statements<R: Runner>() -> &'static OutboxStatements {
+    static POSTGRES: LazyLock<OutboxStatements> =
+        LazyLock::new(|| OutboxStatements::new(Dialect::Postgres));
+    static SQLITE: LazyLock<OutboxStatements> =
+        LazyLock::new(|| OutboxStatements::new(Dialect::Sqlite));
+    match R::DIALECT {
+        Dialect::Postgres => &POSTGRES,
+        Dialect::Sqlite => &SQLITE,
+    }
+}
+
+/// Writes `messages` in the caller's transaction, numbered on from each event's last one, in
+/// the order given.
+///
+/// # Errors
+/// [`domain::DomainError::Store`]; an internal one when an event is missing.
+pub fn write<R: Runner>(run: &mut R, messages: &[Message], now: Timestamp) -> Stored<()>
+where
+    IdRow: QueryableByName<R::Backend>,
+{
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut counts: std::collections::BTreeMap<EventId, i64> = std::collections::BTreeMap::new();
+    let mut items = Vec::with_capacity(messages.len());
+    for m in messages {
+        let ord = counts.entry(m.event).or_default();
+        *ord += 1;
+        items.push(serde_json::json!([
+            m.event.get(),
+            *ord,
+            m.kind.as_str(),
+            m.reservation.map(|r| r.to_string()),
+        ]));
+    }
+    let list = serde_json::Value::Array(items).to_string();
+    let inserted: Vec<IdRow> = run.load(
+        &statements::<R>().insert,
+        vec![Bind::Text(list.into()), Bind::Int8(now.timestamp_micros())],
+    )?;
+    if inserted.len() != messages.len() {
+        return Err(StoreError::internal("a message of an unknown event").into());
+    }
+    let pairs: Vec<[i64; 2]> = counts.iter().map(|(e, n)| [e.get(), *n]).collect();
+    let pairs = serde_json::to_string(&pairs)
+        .map_err(|e| StoreError::internal(format!("message counts: {e}")))?;
+    let advanced: Vec<IdRow> =
+        run.load(&statements::<R>().advance, vec![Bind::Text(pairs.into())])?;
+    if advanced.len() != counts.len() {
+        return Err(StoreError::internal("a message of an unknown event").into());
+    }
+    Ok(())
+}
+
+/// [`domain::store::Reads::message_heads`].
+///
+/// # Errors
+/// [`domain::DomainError::Store`].
+pub fn heads<R: Runner>(run: &mut R, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>>
+where
+    PairRow: QueryableByName<R::Backend>,
+{
+    let rows: Vec<PairRow> = run.load(&statements::<R>().heads, vec![Bind::events(ids)])?;
+    Ok(rows.into_iter().map(|r| (EventId::new(r.a), r.b)).collect())
+}
+
+/// [`domain::store::Reads::messages`].
+///
+/// # Errors
+/// [`domain::DomainError::Store`]; an internal one for a row no statement writes.
+pub fn messages<R: Runner>(
+    run: &mut R,
+    event: EventId,
+    after: i64,
+    limit: u32,
+) -> Stored<Vec<StoredMessage>>
+where
+    MessageRow: QueryableByName<R::Backend>,
+{
+    let binds = vec![
+        Bind::Int8(event.get()),
+        Bind::Int8(after),
+        Bind::Int8(i64::from(limit)),
+    ];
+    let rows: Vec<MessageRow> = run.load(&statements::<R>().messages, binds)?;
+    rows.into_iter()
+        .map(|r| {
+            let corrupt = |what: &str| StoreError::internal(format!("corrupt message row: {what}"));
+            let kind = MessageKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?;
+            let reservation = match r.reservation_id {
+                Some(id) => Some(id.parse().map_err(|_| corrupt("reservation id"))?),
+                None => None,
+            };
+            let created_at = chrono::DateTime::from_timestamp_micros(r.created_us)
+                .ok_or_else(|| corrupt("created_us"))?;
+            Ok(StoredMessage {
+                seq: r.seq,
+                message: Message {
+                    event,
+                    kind,
+                    reservation,
+                },
+                created_at,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,2 @@
+DROP TABLE outbox;
+ALTER TABLE events DROP COLUMN message_seq;
