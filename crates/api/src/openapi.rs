@@ -179,9 +179,18 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
                 true,
             ),
         ],
-        "getReservation" | "getEvent" | "getSeats" => {
+        "getReservation" | "getEvent" | "getSeats" | "streamEvent" => {
             vec![(StatusCode::NOT_FOUND, vec![ApiError::NotFound])]
         }
+        "listMessages" => vec![
+            (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
+            (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
+            unprocessable(
+                "limit",
+                "The limit must be an integer between 1 and 1000.",
+                false,
+            ),
+        ],
         "putSeats" => vec![
             (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
             (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),

@@ -255,7 +255,6 @@ pub async fn poll(streams: Arc<Streams>, ticketing: Ticketing, draining: Arc<Ato
     responses(
         (status = 200, description = "Server-Sent Events: the current availability at once (unless `Last-Event-ID` is current), then after each change; a comment line every 15 s.",
             content_type = "text/event-stream", body = String),
-        (status = 503, description = "This instance has as many streams as it takes; try another or later."),
     ),
 )]
 pub(crate) async fn stream(
