@@ -67,6 +67,8 @@ pub struct ApiConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Availability streams open at most; more are answered 503.
     pub max_streams: usize,
+    /// How webhooks are delivered; `None`: this server delivers none (others may).
+    pub webhooks: Option<crate::deliver::DeliveryConfig>,
 }
 
 /// The per-client limit on writes.
@@ -100,6 +102,7 @@ impl ApiConfig {
             rate_limit: None,
             cors_allowed_origins: Vec::new(),
             max_streams: 10_000,
+            webhooks: Some(crate::deliver::DeliveryConfig::default()),
         }
     }
 }
@@ -334,6 +337,13 @@ impl Application {
             .expire_interval
             .map(|every| sweeper::spawn(self.ticketing.clone(), every, self.config.expire_batch));
         let upkeep = actix_web::rt::spawn(upkeep(self.rate_limit.clone()));
+        let dispatcher = self.config.webhooks.clone().map(|config| {
+            actix_web::rt::spawn(crate::deliver::run(
+                self.ticketing.clone(),
+                config,
+                Arc::clone(&self.draining),
+            ))
+        });
         let streams = actix_web::rt::spawn(crate::stream::poll(
             Arc::clone(&self.streams),
             self.ticketing.clone(),
@@ -384,6 +394,9 @@ impl Application {
         stopper.abort();
         upkeep.abort();
         streams.abort();
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.abort();
+        }
         if let Some(sweeper) = sweeper {
             sweeper.abort();
         }

@@ -236,6 +236,7 @@ impl From<DomainError> for ApiError {
             DomainError::EventNotFound
             | DomainError::ReservationNotFound
             | DomainError::QuotaNotFound
+            | DomainError::WebhookNotFound
             | DomainError::SeatingNotFound => Self::NotFound,
             DomainError::SeatUnavailable(seats) => Self::SeatUnavailable(seats),
             DomainError::SeatingLocked => Self::SeatingLocked,

@@ -10,6 +10,7 @@ mod auth;
 pub mod batching;
 mod body;
 mod commands;
+pub mod deliver;
 mod drain;
 pub mod dto;
 pub mod error;
@@ -33,6 +34,7 @@ mod state;
 pub mod stream;
 mod sweeper;
 mod telemetry;
+pub mod webhooks;
 
 pub use application::{ApiConfig, Application, RateLimitConfig};
 pub use auth::AdminToken;

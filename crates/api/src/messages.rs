@@ -55,6 +55,11 @@ impl From<&StoredMessage> for MessageBody {
     }
 }
 
+/// `limit` from the query string (1 to 1000, default 100).
+pub(crate) fn limit_of(query: &str) -> Result<u32, ApiError> {
+    parse_query(query).map(|(_, limit)| limit)
+}
+
 /// `after` and `limit` from the query string; unknown parameters are ignored.
 fn parse_query(query: &str) -> Result<(i64, u32), ApiError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(query)

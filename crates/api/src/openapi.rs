@@ -44,6 +44,11 @@ use crate::error::{mime_json, ApiError};
         crate::seats::load,
         crate::messages::list,
         crate::stream::stream,
+        crate::webhooks::create,
+        crate::webhooks::list,
+        crate::webhooks::remove,
+        crate::webhooks::deliveries,
+        crate::webhooks::retry,
         crate::routes::health,
         crate::routes::live,
         crate::routes::ready,
@@ -54,6 +59,7 @@ use crate::error::{mime_json, ApiError};
         (name = "events", description = "Events and their ticket counts."),
         (name = "inventory", description = "Quotas and ticket types of an event (operators)."),
         (name = "seating", description = "Seating plans and the live seat map."),
+        (name = "webhooks", description = "Signed deliveries of the outbox to the shop's endpoints (operators)."),
         (name = "operations", description = "For load balancers and operators."),
     ),
 )]
@@ -182,7 +188,16 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
         "getReservation" | "getEvent" | "getSeats" | "streamEvent" => {
             vec![(StatusCode::NOT_FOUND, vec![ApiError::NotFound])]
         }
-        "listMessages" => vec![
+        "createWebhook" => vec![
+            (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
+            unprocessable("url", "The url must be http:// or https://.", false),
+        ],
+        "listWebhooks" => vec![(StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized])],
+        "removeWebhook" | "retryDelivery" => vec![
+            (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
+            (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
+        ],
+        "listMessages" | "listDeliveries" => vec![
             (StatusCode::UNAUTHORIZED, vec![ApiError::Unauthorized]),
             (StatusCode::NOT_FOUND, vec![ApiError::NotFound]),
             unprocessable(
@@ -233,6 +248,8 @@ fn errors_of(operation: &str) -> Vec<(StatusCode, Vec<ApiError>)> {
             | "updateQuota"
             | "createTicketType"
             | "putSeats"
+            | "createWebhook"
+            | "retryDelivery"
     ) {
         table.extend(bad_body);
         // Only when RATE_LIMIT_PER_SECOND is set.

@@ -139,6 +139,26 @@ pub fn configure(
                     .route(web::put().to(seats::load)),
             )
             .service(
+                resource("/api/webhooks", "GET, POST")
+                    .route(web::get().to(crate::webhooks::list))
+                    .route(web::post().to(crate::webhooks::create)),
+            )
+            .service(
+                resource("/api/webhooks/{webhook}", "DELETE")
+                    .route(web::delete().to(crate::webhooks::remove)),
+            )
+            .service(
+                resource("/api/webhooks/{webhook}/deliveries", "GET")
+                    .route(web::get().to(crate::webhooks::deliveries)),
+            )
+            .service(
+                resource(
+                    "/api/webhooks/{webhook}/deliveries/{delivery}/retry",
+                    "POST",
+                )
+                .route(web::post().to(crate::webhooks::retry)),
+            )
+            .service(
                 resource("/api/events/{event}/messages", "GET")
                     .route(web::get().to(crate::messages::list)),
             )

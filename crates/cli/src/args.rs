@@ -62,8 +62,37 @@ pub enum Command {
     /// Add and list an event's ticket types
     #[command(subcommand, name = "ticket-types")]
     TicketTypes(TicketTypesCommand),
+    /// Add, list and remove webhook endpoints (signed deliveries of every change)
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Load-test a running server over HTTP and report throughput and latency
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Subscribe an endpoint and print it as JSON, with its signing secret (shown only here)
+    Add {
+        /// Where to POST: http:// or https://
+        #[arg(long, env = "WEBHOOK_URL")]
+        url: String,
+        /// Kinds of message, comma-separated (`reservation.purchased,event.sold_out`), or `*`
+        #[arg(
+            long,
+            env = "WEBHOOK_EVENTS",
+            value_delimiter = ',',
+            default_value = "*"
+        )]
+        events: Vec<String>,
+    },
+    /// Print the endpoints as JSON (without secrets)
+    List,
+    /// Remove an endpoint: nothing more is sent to it
+    Remove {
+        /// The endpoint's id
+        #[arg(long, env = "WEBHOOK_ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +322,30 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub max_streams: u32,
+
+    /// Let webhooks reach private, loopback and link-local addresses (checked on the address a
+    /// host resolves to when sending); off, only public addresses are reached
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_NETWORKS", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub webhook_allow_private_networks: bool,
+
+    /// Seconds between a webhook delivery's attempts, comma-separated (after the first, which
+    /// is at once); spread by ±20%. The default: about 5 s, 30 s, 2 min, 10 min, 1 h, 6 h, 24 h
+    #[arg(
+        long,
+        env = "WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5,30,120,600,3600,21600,86400"
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// Seconds a webhook receiver has to answer
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Deliver webhooks from this server (off: other servers deliver them)
+    #[arg(long, env = "WEBHOOK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_delivery: bool,
 
     /// Writes (POST, PATCH) per second per client IP; more are answered 429 with Retry-After
     /// (0 = no limit)

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::args::{
     Cli, Command, EventsCommand, QuotasCommand, ReservationsCommand, SeatsCommand,
-    TicketTypesCommand,
+    TicketTypesCommand, WebhooksCommand,
 };
 use crate::error::CliError;
 use crate::store::Store;
@@ -132,6 +132,42 @@ fn seats(command: SeatsCommand, url: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+fn webhooks(command: WebhooksCommand, url: &str) -> Result<(), CliError> {
+    let store = Store::open(url, None)?;
+    let t = maintenance_ticketing(&store)?;
+    let out = match command {
+        WebhooksCommand::Add { url, events } => {
+            let body = serde_json::json!({"url": url, "events": events});
+            let new = body
+                .as_object()
+                .map(api::webhooks::parse_request)
+                .ok_or_else(|| CliError::Config("unreachable: a JSON object".into()))?
+                .map_err(|e| CliError::Config(e.body()))?;
+            let secret = api::webhooks::new_secret();
+            let endpoint = t.add_endpoint(&new, &secret)?;
+            serde_json::to_value(api::webhooks::WebhookBody::of(endpoint, Some(secret)))
+        }
+        WebhooksCommand::List => {
+            let all: Vec<_> = t
+                .endpoints()?
+                .into_iter()
+                .map(|e| api::webhooks::WebhookBody::of(e, None))
+                .collect();
+            serde_json::to_value(serde_json::json!({"webhooks": all}))
+        }
+        WebhooksCommand::Remove { id } => {
+            let id: domain::webhook::EndpointId = id
+                .parse()
+                .map_err(|_| CliError::Config(format!("--id {id:?} is not an endpoint id")))?;
+            t.remove_endpoint(id)?;
+            Ok(serde_json::json!({"id": id.get(), "removed": true}))
+        }
+    };
+    let out = out.map_err(|e| CliError::Config(e.to_string()))?;
+    println!("{out}");
+    Ok(())
+}
+
 fn ticket_types(command: TicketTypesCommand, url: &str) -> Result<(), CliError> {
     let store = Store::open(url, None)?;
     let t = maintenance_ticketing(&store)?;
@@ -176,6 +212,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Quotas(command) => quotas(command, url),
         Command::Seats(command) => seats(command, url),
         Command::TicketTypes(command) => ticket_types(command, url),
+        Command::Webhooks(command) => webhooks(command, url),
         Command::Migrate => {
             let store = Store::open(url, None)?;
             let applied = store.migrate()?;

@@ -53,6 +53,17 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
         rate_limit,
         cors_allowed_origins,
         max_streams: usize::try_from(args.max_streams).unwrap_or(usize::MAX),
+        webhooks: if args.webhook_delivery {
+            Some(api::deliver::DeliveryConfig {
+                schedule: domain::webhook::RetrySchedule::parse(&args.webhook_retry_schedule)
+                    .map_err(|e| CliError::Config(format!("WEBHOOK_RETRY_SCHEDULE: {e}")))?,
+                allow_private_networks: args.webhook_allow_private_networks,
+                timeout: Duration::from_secs(args.webhook_timeout_seconds),
+                ..api::deliver::DeliveryConfig::default()
+            })
+        } else {
+            None
+        },
     };
     let max_hold = match args.max_hold_seconds {
         Some(seconds) if seconds < args.reservation_ttl_seconds => {

@@ -29,6 +29,9 @@ pub enum DomainError {
     /// The event has no seating plan.
     #[error("the event has no seating plan")]
     SeatingNotFound,
+    /// No webhook endpoint (or none of its deliveries) has the given id.
+    #[error("webhook endpoint or delivery not found")]
+    WebhookNotFound,
     /// No quota of the event has the given id.
     #[error("quota not found")]
     QuotaNotFound,

@@ -29,12 +29,14 @@ pub mod reservation;
 pub mod seating;
 pub mod store;
 pub mod validation;
+pub mod webhook;
 
 mod batch;
 mod create_event;
 mod edit_event;
 mod edit_inventory;
 mod edit_seating;
+mod edit_webhooks;
 mod expire;
 mod queries;
 mod ticketing;

@@ -22,6 +22,10 @@ use crate::store::{
     ReadStore, ReadWork, Readiness, Reads, ReleasedHold, Seating, Stored, Timestamp, TypeOf,
     UnitOfWork, Usage, Work, WriteStore,
 };
+use crate::webhook::{
+    Attempt, AttemptOutcome, Delivery, DeliveryRecord, DeliveryStatus, Endpoint, EndpointId,
+    NewEndpoint, Next,
+};
 
 #[derive(Debug, Clone)]
 struct EventRow {
@@ -58,6 +62,10 @@ struct State {
     seat_holds: BTreeMap<(EventId, SeatId), ReservationId>,
     /// The outbox, by event and number: one entry per number, as a primary key.
     messages: BTreeMap<(EventId, i64), StoredMessage>,
+    /// Webhook endpoints with their secrets and whether they were removed.
+    endpoints: BTreeMap<EndpointId, (Endpoint, String, bool)>,
+    /// Deliveries by id, with when each is next due.
+    deliveries: BTreeMap<i64, (Delivery, DeliveryRecord)>,
 }
 
 /// An event's quotas and ticket types with their counters, as [`MemoryStore::inventory_rows`]
@@ -250,6 +258,41 @@ impl Reads for State {
             .collect())
     }
 
+    fn endpoints(&mut self) -> Stored<Vec<Endpoint>> {
+        Ok(self
+            .endpoints
+            .values()
+            .filter(|(_, _, removed)| !removed)
+            .map(|(e, _, _)| e.clone())
+            .collect())
+    }
+
+    fn deliveries(&mut self, endpoint: EndpointId, limit: u32) -> Stored<Vec<DeliveryRecord>> {
+        Ok(self
+            .deliveries
+            .values()
+            .rev()
+            .filter(|(d, _)| d.endpoint == endpoint)
+            .take(limit as usize)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn deliveries_due(&mut self, now: Timestamp) -> Stored<bool> {
+        Ok(self.deliveries.values().any(|(_, r)| {
+            r.status == DeliveryStatus::Pending && r.next_attempt_at.is_some_and(|at| at <= now)
+        }))
+    }
+
+    fn delivery_backlog(&mut self) -> Stored<i64> {
+        let pending = self
+            .deliveries
+            .values()
+            .filter(|(_, r)| r.status == DeliveryStatus::Pending)
+            .count();
+        Ok(i64::try_from(pending).unwrap_or(i64::MAX))
+    }
+
     fn readiness(&mut self) -> Stored<Readiness> {
         // In the process itself: always reachable, and its schema is the code.
         Ok(Readiness {
@@ -424,8 +467,61 @@ impl State {
             {
                 return Err(broken("duplicate key: message number"));
             }
+            self.fan_out(&stored);
         }
         Ok(())
+    }
+
+    /// The message's deliveries to every enabled endpoint that wants it.
+    fn fan_out(&mut self, stored: &StoredMessage) {
+        let wanted: Vec<(EndpointId, String, String)> = self
+            .endpoints
+            .values()
+            .filter(|(e, _, _)| e.enabled && e.kinds.wants(stored.message.kind))
+            .map(|(e, secret, _)| (e.id, e.url.clone(), secret.clone()))
+            .collect();
+        for (endpoint, url, secret) in wanted {
+            let id = self
+                .deliveries
+                .keys()
+                .next_back()
+                .map_or(1, |last| last + 1);
+            let delivery = Delivery {
+                id,
+                endpoint,
+                url,
+                secret,
+                event: stored.message.event,
+                seq: stored.seq,
+                kind: stored.message.kind,
+                reservation: stored.message.reservation,
+                happened_at: stored.created_at,
+                attempts: 0,
+            };
+            let record = DeliveryRecord {
+                id,
+                event: stored.message.event,
+                seq: stored.seq,
+                kind: stored.message.kind,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: Some(stored.created_at),
+                last_status: None,
+                last_error: None,
+            };
+            self.deliveries.insert(id, (delivery, record));
+        }
+    }
+
+    /// Fails the pending deliveries of `endpoint`.
+    fn fail_pending(&mut self, endpoint: EndpointId, why: &str) {
+        for (delivery, record) in self.deliveries.values_mut() {
+            if delivery.endpoint == endpoint && record.status == DeliveryStatus::Pending {
+                record.status = DeliveryStatus::Failed;
+                record.next_attempt_at = None;
+                record.last_error = Some(why.to_owned());
+            }
+        }
     }
 
     fn due(&self, events: Option<&[EventId]>, now: Timestamp, limit: u32) -> Vec<Reservation> {
@@ -684,6 +780,112 @@ impl UnitOfWork for State {
             row.seat_version += by;
         }
         self.write_messages(&changes.messages, now)
+    }
+
+    fn create_endpoint(
+        &mut self,
+        new: &NewEndpoint,
+        secret: &str,
+        now: Timestamp,
+    ) -> Stored<Endpoint> {
+        let id = EndpointId::new(self.endpoints.keys().next_back().map_or(1, |e| e.get() + 1));
+        let endpoint = Endpoint {
+            id,
+            url: new.url.as_str().to_owned(),
+            kinds: new.kinds.clone(),
+            enabled: true,
+            disabled_reason: None,
+            created_at: now,
+        };
+        self.endpoints
+            .insert(id, (endpoint.clone(), secret.to_owned(), false));
+        Ok(endpoint)
+    }
+
+    fn remove_endpoint(&mut self, id: EndpointId) -> Stored<bool> {
+        let Some((endpoint, _, removed)) = self.endpoints.get_mut(&id).filter(|e| !e.2) else {
+            return Ok(false);
+        };
+        *removed = true;
+        endpoint.enabled = false;
+        endpoint.disabled_reason = Some("removed".into());
+        self.fail_pending(id, "the endpoint was removed");
+        Ok(true)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Stored<Vec<Delivery>> {
+        let enabled: Vec<EndpointId> = self
+            .endpoints
+            .values()
+            .filter(|(e, _, _)| e.enabled)
+            .map(|(e, _, _)| e.id)
+            .collect();
+        let mut claimed = Vec::new();
+        for (delivery, record) in self.deliveries.values_mut() {
+            if claimed.len() >= limit as usize {
+                break;
+            }
+            let due = record.next_attempt_at.is_some_and(|at| at <= now);
+            if record.status == DeliveryStatus::Pending && due {
+                record.next_attempt_at = Some(lease_until);
+                if enabled.contains(&delivery.endpoint) {
+                    claimed.push(delivery.clone());
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn record_attempt(&mut self, attempt: &Attempt) -> Stored<bool> {
+        let Some((delivery, record)) = self
+            .deliveries
+            .get_mut(&attempt.delivery)
+            .filter(|(_, r)| r.attempts + 1 == attempt.number)
+        else {
+            return Ok(false);
+        };
+        delivery.attempts = attempt.number;
+        record.attempts = attempt.number;
+        (record.status, record.next_attempt_at) = match attempt.next {
+            Next::Delivered => (DeliveryStatus::Delivered, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            Next::GiveUp | Next::Disable => (DeliveryStatus::Failed, None),
+        };
+        (record.last_status, record.last_error) = match &attempt.outcome {
+            AttemptOutcome::Status(code) => (Some(*code), None),
+            AttemptOutcome::NoAnswer(why) => (None, Some(why.clone())),
+        };
+        if attempt.next == Next::Disable {
+            let why = "the receiver answered 410 Gone";
+            if let Some((endpoint, _, _)) = self.endpoints.get_mut(&attempt.endpoint) {
+                endpoint.enabled = false;
+                endpoint.disabled_reason = Some(why.into());
+            }
+            self.fail_pending(attempt.endpoint, why);
+        }
+        Ok(true)
+    }
+
+    fn retry_delivery(
+        &mut self,
+        endpoint: EndpointId,
+        delivery: i64,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        let live = self.endpoints.get(&endpoint).is_some_and(|e| !e.2);
+        match self.deliveries.get_mut(&delivery) {
+            Some((d, record)) if live && d.endpoint == endpoint => {
+                record.status = DeliveryStatus::Pending;
+                record.next_attempt_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn purge_keys(&mut self, now: Timestamp, limit: u32) -> Stored<u32> {

@@ -30,6 +30,7 @@ use crate::outbox::{Message, StoredMessage};
 use crate::reservation::{Reservation, ReservationStatus};
 use crate::seating::{HeldSeat, Holder, SeatPlan};
 use crate::validation::Customer;
+use crate::webhook::{Attempt, Delivery, DeliveryRecord, Endpoint, EndpointId, NewEndpoint};
 
 /// An instant as the stores keep it: UTC, to the microsecond.
 pub type Timestamp = DateTime<Utc>;
@@ -349,6 +350,57 @@ pub trait UnitOfWork {
     /// # Errors
     /// Only [`DomainError::Store`].
     fn save_seating(&mut self, event: EventId, plan: &SeatPlan, now: Timestamp) -> Stored<()>;
+
+    /// Adds a webhook endpoint with its signing `secret`; from this transaction's commit on,
+    /// every message it wants gets a delivery to it.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn create_endpoint(
+        &mut self,
+        new: &NewEndpoint,
+        secret: &str,
+        now: Timestamp,
+    ) -> Stored<Endpoint>;
+
+    /// Removes the endpoint `id` (its deliveries and attempts stay, for the record; the pending
+    /// ones fail); `false` when there is no such endpoint.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn remove_endpoint(&mut self, id: EndpointId) -> Stored<bool>;
+
+    /// Up to `limit` pending deliveries of enabled endpoints due at `now`, oldest first, each
+    /// leased until `lease_until` (no other claim takes it before then); servers claiming at
+    /// once get different ones.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Stored<Vec<Delivery>>;
+
+    /// Records an attempt and what follows it (a 410 turns the endpoint off and fails its
+    /// pending deliveries); `false`, changing nothing, when that attempt was recorded already.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn record_attempt(&mut self, attempt: &Attempt) -> Stored<bool>;
+
+    /// Makes the delivery `delivery` of `endpoint` pending again, due at `now`; `false` when
+    /// the endpoint has no such delivery.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn retry_delivery(
+        &mut self,
+        endpoint: EndpointId,
+        delivery: i64,
+        now: Timestamp,
+    ) -> Stored<bool>;
 }
 
 /// The past-due holds [`UnitOfWork::release_past_due`] marks.
@@ -480,6 +532,31 @@ pub trait Reads {
     /// # Errors
     /// Only [`DomainError::Store`].
     fn messages(&mut self, event: EventId, after: i64, limit: u32) -> Stored<Vec<StoredMessage>>;
+
+    /// The webhook endpoints (removed ones left out), by id.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn endpoints(&mut self) -> Stored<Vec<Endpoint>>;
+
+    /// The latest `limit` deliveries of `endpoint`, newest first.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn deliveries(&mut self, endpoint: EndpointId, limit: u32) -> Stored<Vec<DeliveryRecord>>;
+
+    /// How many deliveries are pending.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn delivery_backlog(&mut self) -> Stored<i64>;
+
+    /// Whether any delivery of an enabled endpoint is due at `now`: the dispatcher's cheap
+    /// question before it claims (a claim is a write).
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn deliveries_due(&mut self, now: Timestamp) -> Stored<bool>;
 
     /// Whether the store can serve: one round trip to the database, and whether its schema
     /// lacks migrations this build brings.

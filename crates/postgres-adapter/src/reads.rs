@@ -38,6 +38,7 @@ impl Runner for Session<'_> {
                 Bind::Int8(v) => statement.bind::<BigInt, _>(v),
                 Bind::Int4(v) => statement.bind::<Int4, _>(v),
                 Bind::OptInt4(v) => statement.bind::<Nullable<Int4>, _>(v),
+                Bind::OptText(v) => statement.bind::<Nullable<Text>, _>(v),
                 Bind::Text(v) => statement.bind::<Text, _>(v.into_owned()),
                 Bind::At(v) => statement.bind::<Timestamptz, _>(v),
                 Bind::Int8s(v) => statement.bind::<Array<BigInt>, _>(v),

@@ -75,6 +75,10 @@ impl Runner for Session<'_> {
                     statement = statement.bind::<Nullable<Integer>, _>(v);
                     continue;
                 }
+                Bind::OptText(v) => {
+                    statement = statement.bind::<Nullable<Text>, _>(v);
+                    continue;
+                }
                 Bind::Text(v) => v.into_owned(),
                 Bind::At(v) => to_text(v),
                 Bind::Int8s(v) => json_array(v.iter(), false),

@@ -20,6 +20,7 @@ mod outbox;
 mod rows;
 mod run;
 mod seating;
+mod webhook;
 mod work;
 
 pub use edit::{create_quota, create_ticket_type, EditStatements, IdRow};
@@ -32,6 +33,7 @@ pub use outbox::MessageRow;
 pub use rows::{AuditRow, CountsRow, LockedRow, PoolRow, SnapshotCounts, SnapshotRow, TicketsRow};
 pub use run::{read_inventory, read_quotas, update_quota, Bind, Runner, SqlReads};
 pub use seating::{parse_seats, seats_column, seats_text, PairRow, SeatingRow, SeatingStatements};
+pub use webhook::{ClaimRow, CountRow, DeliveryRow, EndpointRow, TargetRow};
 pub use work::{Primitives, ReleasedRow, SqlWork};
 
 /// The SQL dialect a statement is built for.

@@ -35,6 +35,7 @@ pub struct MessageRow {
 #[derive(Debug)]
 pub struct OutboxStatements {
     insert: String,
+    fan_out: String,
     advance: String,
     heads: String,
     messages: String,
@@ -52,20 +53,40 @@ impl OutboxStatements {
             Dialect::Postgres => format!("jsonb_array_elements({}::jsonb) AS v", p(1)),
             Dialect::Sqlite => format!("json_each({})", p(1)),
         };
+        let messages = format!(
+            "(SELECT {event} AS event_id, {ord} AS ord, {kind} AS kind,
+                     {reservation} AS reservation_id
+                FROM {list}) m",
+            event = dialect.int8(&item(0)),
+            ord = dialect.int8(&item(1)),
+            kind = item(2),
+            reservation = item(3),
+        );
+        let wanted = match dialect {
+            Dialect::Postgres => "strpos(',' || w.kinds || ',', ',' || m.kind || ',') > 0",
+            Dialect::Sqlite => "instr(',' || w.kinds || ',', ',' || m.kind || ',') > 0",
+        };
         Self {
+            // Each message's deliveries, to every enabled endpoint that wants its kind; run
+            // before `advance`, so it numbers the messages as `insert` did.
+            fan_out: format!(
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, seq, kind, reservation_id,
+                                                 message_us, next_attempt_us)
+                 SELECT w.id, e.id, e.message_seq + m.ord, m.kind, m.reservation_id, {now}, {now}
+                   FROM {messages}
+                   JOIN events e ON e.id = m.event_id
+                   JOIN webhook_endpoints w ON w.enabled = 1 AND (w.kinds = '*' OR {wanted})
+                  ORDER BY e.id, m.ord, w.id
+                 RETURNING id",
+                now = p(2),
+            ),
             insert: format!(
                 "INSERT INTO outbox (event_id, seq, kind, reservation_id, created_us)
                  SELECT e.id, e.message_seq + m.ord, m.kind, m.reservation_id, {now}
-                   FROM (SELECT {event} AS event_id, {ord} AS ord, {kind} AS kind,
-                                {reservation} AS reservation_id
-                           FROM {list}) m
+                   FROM {messages}
                    JOIN events e ON e.id = m.event_id
                  RETURNING event_id AS id",
                 now = p(2),
-                event = dialect.int8(&item(0)),
-                ord = dialect.int8(&item(1)),
-                kind = item(2),
-                reservation = item(3),
             ),
             advance: format!(
                 "UPDATE events SET message_seq = message_seq + w.b FROM {}
@@ -125,11 +146,18 @@ where
     let list = serde_json::Value::Array(items).to_string();
     let inserted: Vec<IdRow> = run.load(
         &statements::<R>().insert,
-        vec![Bind::Text(list.into()), Bind::Int8(now.timestamp_micros())],
+        vec![
+            Bind::Text(list.as_str().into()),
+            Bind::Int8(now.timestamp_micros()),
+        ],
     )?;
     if inserted.len() != messages.len() {
         return Err(StoreError::internal("a message of an unknown event").into());
     }
+    let _: Vec<IdRow> = run.load(
+        &statements::<R>().fan_out,
+        vec![Bind::Text(list.into()), Bind::Int8(now.timestamp_micros())],
+    )?;
     let pairs: Vec<[i64; 2]> = counts.iter().map(|(e, n)| [e.get(), *n]).collect();
     let pairs = serde_json::to_string(&pairs)
         .map_err(|e| StoreError::internal(format!("message counts: {e}")))?;

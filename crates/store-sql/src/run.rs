@@ -32,6 +32,8 @@ pub enum Bind<'a> {
     Int4(i32),
     /// A 32-bit integer or NULL.
     OptInt4(Option<i32>),
+    /// Text or NULL.
+    OptText(Option<String>),
     /// Text.
     Text(Cow<'a, str>),
     /// An instant.
@@ -167,7 +169,30 @@ where
     PairRow: QueryableByName<R::Backend>,
     SeatingRow: QueryableByName<R::Backend>,
     crate::outbox::MessageRow: QueryableByName<R::Backend>,
+    crate::EndpointRow: QueryableByName<R::Backend>,
+    crate::DeliveryRow: QueryableByName<R::Backend>,
+    crate::CountRow: QueryableByName<R::Backend>,
 {
+    fn endpoints(&mut self) -> Stored<Vec<domain::webhook::Endpoint>> {
+        crate::webhook::endpoints(self.0)
+    }
+
+    fn deliveries(
+        &mut self,
+        endpoint: domain::webhook::EndpointId,
+        limit: u32,
+    ) -> Stored<Vec<domain::webhook::DeliveryRecord>> {
+        crate::webhook::deliveries(self.0, endpoint, limit)
+    }
+
+    fn delivery_backlog(&mut self) -> Stored<i64> {
+        crate::webhook::backlog(self.0)
+    }
+
+    fn deliveries_due(&mut self, now: Timestamp) -> Stored<bool> {
+        crate::webhook::due(self.0, now)
+    }
+
     fn seat_versions(&mut self, ids: &[EventId]) -> Stored<Vec<(EventId, i64)>> {
         crate::seating::seat_versions(self.0, ids)
     }

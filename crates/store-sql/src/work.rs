@@ -62,7 +62,45 @@ where
     IdRow: QueryableByName<P::Backend>,
     ReleasedRow: QueryableByName<P::Backend>,
     SeatingRow: QueryableByName<P::Backend>,
+    crate::EndpointRow: QueryableByName<P::Backend>,
+    crate::ClaimRow: QueryableByName<P::Backend>,
+    crate::TargetRow: QueryableByName<P::Backend>,
 {
+    fn create_endpoint(
+        &mut self,
+        new: &domain::webhook::NewEndpoint,
+        secret: &str,
+        now: Timestamp,
+    ) -> Stored<domain::webhook::Endpoint> {
+        crate::webhook::create_endpoint(self.0, new, secret, now)
+    }
+
+    fn remove_endpoint(&mut self, id: domain::webhook::EndpointId) -> Stored<bool> {
+        crate::webhook::remove_endpoint(self.0, id)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Stored<Vec<domain::webhook::Delivery>> {
+        crate::webhook::claim(self.0, now, lease_until, limit)
+    }
+
+    fn record_attempt(&mut self, attempt: &domain::webhook::Attempt) -> Stored<bool> {
+        crate::webhook::record_attempt(self.0, attempt)
+    }
+
+    fn retry_delivery(
+        &mut self,
+        endpoint: domain::webhook::EndpointId,
+        delivery: i64,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        crate::webhook::retry(self.0, endpoint, delivery, now)
+    }
+
     fn create_event(&mut self, new: &NewEvent, now: Timestamp) -> Stored<Event> {
         self.0.create_event(new, now)
     }
