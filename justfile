@@ -47,6 +47,11 @@ browser:
     cd tests/browser && npm ci --no-audit --no-fund
     TICKETCTL=target/debug/ticketctl node tests/browser/seatmap.test.mjs
 
+# The server's real webhook deliveries verified with the Standard Webhooks reference library
+# (standardwebhooks from PyPI, installed into target/webhooks-venv).
+webhooks-verify:
+    tests/webhooks/run
+
 # schemathesis against a live `ticketctl serve` (SQLite): every check, stateful phase, bounded.
 schemathesis seconds="120":
     .ci/schemathesis {{seconds}}

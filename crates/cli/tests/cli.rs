@@ -292,6 +292,37 @@ fn two_servers_on_one_database_never_oversell_a_quota_under_typed_and_multi_line
 }
 
 #[test]
+fn webhooks_are_added_listed_and_removed_from_the_command_line() {
+    let db = migrated();
+    let out = run(ticketctl(Some(db.url()))
+        .args(["webhooks", "add", "--url", "https://shop.example/hooks"])
+        .env("WEBHOOK_EVENTS", "reservation.purchased,event.sold_out"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let added: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(added["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        added["events"],
+        serde_json::json!(["reservation.purchased", "event.sold_out"])
+    );
+    let id = added["id"].to_string();
+    let out = run(ticketctl(Some(db.url())).args(["webhooks", "list"]));
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed["webhooks"][0]["url"], "https://shop.example/hooks");
+    assert!(!stdout(&out).contains("whsec_"), "the secret is shown once");
+    let out = run(ticketctl(Some(db.url()))
+        .args(["webhooks", "remove"])
+        .env("WEBHOOK_ID", &id));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(ticketctl(Some(db.url())).args(["webhooks", "list"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["webhooks"],
+        serde_json::json!([])
+    );
+    let out = run(ticketctl(Some(db.url())).args(["webhooks", "add", "--url", "ftp://x"]));
+    assert_one_line_failure(&out, "url");
+}
+
+#[test]
 fn seats_are_loaded_and_shown_from_the_command_line_by_flag_or_variable() {
     let db = migrated();
     let dir = TempDir::new();

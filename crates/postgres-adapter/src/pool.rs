@@ -95,8 +95,10 @@ impl fmt::Debug for PgStore {
 /// prepared, and keeps that plan while the table grows: on a new deployment's first on-sale,
 /// batches slowed from 4 ms to 60 ms within seconds (seen in `just bench` on a fresh cluster).
 /// Turning both off for these sessions keeps every plan on the indexes whatever the
-/// statistics say.
-const PLANNER_SQL: &str = "SET enable_seqscan = off; SET enable_hashjoin = off;";
+/// statistics say. A scan of a table with no index to use (webhook endpoints, a handful of
+/// rows) is then costed above `jit_above_cost`, and compiling it took 180 ms inside a batch
+/// holding its event's lock: JIT is off too (never worth it for statements this short).
+const PLANNER_SQL: &str = "SET enable_seqscan = off; SET enable_hashjoin = off; SET jit = off;";
 
 /// The timeouts of the settings, as statements.
 fn timeouts_sql(settings: &PoolSettings) -> String {

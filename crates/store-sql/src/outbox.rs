@@ -62,6 +62,15 @@ impl OutboxStatements {
             kind = item(2),
             reservation = item(3),
         );
+        // PostgreSQL plans a join with `events` as a scan of the whole table (its statistics are
+        // not trusted here): naming the ids as an array makes it read them by the primary key.
+        let by_key = |column: &str| match dialect {
+            Dialect::Postgres => format!(
+                "{column} = ANY (ARRAY(SELECT (v ->> 0)::int8 FROM jsonb_array_elements({}::jsonb) AS v))",
+                p(1)
+            ),
+            Dialect::Sqlite => "TRUE".into(),
+        };
         let wanted = match dialect {
             Dialect::Postgres => "strpos(',' || w.kinds || ',', ',' || m.kind || ',') > 0",
             Dialect::Sqlite => "instr(',' || w.kinds || ',', ',' || m.kind || ',') > 0",
@@ -76,22 +85,27 @@ impl OutboxStatements {
                    FROM {messages}
                    JOIN events e ON e.id = m.event_id
                    JOIN webhook_endpoints w ON w.enabled = 1 AND (w.kinds = '*' OR {wanted})
+                  WHERE {events}
                   ORDER BY e.id, m.ord, w.id
                  RETURNING id",
                 now = p(2),
+                events = by_key("e.id"),
             ),
             insert: format!(
                 "INSERT INTO outbox (event_id, seq, kind, reservation_id, created_us)
                  SELECT e.id, e.message_seq + m.ord, m.kind, m.reservation_id, {now}
                    FROM {messages}
                    JOIN events e ON e.id = m.event_id
+                  WHERE {events}
                  RETURNING event_id AS id",
                 now = p(2),
+                events = by_key("e.id"),
             ),
             advance: format!(
                 "UPDATE events SET message_seq = message_seq + w.b FROM {}
-                  WHERE events.id = w.a RETURNING events.id AS id",
-                dialect.json_pairs(1)
+                  WHERE events.id = w.a AND {} RETURNING events.id AS id",
+                dialect.json_pairs(1),
+                by_key("events.id")
             ),
             heads: format!(
                 "SELECT id AS a, message_seq AS b FROM events WHERE {} ORDER BY id",

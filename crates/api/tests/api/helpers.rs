@@ -40,6 +40,8 @@ pub struct Settings {
     pub lock_timeout_ms: u32,
     /// PostgreSQL `statement_timeout`.
     pub statement_timeout_ms: u32,
+    /// Whether webhooks may reach loopback receivers (the tests' own).
+    pub webhook_allow_private_networks: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             cors_allowed_origins: &[],
             lock_timeout_ms: PoolSettings::DEFAULT_LOCK_TIMEOUT_MS,
             statement_timeout_ms: PoolSettings::DEFAULT_STATEMENT_TIMEOUT_MS,
+            webhook_allow_private_networks: true,
         }
     }
 }
@@ -177,6 +180,13 @@ impl TestApp {
             .iter()
             .map(|o| (*o).to_owned())
             .collect();
+        config.webhooks = Some(api::deliver::DeliveryConfig {
+            allow_private_networks: settings.webhook_allow_private_networks,
+            schedule: domain::webhook::RetrySchedule::new(vec![Duration::from_secs(1); 3]),
+            timeout: Duration::from_secs(2),
+            poll: Duration::from_millis(20),
+            ..api::deliver::DeliveryConfig::default()
+        });
         let app = Application::build(config, ticketing).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         actix_web::rt::spawn(app.run_until_stopped());

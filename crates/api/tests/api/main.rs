@@ -28,6 +28,7 @@ mod reservations;
 mod reserve;
 mod seats;
 mod stream;
+mod webhooks;
 
 /// One `#[actix_web::test]` per test and store.
 macro_rules! tests {
@@ -124,6 +125,10 @@ both_stores!(
     stream::the_stream_sends_availability_at_once_and_after_every_change,
     stream::the_stream_of_an_unknown_event_answers_404,
     stream::a_seated_events_stream_names_the_seats_that_changed,
+    webhooks::deliveries_arrive_signed_and_a_failure_is_retried_with_the_same_id,
+    webhooks::a_410_turns_the_endpoint_off_and_removed_endpoints_get_nothing,
+    webhooks::a_private_target_is_refused_unless_allowed,
+    webhooks::webhooks_are_for_operators_and_bad_requests_are_named,
 );
 
 // These reach under the app into PostgreSQL (kill its connections, drop its database).
