@@ -115,11 +115,48 @@ pub struct DeliveryList {
 pub struct WebhookRequest {
     /// `http://` or `https://`; private, loopback and link-local addresses are refused when
     /// sending unless `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`.
-    #[schema(example = "https://shop.example/hooks/tickets", max_length = 2000)]
+    #[schema(
+        example = "https://shop.example/hooks/tickets",
+        max_length = 2000,
+        pattern = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][!-~]*)?$"
+    )]
     url: String,
-    /// Kinds of message (`reservation.created`, ...), or `["*"]` for all.
+    /// Kinds of message, or `["*"]` alone for all.
     #[schema(example = json!(["reservation.purchased", "event.sold_out"]), min_items = 1)]
-    events: Vec<String>,
+    events: Vec<WebhookKind>,
+}
+
+/// A kind of message an endpoint may ask for.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum WebhookKind {
+    /// Every kind (alone in the list).
+    #[schema(rename = "*")]
+    All,
+    /// A hold was granted.
+    #[schema(rename = "reservation.created")]
+    Created,
+    /// A hold was bought.
+    #[schema(rename = "reservation.purchased")]
+    Purchased,
+    /// A hold was canceled.
+    #[schema(rename = "reservation.canceled")]
+    Canceled,
+    /// A hold ran out.
+    #[schema(rename = "reservation.expired")]
+    Expired,
+    /// A hold was given more time.
+    #[schema(rename = "reservation.extended")]
+    Extended,
+    /// Part of a hold went back on sale.
+    #[schema(rename = "reservation.released")]
+    Released,
+    /// The event changed.
+    #[schema(rename = "event.updated")]
+    Updated,
+    /// The event sold out.
+    #[schema(rename = "event.sold_out")]
+    SoldOut,
 }
 
 /// A new signing secret: `whsec_` and the base64 of 32 random bytes.

@@ -69,21 +69,15 @@ impl KindFilter {
                 "Name at least one kind of message, or \"*\".",
             ));
         }
-        if names.iter().any(|n| n == "*") {
-            return if names.len() == 1 {
-                Ok(Self::All)
-            } else {
-                Err(invalid(
-                    "events",
-                    "\"*\" stands alone: it means every kind.",
-                ))
-            };
-        }
         let mut kinds = Vec::new();
-        for name in names {
+        for name in names.iter().filter(|n| *n != "*") {
             let kind = MessageKind::parse(name)
                 .ok_or_else(|| invalid("events", format!("{name:?} is not a kind of message.")))?;
             kinds.push(kind);
+        }
+        // `*` is every kind, whatever else the list names.
+        if names.iter().any(|n| n == "*") {
+            return Ok(Self::All);
         }
         kinds.sort_unstable();
         kinds.dedup();
@@ -421,7 +415,11 @@ mod tests {
         assert!(some.wants(MessageKind::EventSoldOut));
         assert!(!some.wants(MessageKind::ReservationCreated));
         assert_eq!(KindFilter::from_stored(&some.stored()), Ok(some));
-        for bad in [&[][..], &["*", "event.updated"], &["reservation.deleted"]] {
+        assert_eq!(
+            KindFilter::parse(&names(&["event.updated", "*"])),
+            Ok(KindFilter::All)
+        );
+        for bad in [&[][..], &["reservation.deleted"], &["*", "nope"]] {
             assert!(KindFilter::parse(&names(bad)).is_err(), "{bad:?}");
         }
     }

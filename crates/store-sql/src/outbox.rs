@@ -64,12 +64,14 @@ impl OutboxStatements {
         );
         // PostgreSQL plans a join with `events` as a scan of the whole table (its statistics are
         // not trusted here): naming the ids as an array makes it read them by the primary key.
-        let by_key = |column: &str| match dialect {
+        let by_key = |column: &str| {
+            match dialect {
             Dialect::Postgres => format!(
                 "{column} = ANY (ARRAY(SELECT (v ->> 0)::int8 FROM jsonb_array_elements({}::jsonb) AS v))",
                 p(1)
             ),
             Dialect::Sqlite => "TRUE".into(),
+        }
         };
         let wanted = match dialect {
             Dialect::Postgres => "strpos(',' || w.kinds || ',', ',' || m.kind || ',') > 0",
