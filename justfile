@@ -66,3 +66,8 @@ faults *args:
 # `just bench --smoke` is the 5-second check CI runs. See bench/README.md.
 bench *args:
     python3 bench/run.py {{args}}
+
+# What telling the shop costs: hot reserves with and without a webhook endpoint (delivery lag,
+# time to deliver everything), and 10,000 subscribers of one event's stream. `--smoke` in CI.
+bench-notify *args:
+    python3 bench/notify.py {{args}}

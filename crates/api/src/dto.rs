@@ -324,6 +324,10 @@ pub struct Health {
     /// Always `ok`.
     #[schema(value_type = String, pattern = "^ok$")]
     pub status: &'static str,
+    /// Webhook deliveries waiting to be sent (`GET /health/ready` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Int64, minimum = 0)]
+    pub webhook_backlog: Option<i64>,
 }
 
 /// Every `error` code an answer may carry.

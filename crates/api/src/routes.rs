@@ -30,7 +30,10 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     responses((status = 200, description = "The process serves.", body = Health)),
 )]
 pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        webhook_backlog: None,
+    })
 }
 
 /// Liveness: the process answers. No I/O, so a slow database never gets a healthy process
@@ -62,7 +65,10 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     let deadline = Instant::now() + READINESS_DEADLINE;
     // Probes that arrive together share one check, so a crowd of probes costs one round trip.
     match state.readiness.submit(0, (), deadline).await {
-        Ok(readiness) if readiness.pending_migrations == 0 => Ok(health().await),
+        Ok(readiness) if readiness.pending_migrations == 0 => Ok(HttpResponse::Ok().json(Health {
+            status: "ok",
+            webhook_backlog: Some(readiness.webhook_backlog),
+        })),
         Ok(readiness) => Err(ApiError::NotReady(format!(
             "{} database migrations of this version are not applied (run `ticketctl migrate`)",
             readiness.pending_migrations

@@ -298,6 +298,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
     pub idempotency_ttl_seconds: u64,
 
+    /// Hours outbox messages (and finished webhook deliveries) are kept; the sweep deletes older
+    /// ones
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = domain::DEFAULT_OUTBOX_RETENTION_HOURS,
+          value_parser = clap::value_parser!(u32).range(1..=87_600))]
+    pub outbox_retention_hours: u32,
+
     /// HTTP worker threads (default: one per core)
     #[arg(long, env = "HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
@@ -383,6 +389,11 @@ pub struct ExpireArgs {
     #[arg(long, env = "EXPIRE_BATCH_SIZE", default_value_t = domain::DEFAULT_EXPIRE_BATCH,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
+
+    /// Hours outbox messages (and finished webhook deliveries) are kept
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = domain::DEFAULT_OUTBOX_RETENTION_HOURS,
+          value_parser = clap::value_parser!(u32).range(1..=87_600))]
+    pub outbox_retention_hours: u32,
 
     #[command(flatten)]
     pub pool: PoolArgs,

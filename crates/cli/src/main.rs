@@ -225,7 +225,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Reservations(ReservationsCommand::Expire(args)) => {
             let store = Store::open(url, Some(&args.pool))?;
-            let report = maintenance_ticketing(&store)?.expire_due(args.batch_size)?;
+            store.prepare_embedded()?;
+            let ttl =
+                HoldTtl::from_seconds(600).ok_or_else(|| CliError::Config("invalid TTL".into()))?;
+            let policy = Policy {
+                outbox_retention: chrono::TimeDelta::hours(i64::from(args.outbox_retention_hours)),
+                ..Policy::with_hold_ttl(ttl)
+            };
+            let report = store.ticketing(policy).expire_due(args.batch_size)?;
             tracing::info!(
                 marked = report.holds,
                 keys_purged = report.keys,
@@ -234,6 +241,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("expired {}", report.holds);
             if report.keys > 0 {
                 println!("purged {} idempotency keys", report.keys);
+            }
+            if report.messages > 0 {
+                println!("pruned {} outbox messages", report.messages);
             }
             Ok(())
         }

@@ -82,6 +82,7 @@ pub fn run(args: &ServeArgs, database_url: &str) -> Result<(), CliError> {
             i64::try_from(args.idempotency_ttl_seconds).unwrap_or(i64::MAX),
         ),
         max_hold,
+        outbox_retention: chrono::TimeDelta::hours(i64::from(args.outbox_retention_hours)),
     };
     let ticketing = store.ticketing(policy);
     actix_web::rt::System::new().block_on(async move {

@@ -291,6 +291,59 @@ fn two_servers_on_one_database_never_oversell_a_quota_under_typed_and_multi_line
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
 
+/// Reads Server-Sent Events frames from `stream` until one whose `data` has `available` equal
+/// to `wanted`, within 10 s.
+fn frame_with_available(
+    reader: &mut std::io::BufReader<std::net::TcpStream>,
+    wanted: i64,
+) -> Value {
+    use std::io::BufRead;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            let body: Value = serde_json::from_str(data).unwrap();
+            if body["available"] == wanted {
+                return body;
+            }
+        }
+    }
+    panic!("no frame with {wanted} available");
+}
+
+#[test]
+fn a_change_made_through_one_server_reaches_the_stream_of_another() {
+    let db = migrated();
+    let watched = Server::start(db.url(), &[]);
+    let writer = Server::start(db.url(), &[]);
+    let (status, event) = writer.request("POST", "/api/events", r#"{"name":"Hall","capacity":4}"#);
+    assert_eq!(status, 201);
+    let id = event["id"].as_i64().unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", watched.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/events/{id}/stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    frame_with_available(&mut reader, 4);
+    let (status, _) = writer.request(
+        "POST",
+        &format!("/api/events/{id}/reserve"),
+        r#"{"quantity":3}"#,
+    );
+    assert_eq!(status, 201);
+    let seen = frame_with_available(&mut reader, 1);
+    assert_eq!(seen["reserved"], 3);
+}
+
 #[test]
 fn webhooks_are_added_listed_and_removed_from_the_command_line() {
     let db = migrated();

@@ -23,12 +23,15 @@ pub struct ExpiryReport {
     pub holds: u64,
     /// Idempotency records deleted because they outlived their TTL.
     pub keys: u64,
+    /// Outbox messages deleted because they outlived the retention.
+    pub messages: u64,
 }
 
 impl Ticketing {
     /// Marks every hold that is past due now `expired`, one short transaction per batch of at
     /// most `batch` holds (each locks only the events of its holds), then deletes the
-    /// idempotency records that have expired, in batches too.
+    /// idempotency records that have expired and the outbox messages older than the retention,
+    /// in batches too.
     ///
     /// The time is read once, so a run ends even while new holds keep falling due. It stops at
     /// the first batch that marks nothing rather than the first short one: a batch comes up
@@ -51,6 +54,14 @@ impl Ticketing {
             let purged = self.transact(|uow| uow.purge_keys(now, batch))?;
             report.keys += u64::from(purged);
             if purged == 0 {
+                break;
+            }
+        }
+        let before = now - self.policy.outbox_retention;
+        loop {
+            let pruned = self.transact(|uow| uow.prune_messages(before, batch))?;
+            report.messages += u64::from(pruned);
+            if pruned == 0 {
                 return Ok(report);
             }
         }

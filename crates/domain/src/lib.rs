@@ -72,7 +72,9 @@ pub use store::{
     PageRequest, ReadStore, Readiness, Reads, Seating, Store, Stored, Timestamp, UnitOfWork,
     WriteStore,
 };
-pub use ticketing::{HoldTtl, Policy, Ticketing, DEFAULT_IDEMPOTENCY_TTL_SECONDS};
+pub use ticketing::{
+    HoldTtl, Policy, Ticketing, DEFAULT_IDEMPOTENCY_TTL_SECONDS, DEFAULT_OUTBOX_RETENTION_HOURS,
+};
 pub use validation::{
     Capacity, Customer, EventName, PaymentReference, Quantity, DEFAULT_MAX_TICKETS_PER_RESERVATION,
 };

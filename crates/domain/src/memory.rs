@@ -297,6 +297,7 @@ impl Reads for State {
         // In the process itself: always reachable, and its schema is the code.
         Ok(Readiness {
             pending_migrations: 0,
+            webhook_backlog: 0,
         })
     }
 
@@ -780,6 +781,30 @@ impl UnitOfWork for State {
             row.seat_version += by;
         }
         self.write_messages(&changes.messages, now)
+    }
+
+    fn prune_messages(&mut self, before: Timestamp, limit: u32) -> Stored<u32> {
+        let old: Vec<(EventId, i64)> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| m.created_at < before)
+            .take(limit as usize)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &old {
+            self.messages.remove(key);
+        }
+        let done: Vec<i64> = self
+            .deliveries
+            .iter()
+            .filter(|(_, (d, r))| r.status != DeliveryStatus::Pending && d.happened_at < before)
+            .take(limit as usize)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            self.deliveries.remove(&id);
+        }
+        Ok(u32::try_from(old.len()).unwrap_or(u32::MAX))
     }
 
     fn create_endpoint(

@@ -42,7 +42,13 @@ impl Ticketing {
     /// # Errors
     /// Only [`DomainError::Store`].
     pub fn readiness(&self) -> Result<crate::Readiness, DomainError> {
-        self.read(|r| r.readiness())
+        self.read(|r| {
+            let mut ready = r.readiness()?;
+            if ready.pending_migrations == 0 {
+                ready.webhook_backlog = r.delivery_backlog()?;
+            }
+            Ok(ready)
+        })
     }
 
     /// A page of events, newest first: `limit` (1 to [`MAX_PAGE_SIZE`]) events with ids

@@ -351,6 +351,15 @@ pub trait UnitOfWork {
     /// Only [`DomainError::Store`].
     fn save_seating(&mut self, event: EventId, plan: &SeatPlan, now: Timestamp) -> Stored<()>;
 
+    /// Deletes up to `limit` outbox messages written before `before`, and as many webhook
+    /// deliveries that are done (delivered or failed) of messages that old, with their attempts;
+    /// returns the messages deleted. Events keep their numbers: the next message goes on from
+    /// the last one.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`].
+    fn prune_messages(&mut self, before: Timestamp, limit: u32) -> Stored<u32>;
+
     /// Adds a webhook endpoint with its signing `secret`; from this transaction's commit on,
     /// every message it wants gets a delivery to it.
     ///
@@ -593,6 +602,8 @@ pub trait ReadStore: Send + Sync {
 pub struct Readiness {
     /// Migrations of this build not yet applied to the database (0: the schema is current).
     pub pending_migrations: usize,
+    /// Webhook deliveries pending (a store's `readiness` leaves it 0; the use case reads it).
+    pub webhook_backlog: i64,
 }
 
 /// A complete store: reads and write transactions.

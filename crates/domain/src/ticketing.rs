@@ -57,7 +57,12 @@ pub struct Policy {
     pub idempotency_ttl: TimeDelta,
     /// The longest a hold may last from its creation, extends included.
     pub max_hold: TimeDelta,
+    /// How long outbox messages (and webhook deliveries that are done) are kept.
+    pub outbox_retention: TimeDelta,
 }
+
+/// Outbox messages are kept a week unless told otherwise.
+pub const DEFAULT_OUTBOX_RETENTION_HOURS: u32 = 168;
 
 impl Policy {
     /// The defaults, with holds of `hold_ttl` (extended up to three times as long).
@@ -70,6 +75,7 @@ impl Policy {
                 i64::try_from(DEFAULT_IDEMPOTENCY_TTL_SECONDS).unwrap_or(i64::MAX),
             ),
             max_hold: hold_ttl.get() * 3,
+            outbox_retention: TimeDelta::hours(i64::from(DEFAULT_OUTBOX_RETENTION_HOURS)),
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, failures: &[String], checked: String) -> Self {
+    pub fn new(name: &'static str, failures: &[String], checked: String) -> Self {
         let result = if failures.is_empty() {
             Ok(checked)
         } else {

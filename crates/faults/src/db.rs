@@ -71,6 +71,12 @@ pub struct Row {
     pub payment_reference: Option<String>,
 }
 
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 /// A message of the outbox, as stored.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct MessageRow {
@@ -167,6 +173,20 @@ impl Db {
                 .map_err(err),
             Self::Sqlite(path) => diesel::sql_query(sql).load(&mut sqlite(path)?).map_err(err),
         }
+    }
+
+    /// Deliveries not yet delivered nor failed.
+    pub fn pending_deliveries(&self) -> Result<i64, String> {
+        let sql = "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'";
+        let rows: Vec<Count> = match self {
+            Self::Postgres(url) => diesel::sql_query(sql)
+                .load(&mut PgConnection::establish(url).map_err(err)?)
+                .map_err(err)?,
+            Self::Sqlite(path) => diesel::sql_query(sql)
+                .load(&mut sqlite(path)?)
+                .map_err(err)?,
+        };
+        Ok(rows.first().map_or(0, |r| r.n))
     }
 
     /// Runs statements (set-up of a scenario).

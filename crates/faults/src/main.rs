@@ -14,6 +14,7 @@ mod db;
 mod failover;
 mod freeze;
 mod history;
+mod receiver;
 mod scenarios;
 mod servers;
 mod workload;
@@ -52,10 +53,31 @@ struct Args {
     /// Where server logs and SQLite files go
     #[arg(long, env = "FAULTS_DIR", default_value = "target/faults")]
     dir: PathBuf,
+    /// Only run a webhook receiver on this loopback port (0: any) for --receive-seconds, print
+    /// `port N` at once and `received N` at the end (the benchmark's fast receiver)
+    #[arg(long)]
+    receive: Option<u16>,
+    /// How long --receive runs
+    #[arg(long, default_value_t = 60)]
+    receive_seconds: u64,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(port) = args.receive {
+        return match receiver::Receiver::start_on(port) {
+            Ok(receiver) => {
+                println!("port {}", receiver.port);
+                std::thread::sleep(std::time::Duration::from_secs(args.receive_seconds));
+                println!("received {}", receiver.receipts().len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let all = scenarios::all();
     if args.list {
         for s in &all {

@@ -128,6 +128,12 @@ pub fn all() -> Vec<Scenario> {
             run: crate::failover::standby_stall,
         },
         Scenario {
+            name: "webhooks",
+            store: "postgres",
+            what: "(i) webhooks under load: a server SIGKILLed, the receiver down, PostgreSQL restarted",
+            run: webhooks,
+        },
+        Scenario {
             name: "sqlite-kill-server",
             store: "sqlite",
             what: "(b) one of two servers on one SQLite file SIGKILLed under load",
@@ -383,6 +389,170 @@ fn kill_server(ctx: &Ctx, store: Store) -> Result<Report, String> {
         None,
         Vec::new(),
     ))
+}
+
+/// (i) Webhooks under load from two servers: one is killed (SIGKILL; claims it held come back when
+/// their lease ends, and a new server takes its place), the receiver goes down and comes back,
+/// PostgreSQL restarts. Every message of the outbox must reach the receiver at least once with
+/// `webhook-id` `msg_{event}_{seq}`, and nothing may stay pending.
+fn webhooks(ctx: &Ctx) -> Result<Report, String> {
+    let name = "webhooks";
+    let data = data(ctx, Store::Postgres, name, "")?;
+    let cluster = data.cluster.as_ref().ok_or("no cluster")?;
+    let mut receiver = crate::receiver::Receiver::start()?;
+    let schedule = vec!["1"; 60].join(",");
+    let env = [
+        ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+        ("WEBHOOK_RETRY_SCHEDULE", schedule.as_str()),
+        ("WEBHOOK_TIMEOUT_SECONDS", "2"),
+    ];
+    let survivor = start_server(ctx, &data.db, &format!("{name}-0"), &env)?;
+    let mut victim = start_server(ctx, &data.db, &format!("{name}-1"), &env)?;
+    let events = load_events(&survivor)?;
+    subscribe(&survivor, &receiver.url())?;
+    let origin = Instant::now();
+    let running = workload(vec![survivor.port, victim.port], events.clone(), 16)
+        .start(origin, Duration::from_secs(120));
+    std::thread::sleep(ctx.phase(3.0));
+    let killed = origin.elapsed();
+    victim.kill();
+    let replacement = start_server(ctx, &data.db, &format!("{name}-2"), &env)?;
+    std::thread::sleep(ctx.phase(3.0));
+    let down = origin.elapsed();
+    receiver.stop();
+    std::thread::sleep(ctx.phase(6.0));
+    receiver.resume()?;
+    let back = origin.elapsed();
+    std::thread::sleep(ctx.phase(2.0));
+    let pg_down = origin.elapsed();
+    cluster.stop_mode("fast");
+    std::thread::sleep(ctx.phase(2.0));
+    cluster.start();
+    let pg_up = origin.elapsed();
+    std::thread::sleep(ctx.phase(3.0));
+    let records = running.stop();
+    let (pending, settled) = settle(&data.db);
+    let allowed = |r: &Record| {
+        (r.server == 1 && r.ended >= killed)
+            || (r.started >= pg_down && r.started <= pg_up + Duration::from_secs(5))
+    };
+    let mut checks = checker::answers(&records, DEADLINE + SLACK, &allowed);
+    checks.extend(checker::database(
+        &data.db,
+        &records,
+        &ctx.ticketctl,
+        &events,
+    ));
+    checks.push(Check::when(
+        "no delivery left pending",
+        matches!(pending, Ok(0)),
+        format!(
+            "all settled {:.1} s after the load stopped",
+            settled.as_secs_f64()
+        ),
+        format!(
+            "{pending:?} pending {:.0} s after the load stopped",
+            settled.as_secs_f64()
+        ),
+    ));
+    checks.push(delivered_at_least_once(&data.db, &receiver.receipts()));
+    drop((survivor, replacement));
+    let receipts = receiver.receipts();
+    let late = receipts
+        .iter()
+        .filter(|r| r.at.duration_since(origin) > back)
+        .count();
+    Ok(report(
+        name,
+        "postgres",
+        "",
+        origin,
+        &records,
+        vec![
+            format!(
+                "SIGKILL of server 1 at {:.1} s (a new server started)",
+                killed.as_secs_f64()
+            ),
+            format!(
+                "receiver down from {:.1} s to {:.1} s",
+                down.as_secs_f64(),
+                back.as_secs_f64()
+            ),
+            format!(
+                "pg_ctl stop -m fast at {:.1} s, started again at {:.1} s",
+                pg_down.as_secs_f64(),
+                pg_up.as_secs_f64()
+            ),
+        ],
+        checks,
+        None,
+        vec![format!(
+            "{} deliveries received, {late} of them after the receiver came back",
+            receipts.len()
+        )],
+    ))
+}
+
+/// Subscribes `url` to every message, through `server`.
+fn subscribe(server: &Server, url: &str) -> Result<(), String> {
+    let mut conn = crate::client::Conn::new(server.port, Duration::from_secs(10));
+    let auth = format!("Bearer {}", servers::ADMIN_TOKEN);
+    let body = format!(r#"{{"url":"{url}","events":["*"]}}"#);
+    match conn.send("POST", "/api/webhooks", &[("Authorization", &auth)], &body) {
+        crate::client::Outcome::Answered { status: 201, .. } => Ok(()),
+        other => Err(format!("adding the endpoint: {other:?}")),
+    }
+}
+
+/// Waits until no delivery is pending (at most 90 s: the lease of a killed server's claims,
+/// 60 s, is the longest wait): what is left, and how long it took.
+fn settle(db: &Db) -> (Result<i64, String>, Duration) {
+    let stopped = Instant::now();
+    let mut pending = db.pending_deliveries();
+    while stopped.elapsed() < Duration::from_secs(90) && !matches!(pending, Ok(0)) {
+        std::thread::sleep(Duration::from_millis(250));
+        pending = db.pending_deliveries();
+    }
+    (pending, stopped.elapsed())
+}
+
+/// Every message of the outbox reached the receiver at least once, under the id
+/// `msg_{event}_{seq}` its body names (the same id on every attempt), and nothing else came.
+fn delivered_at_least_once(db: &Db, receipts: &[crate::receiver::Receipt]) -> Check {
+    const NAME: &str = "every message delivered at least once, webhook-id stable";
+    let messages = match db.messages() {
+        Ok(messages) => messages,
+        Err(e) => return Check::fail(NAME, e),
+    };
+    let mut wrong: Vec<String> = receipts
+        .iter()
+        .filter(|r| r.id != format!("msg_{}_{}", r.event, r.seq))
+        .take(10)
+        .map(|r| format!("{} carried event {} seq {}", r.id, r.event, r.seq))
+        .collect();
+    let got: std::collections::HashSet<&str> = receipts.iter().map(|r| r.id.as_str()).collect();
+    let missing: Vec<String> = messages
+        .iter()
+        .map(|m| format!("msg_{}_{}", m.event_id, m.seq))
+        .filter(|id| !got.contains(id.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        wrong.push(format!(
+            "{} messages never delivered, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        ));
+    }
+    let repeats = receipts.len().saturating_sub(got.len());
+    Check::new(
+        NAME,
+        &wrong,
+        format!(
+            "{} messages, {} deliveries received ({repeats} repeats)",
+            messages.len(),
+            receipts.len()
+        ),
+    )
 }
 
 /// (c) SIGTERM under load: every request sent before the signal is answered; exit 0.

@@ -59,6 +59,7 @@ impl Runner for Session<'_> {
     fn readiness(&mut self) -> Stored<Readiness> {
         Ok(Readiness {
             pending_migrations: crate::migrations::pending(self.conn)?,
+            webhook_backlog: 0,
         })
     }
 }

@@ -128,6 +128,7 @@ macro_rules! conformance_tests {
             outbox::every_change_writes_its_message_numbered_without_a_gap,
             outbox::a_batch_tells_its_changes_in_arrival_order,
             outbox::simultaneous_writers_on_two_servers_number_messages_without_gap_or_repeat,
+            outbox::the_sweep_prunes_messages_past_the_retention_and_numbers_go_on,
             webhooks::each_message_an_endpoint_wants_gets_a_delivery_in_its_transaction,
             webhooks::attempts_are_recorded_once_and_a_410_turns_the_endpoint_off,
             webhooks::servers_claiming_at_once_never_get_the_same_delivery,

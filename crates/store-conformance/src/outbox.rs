@@ -164,3 +164,22 @@ pub fn simultaneous_writers_on_two_servers_number_messages_without_gap_or_repeat
         "a message of a hold nobody was told of"
     );
 }
+
+pub fn the_sweep_prunes_messages_past_the_retention_and_numbers_go_on<H: Harness>() {
+    let h = H::new();
+    let f = Fixture::on(h.store(), |p| p.outbox_retention = TimeDelta::hours(1));
+    let event = f.event(5).id;
+    one(&f.t, reserve(event, 1)).unwrap();
+    one(&f.t, reserve(event, 1)).unwrap();
+    f.advance(TimeDelta::minutes(61));
+    one(&f.t, reserve(event, 1)).unwrap();
+    let report = f.t.expire_due(100).unwrap();
+    // The two old messages go; the new reserve and the two expiries (now) stay.
+    assert_eq!((report.holds, report.messages), (2, 2));
+    let (left, head) = f.t.messages(event, 0, 100).unwrap();
+    assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    assert_eq!(head, 5);
+    assert_eq!(f.t.expire_due(100).unwrap().messages, 0);
+    one(&f.t, reserve(event, 1)).unwrap();
+    assert_eq!(f.t.message_heads(&[event]).unwrap(), vec![(event, 6)]);
+}

@@ -39,6 +39,9 @@ pub struct OutboxStatements {
     advance: String,
     heads: String,
     messages: String,
+    prune: String,
+    prune_attempts: String,
+    prune_deliveries: String,
 }
 
 impl OutboxStatements {
@@ -109,6 +112,21 @@ impl OutboxStatements {
                 dialect.json_pairs(1),
                 by_key("events.id")
             ),
+            prune: format!(
+                "DELETE FROM outbox WHERE (event_id, seq) IN
+                   (SELECT event_id, seq FROM outbox WHERE created_us < {} LIMIT {})
+                 RETURNING event_id AS id",
+                p(1),
+                p(2)
+            ),
+            prune_attempts: format!(
+                "DELETE FROM webhook_attempts WHERE delivery_id IN ({done}) RETURNING delivery_id AS id",
+                done = done_deliveries(dialect)
+            ),
+            prune_deliveries: format!(
+                "DELETE FROM webhook_deliveries WHERE id IN ({done}) RETURNING id",
+                done = done_deliveries(dialect)
+            ),
             heads: format!(
                 "SELECT id AS a, message_seq AS b FROM events WHERE {} ORDER BY id",
                 dialect.in_list("id", 1)
@@ -122,6 +140,37 @@ impl OutboxStatements {
             ),
         }
     }
+}
+
+/// The webhook deliveries done (delivered or failed) of messages written before `$1`, at most
+/// `$2`, oldest first: the same rows for both of the prune's statements in one transaction.
+fn done_deliveries(dialect: Dialect) -> String {
+    format!(
+        "SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND message_us < {}
+          ORDER BY id LIMIT {}",
+        dialect.param(1),
+        dialect.param(2)
+    )
+}
+
+/// [`domain::store::UnitOfWork::prune_messages`].
+///
+/// # Errors
+/// [`domain::DomainError::Store`].
+pub fn prune<R: Runner>(run: &mut R, before: Timestamp, limit: u32) -> Stored<u32>
+where
+    IdRow: QueryableByName<R::Backend>,
+{
+    let binds = || {
+        vec![
+            Bind::Int8(before.timestamp_micros()),
+            Bind::Int8(i64::from(limit)),
+        ]
+    };
+    let pruned: Vec<IdRow> = run.load(&statements::<R>().prune, binds())?;
+    let _: Vec<IdRow> = run.load(&statements::<R>().prune_attempts, binds())?;
+    let _: Vec<IdRow> = run.load(&statements::<R>().prune_deliveries, binds())?;
+    Ok(u32::try_from(pruned.len()).unwrap_or(u32::MAX))
 }
 
 fn statements<R: Runner>() -> &'static OutboxStatements {

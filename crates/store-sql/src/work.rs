@@ -66,6 +66,10 @@ where
     crate::ClaimRow: QueryableByName<P::Backend>,
     crate::TargetRow: QueryableByName<P::Backend>,
 {
+    fn prune_messages(&mut self, before: Timestamp, limit: u32) -> Stored<u32> {
+        crate::outbox::prune(self.0, before, limit)
+    }
+
     fn create_endpoint(
         &mut self,
         new: &domain::webhook::NewEndpoint,

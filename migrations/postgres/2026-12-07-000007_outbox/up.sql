@@ -12,3 +12,6 @@ CREATE TABLE outbox (
     created_us     bigint NOT NULL,
     PRIMARY KEY (event_id, seq)
 );
+
+-- The sweep deletes messages older than the retention, oldest first.
+CREATE INDEX outbox_created ON outbox (created_us);

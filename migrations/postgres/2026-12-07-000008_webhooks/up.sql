@@ -40,3 +40,6 @@ CREATE TABLE webhook_attempts (
     duration_ms bigint NOT NULL,
     PRIMARY KEY (delivery_id, attempt)
 );
+
+-- The sweep deletes finished deliveries of messages older than the retention.
+CREATE INDEX webhook_deliveries_done ON webhook_deliveries (message_us) WHERE status <> 'pending';

@@ -9,3 +9,6 @@ CREATE TABLE outbox (
     created_us     INTEGER NOT NULL,
     PRIMARY KEY (event_id, seq)
 );
+
+-- The sweep deletes messages older than the retention, oldest first.
+CREATE INDEX outbox_created ON outbox (created_us);

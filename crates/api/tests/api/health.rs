@@ -6,13 +6,18 @@ use crate::helpers::{Backend, Settings, TestApp};
 
 pub async fn live_and_ready_answer_200_when_the_store_is_up(backend: Backend) {
     let app = TestApp::spawn(backend);
-    for path in ["/health", "/health/live", "/health/ready"] {
+    for path in ["/health", "/health/live"] {
         assert_eq!(
             app.get(path).await.expect(200),
             &json!({"status": "ok"}),
             "{path}"
         );
     }
+    // Ready also tells how many webhook deliveries wait.
+    assert_eq!(
+        app.get("/health/ready").await.expect(200),
+        &json!({"status": "ok", "webhook_backlog": 0})
+    );
 }
 
 pub async fn ready_answers_503_while_migrations_are_pending_and_live_stays_200(backend: Backend) {
