@@ -5,7 +5,7 @@ Starts `ticketctl serve` on a fresh SQLite file and a receiver on loopback, subs
 receiver to every message, makes changes (a hold, a purchase, a cancel, an edit), and checks
 that every delivery verifies with the secret the API gave, that a tampered body or another
 secret does not, that `webhook-id` is stable across a retry (the receiver refuses the first
-attempt), and that each event's first attempts came in `seq` order. Exits non-zero on any
+attempt), and that every message arrived, numbered 1 to 6 with no gap. Exits non-zero on any
 failure. Bounded: every wait has a deadline.
 """
 
@@ -124,13 +124,15 @@ def main():
             if h["webhook-id"] not in seen:
                 seen.add(h["webhook-id"])
                 firsts.append(json.loads(body)["seq"])
-        assert firsts == sorted(firsts) and len(firsts) == 6, f"first attempts in seq order: {firsts}"
+        # Attempts start in seq order but run side by side (up to 16 per endpoint), so they may
+        # arrive in another; seq is gap-free, so the receiver orders them itself.
+        assert sorted(firsts) == [1, 2, 3, 4, 5, 6], f"every message once, by seq: {firsts}"
         kinds = [json.loads(body)["type"] for _, body in got]
         for kind in ("reservation.created", "event.sold_out", "reservation.purchased",
                      "reservation.canceled", "event.updated"):
             assert kind in kinds, (kind, kinds)
         print(f"webhooks verified with standardwebhooks: {len(got)} deliveries of {len(firsts)} "
-              f"messages, first attempts in seq order {firsts}, the refused one retried with "
+              f"messages (first attempts arrived as seq {firsts}), the refused one retried with "
               f"id {ids[0]}, tampered bodies and a wrong secret refused")
     finally:
         server.terminate()

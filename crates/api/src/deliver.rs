@@ -28,7 +28,7 @@ use futures_util::future::LocalBoxFuture;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::dto::{EventBody, ReservationBody};
 
@@ -57,7 +57,7 @@ impl Default for DeliveryConfig {
             schedule: RetrySchedule::default(),
             allow_private_networks: false,
             timeout: Duration::from_secs(10),
-            per_endpoint: 8,
+            per_endpoint: 16,
             in_flight: 256,
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(100),
@@ -282,6 +282,10 @@ fn jitter() -> f64 {
 pub async fn run(ticketing: Ticketing, config: DeliveryConfig, draining: Arc<AtomicBool>) {
     let client = client(&config);
     let total = Arc::new(Semaphore::new(config.in_flight));
+    // An attempt keeps its slot until it is recorded, so at most `in_flight` wait here.
+    let (done, finished) = mpsc::unbounded_channel::<Finished>();
+    let _recording = Recording(actix_web::rt::spawn(record(ticketing.clone(), finished)));
+    let mut full = false;
     let mut per_endpoint: HashMap<EndpointId, Rc<Semaphore>> = HashMap::new();
     let mut counted: Option<Instant> = None;
     loop {
@@ -302,7 +306,13 @@ pub async fn run(ticketing: Ticketing, config: DeliveryConfig, draining: Arc<Ato
             continue;
         }
         let t = ticketing.clone();
-        match web::block(move || t.deliveries_due()).await {
+        // After a full claim there is surely more: claim again without asking.
+        let due = if full {
+            Ok(Ok(true))
+        } else {
+            web::block(move || t.deliveries_due()).await
+        };
+        match due {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
                 tokio::time::sleep(config.poll).await;
@@ -327,6 +337,7 @@ pub async fn run(ticketing: Ticketing, config: DeliveryConfig, draining: Arc<Ato
             }
             Err(_) => return,
         };
+        full = claimed.len() >= limit as usize;
         if claimed.is_empty() {
             tokio::time::sleep(config.poll).await;
             continue;
@@ -346,16 +357,55 @@ pub async fn run(ticketing: Ticketing, config: DeliveryConfig, draining: Arc<Ato
                     .or_insert_with(|| Rc::new(Semaphore::new(config.per_endpoint))),
             );
             let (client, config, ticketing) = (client.clone(), config.clone(), ticketing.clone());
+            let done = done.clone();
             actix_web::rt::spawn(async move {
-                let _slot = slot;
-                let Ok(_turn) = endpoint.acquire().await else {
-                    return;
+                let made = {
+                    let Ok(_turn) = endpoint.acquire().await else {
+                        return;
+                    };
+                    attempt(&client, &config, &ticketing, d, &body).await
                 };
-                attempt(&client, &config, &ticketing, d, &body).await;
+                let _ = done.send((made, slot));
             });
         }
     }
 }
+
+/// An attempt made, and the slot it holds until it is recorded.
+type Finished = (Attempt, OwnedSemaphorePermit);
+
+/// The recorder's task, stopped with the dispatcher.
+struct Recording(actix_web::rt::task::JoinHandle<()>);
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Records finished attempts, as many as have finished, in one transaction at a time: one
+/// commit for many attempts, as group commit does for reserves.
+async fn record(ticketing: Ticketing, mut finished: mpsc::UnboundedReceiver<Finished>) {
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match finished.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let (attempts, slots): (Vec<Attempt>, Vec<OwnedSemaphorePermit>) =
+            batch.into_iter().unzip();
+        let t = ticketing.clone();
+        if let Ok(Err(err)) = web::block(move || t.record_attempts(&attempts)).await {
+            tracing::warn!(error = %err, "webhook attempts were not recorded; their leases bring them back");
+        }
+        drop(slots);
+    }
+}
+
+/// The most attempts recorded in one transaction.
+const RECORD_BATCH: usize = 512;
 
 async fn attempt(
     client: &awc::Client,
@@ -363,7 +413,7 @@ async fn attempt(
     ticketing: &Ticketing,
     d: Delivery,
     body: &str,
-) {
+) -> Attempt {
     let started = Instant::now();
     let at = ticketing.now();
     let outcome = send(client, config, &d, body).await;
@@ -390,7 +440,7 @@ async fn attempt(
             "the receiver answered 410 Gone: endpoint turned off"
         );
     }
-    let record = Attempt {
+    Attempt {
         delivery: d.id,
         endpoint: d.endpoint,
         number,
@@ -398,10 +448,6 @@ async fn attempt(
         outcome,
         duration: started.elapsed(),
         next,
-    };
-    let t = ticketing.clone();
-    if let Ok(Err(err)) = web::block(move || t.record_attempt(&record)).await {
-        tracing::warn!(error = %err, delivery = d.id, "a webhook attempt was not recorded; its lease brings it back");
     }
 }
 

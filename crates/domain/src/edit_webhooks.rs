@@ -108,6 +108,21 @@ impl Ticketing {
         self.transact(|uow| uow.record_attempt(attempt))
     }
 
+    /// Records attempts in one transaction (one commit for many: the dispatcher's group
+    /// commit); returns how many were new.
+    ///
+    /// # Errors
+    /// Only [`DomainError::Store`]; then none is recorded (their leases bring them back).
+    pub fn record_attempts(&self, attempts: &[Attempt]) -> Result<usize, DomainError> {
+        self.transact(|uow| {
+            let mut recorded = 0;
+            for attempt in attempts {
+                recorded += usize::from(uow.record_attempt(attempt)?);
+            }
+            Ok(recorded)
+        })
+    }
+
     /// How many deliveries are pending.
     ///
     /// # Errors

@@ -400,7 +400,9 @@ fn webhooks(ctx: &Ctx) -> Result<Report, String> {
     let data = data(ctx, Store::Postgres, name, "")?;
     let cluster = data.cluster.as_ref().ok_or("no cluster")?;
     let mut receiver = crate::receiver::Receiver::start()?;
-    let schedule = vec!["1"; 60].join(",");
+    // Retries every second, then every 5 s: attempts over about three minutes, more than the
+    // receiver's two minutes down in a full run.
+    let schedule = [vec!["1"; 20], vec!["5"; 30]].concat().join(",");
     let env = [
         ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
         ("WEBHOOK_RETRY_SCHEDULE", schedule.as_str()),
@@ -412,7 +414,7 @@ fn webhooks(ctx: &Ctx) -> Result<Report, String> {
     subscribe(&survivor, &receiver.url())?;
     let origin = Instant::now();
     let running = workload(vec![survivor.port, victim.port], events.clone(), 16)
-        .start(origin, Duration::from_secs(120));
+        .start(origin, Duration::from_secs(300));
     std::thread::sleep(ctx.phase(3.0));
     let killed = origin.elapsed();
     victim.kill();
@@ -420,7 +422,11 @@ fn webhooks(ctx: &Ctx) -> Result<Report, String> {
     std::thread::sleep(ctx.phase(3.0));
     let down = origin.elapsed();
     receiver.stop();
-    std::thread::sleep(ctx.phase(6.0));
+    std::thread::sleep(if ctx.short {
+        ctx.phase(6.0)
+    } else {
+        Duration::from_secs(120)
+    });
     receiver.resume()?;
     let back = origin.elapsed();
     std::thread::sleep(ctx.phase(2.0));
