@@ -58,7 +58,7 @@ impl Default for DeliveryConfig {
             allow_private_networks: false,
             timeout: Duration::from_secs(10),
             per_endpoint: 16,
-            in_flight: 256,
+            in_flight: 1024,
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(100),
         }
@@ -327,7 +327,7 @@ pub async fn run(ticketing: Ticketing, config: DeliveryConfig, draining: Arc<Ato
         }
         let t = ticketing.clone();
         let lease = config.lease;
-        let limit = u32::try_from(room.min(128)).unwrap_or(128);
+        let limit = u32::try_from(room.min(CLAIM_BATCH)).unwrap_or(1);
         let claimed = match web::block(move || t.claim_deliveries(lease, limit)).await {
             Ok(Ok(claimed)) => claimed,
             Ok(Err(err)) => {
@@ -406,6 +406,9 @@ async fn record(ticketing: Ticketing, mut finished: mpsc::UnboundedReceiver<Fini
 
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 512;
+
+/// The most deliveries one claim takes.
+const CLAIM_BATCH: usize = 512;
 
 async fn attempt(
     client: &awc::Client,
