@@ -138,23 +138,53 @@ impl EndpointUrl {
         if raw.len() > MAX_URL_LENGTH {
             return Err(bad("must not be longer than 2000 characters"));
         }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("must not contain spaces or control characters"));
+        if !raw.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(bad(
+                "must be printable ASCII without spaces (percent-encode anything else)",
+            ));
         }
         let rest = raw
             .strip_prefix("https://")
             .or_else(|| raw.strip_prefix("http://"))
             .ok_or_else(|| bad("must be http:// or https://"))?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
         if authority.contains('@') {
             return Err(bad("must not carry a user name or password"));
         }
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (inside, after) = v6.split_once(']').unwrap_or((v6, ""));
+            let ok = !inside.is_empty()
+                && inside
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+            (ok, after)
+        } else {
+            let (name, after) = authority
+                .find(':')
+                .map_or((authority, ""), |at| authority.split_at(at));
+            let ok = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            (ok, after)
         };
-        if host.is_empty() {
-            return Err(bad("must name a host"));
+        if !host {
+            return Err(bad(
+                "must name a host (letters, digits, dots and dashes, or [IPv6])",
+            ));
+        }
+        let port_ok = match port.strip_prefix(':') {
+            None => port.is_empty(),
+            Some(digits) => {
+                (1..=5).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+            }
+        };
+        if !port_ok {
+            return Err(bad("must have a port of 1 to 5 digits, if any"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -430,6 +460,7 @@ mod tests {
             "https://shop.example/hooks",
             "http://127.0.0.1:9000/in?x=1",
             "https://[::1]:8443/",
+            "https://a-b.example:443/x/%C3%A9?q=1#f",
         ] {
             assert!(EndpointUrl::parse(good).is_ok(), "{good}");
         }
@@ -440,6 +471,11 @@ mod tests {
             "https://shop .example/",
             "file:///etc/passwd",
             "javascript:alert(1)",
+            "https://e:0*",
+            "https://e:123456/",
+            "https://-e/",
+            "https://e\u{e9}.example/",
+            "https://[zz]/",
         ] {
             assert!(EndpointUrl::parse(bad).is_err(), "{bad}");
         }

@@ -129,6 +129,8 @@ both_stores!(
     webhooks::a_410_turns_the_endpoint_off_and_removed_endpoints_get_nothing,
     webhooks::a_private_target_is_refused_unless_allowed,
     webhooks::webhooks_are_for_operators_and_bad_requests_are_named,
+    webhooks::a_hung_receiver_times_out_and_never_holds_up_reserves,
+    webhooks::redirects_are_not_followed_and_names_are_checked_where_they_resolve,
 );
 
 // These reach under the app into PostgreSQL (kill its connections, drop its database).

@@ -29,13 +29,20 @@ struct Receiver {
 }
 
 fn receiver(answers: Vec<u16>) -> Receiver {
+    receiver_with(answers, None, Duration::ZERO)
+}
+
+/// A receiver that answers each POST with the next of `answers`, after `delay`, with a
+/// `Location` header when `location` is set.
+fn receiver_with(answers: Vec<u16>, location: Option<String>, delay: Duration) -> Receiver {
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let seen = Arc::clone(&got);
     let answers = Arc::new(answers);
     let server = HttpServer::new(move || {
-        let (seen, answers) = (Arc::clone(&seen), Arc::clone(&answers));
+        let (seen, answers, location) = (Arc::clone(&seen), Arc::clone(&answers), location.clone());
         App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let (seen, answers) = (Arc::clone(&seen), Arc::clone(&answers));
+            let (seen, answers, location) =
+                (Arc::clone(&seen), Arc::clone(&answers), location.clone());
             async move {
                 let header = |name: &str| {
                     req.headers()
@@ -44,19 +51,27 @@ fn receiver(answers: Vec<u16>) -> Receiver {
                         .unwrap_or_default()
                         .to_owned()
                 };
-                let mut seen = seen.lock().unwrap();
-                seen.push(Received {
-                    id: header("webhook-id"),
-                    timestamp: header("webhook-timestamp"),
-                    signature: header("webhook-signature"),
-                    body: String::from_utf8(body.to_vec()).unwrap(),
-                });
-                let status = answers[(seen.len() - 1).min(answers.len() - 1)];
-                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+                let status = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(Received {
+                        id: header("webhook-id"),
+                        timestamp: header("webhook-timestamp"),
+                        signature: header("webhook-signature"),
+                        body: String::from_utf8(body.to_vec()).unwrap(),
+                    });
+                    answers[(seen.len() - 1).min(answers.len() - 1)]
+                };
+                actix_web::rt::time::sleep(delay).await;
+                let mut answer =
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+                if let Some(to) = &location {
+                    answer.insert_header(("location", to.as_str()));
+                }
+                answer.finish()
             }
         }))
     })
-    .workers(1)
+    .workers(2)
     .bind("127.0.0.1:0")
     .unwrap();
     let port = server.addrs()[0].port();
@@ -285,4 +300,82 @@ pub async fn webhooks_are_for_operators_and_bad_requests_are_named(backend: Back
     app.send(app.admin(app.client.get(app.url(path))), Body::None)
         .await
         .expect_error(404, "not_found");
+}
+
+async fn last_attempt(app: &TestApp, webhook: i64) -> Value {
+    for _ in 0..400 {
+        let listed = deliveries(app, webhook).await;
+        let first = listed["deliveries"][0].clone();
+        if first["attempts"].as_i64().unwrap_or(0) >= 1 {
+            return first;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no attempt was recorded: {}",
+        deliveries(app, webhook).await
+    );
+}
+
+pub async fn a_hung_receiver_times_out_and_never_holds_up_reserves(backend: Backend) {
+    let app = TestApp::spawn(backend);
+    // Answers only after 30 s: the attempt's 2-second timeout ends it first.
+    let hung = receiver_with(vec![204], None, Duration::from_secs(30));
+    let webhook = add(&app, &hung.url, json!(["*"])).await.expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let event = app.create_event(100).await;
+    // Every reserve is answered while the deliveries of the earlier ones hang.
+    for _ in 0..40 {
+        app.reserve(event).await.expect(201);
+    }
+    assert_eq!(app.event(event).await["reserved"], 40);
+    let attempt = last_attempt(&app, webhook).await;
+    assert_eq!(attempt["status"], "pending", "{attempt}");
+    assert!(attempt["last_status"].is_null(), "{attempt}");
+    let error = attempt["last_error"].as_str().unwrap().to_lowercase();
+    assert!(
+        error.contains("timeout") || error.contains("timed out"),
+        "{error}"
+    );
+}
+
+pub async fn redirects_are_not_followed_and_names_are_checked_where_they_resolve(backend: Backend) {
+    let app = TestApp::spawn(backend);
+    let elsewhere = receiver(vec![204]);
+    let redirecting = receiver_with(vec![307], Some(elsewhere.url.clone()), Duration::ZERO);
+    let webhook = add(&app, &redirecting.url, json!(["*"])).await.expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let event = app.create_event(5).await;
+    app.hold(event).await;
+    let attempt = last_attempt(&app, webhook).await;
+    assert_eq!(
+        (attempt["status"].as_str(), attempt["last_status"].as_i64()),
+        (Some("pending"), Some(307))
+    );
+    assert!(
+        elsewhere.got.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
+
+    // A name (not an address) that resolves to loopback is refused when it is resolved.
+    let strict = TestApp::spawn_with(
+        backend,
+        Settings {
+            webhook_allow_private_networks: false,
+            ..Settings::default()
+        },
+    );
+    let inside = receiver(vec![204]);
+    let named = inside.url.replace("127.0.0.1", "localhost");
+    let webhook = add(&strict, &named, json!(["*"])).await.expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let event = strict.create_event(5).await;
+    strict.hold(event).await;
+    let attempt = last_attempt(&strict, webhook).await;
+    let error = attempt["last_error"].as_str().unwrap();
+    assert!(error.contains("not a public address"), "{error}");
+    assert!(inside.got.lock().unwrap().is_empty());
 }
