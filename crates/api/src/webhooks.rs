@@ -118,7 +118,7 @@ pub struct WebhookRequest {
     #[schema(
         example = "https://shop.example/hooks/tickets",
         max_length = 2000,
-        pattern = r"^https?://([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][!-~]*)?$"
+        pattern = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?([/?#][!-~]*)?$"
     )]
     url: String,
     /// Kinds of message, or `["*"]` alone for all.
