@@ -33,7 +33,8 @@ pub(crate) fn optional_object(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<Option<Map<String, Value>>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // Only a body of no bytes is no body: whitespace alone is not JSON, and is refused as such.
+    if body.is_empty() {
         return Ok(None);
     }
     if !is_json_content_type(req) {
@@ -122,7 +123,14 @@ mod tests {
     fn an_empty_body_needs_no_content_type() {
         let req = TestRequest::default().to_http_request();
         assert!(matches!(optional_object(&req, b""), Ok(None)));
-        assert!(matches!(optional_object(&req, b"  \n"), Ok(None)));
+        // Whitespace is a body, and not JSON.
+        let json = TestRequest::default()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request();
+        assert!(matches!(
+            optional_object(&json, b"  \n"),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]

@@ -7,11 +7,14 @@ use crate::helpers::{timestamp, Backend, Body, TestApp, TTL_SECONDS};
 pub async fn reserve_answers_201_with_a_hold_that_expires_after_the_ttl(backend: Backend) {
     let app = TestApp::spawn(backend);
     let event = app.create_event(3).await;
-    for body in [
-        Body::None,
-        Body::Json(json!({})),
-        Body::Raw(Some("application/json"), b"  ".to_vec()),
-    ] {
+    // Whitespace alone is not a JSON body.
+    app.post(
+        &format!("/api/events/{event}/reserve"),
+        Body::Raw(Some("application/json"), b"  \n".to_vec()),
+    )
+    .await
+    .expect_error(400, "malformed_json");
+    for body in [Body::None, Body::Json(json!({}))] {
         let answer = app
             .post(&format!("/api/events/{event}/reserve"), body)
             .await;
