@@ -192,15 +192,8 @@ pub(crate) fn parse_patch(body: &Map<String, Value>) -> Result<EventPatch, ApiEr
 
 /// `limit` and `after` from the query string; unknown parameters are ignored.
 fn parse_page(query: &str) -> Result<(Option<EventId>, u32), ApiError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
-    let first = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let pairs = crate::params::QueryPairs::parse(query);
+    let first = |name: &str| pairs.first(name);
     let mut errors = FieldErrors::new();
     let limit = match first("limit") {
         None => DEFAULT_PAGE_SIZE,

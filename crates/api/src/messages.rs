@@ -2,7 +2,7 @@
 //! back office. Messages name reservations, whose ids let their holders buy or cancel them,
 //! so the list is behind the admin token; the public stream carries availability only.
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use domain::{EventId, StoredMessage, MAX_MESSAGES_PER_READ};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -62,15 +62,8 @@ pub(crate) fn limit_of(query: &str) -> Result<u32, ApiError> {
 
 /// `after` and `limit` from the query string; unknown parameters are ignored.
 fn parse_query(query: &str) -> Result<(i64, u32), ApiError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
-    let first = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let pairs = crate::params::QueryPairs::parse(query);
+    let first = |name: &str| pairs.first(name);
     let mut errors = FieldErrors::new();
     let after = match first("after").map(str::parse::<i64>) {
         None => 0,

@@ -37,3 +37,25 @@ pub(crate) struct IdempotencyKeyHeader {
         min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     key: Option<String>,
 }
+
+/// A query string's `name=value` pairs; unknown names are the caller's to ignore.
+pub(crate) struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    /// The pairs of `query` (none when it does not parse).
+    pub(crate) fn parse(query: &str) -> Self {
+        Self(
+            actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+                .map(actix_web::web::Query::into_inner)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The value of the first pair named `name`.
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
